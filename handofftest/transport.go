@@ -61,6 +61,7 @@ func RunTransport(t *testing.T, newTransport func(t testing.TB) Transport, f Fea
 	t.Run("SubscribeReturnsOnCancel", func(t *testing.T) { testSubscribeReturns(t, newTransport(t)) })
 	if f.Ordered {
 		t.Run("OrderPerKey", func(t *testing.T) { testOrder(t, newTransport(t)) })
+		t.Run("ConsumerKeepsOrderPerKeyAcrossRetries", func(t *testing.T) { testConsumerOrder(t, newTransport(t)) })
 	}
 	if f.Durable {
 		t.Run("AckedNotRedeliveredUnsettledRedelivered", func(t *testing.T) { testDurable(t, newTransport(t)) })
@@ -455,28 +456,21 @@ func testShare(t *testing.T, tr Transport) {
 	}
 	publish(t, tr, topic, msgs...)
 	seen := map[string]int{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	deadline := time.After(Timeout)
 	total := 0
 	for total < n {
 		select {
 		case d := <-s1.ch:
 			ack(t, d)
-			mu.Lock()
 			seen[d.Message.ID]++
-			mu.Unlock()
 		case d := <-s2.ch:
 			ack(t, d)
-			mu.Lock()
 			seen[d.Message.ID]++
-			mu.Unlock()
 		case <-deadline:
 			t.Fatalf("only %d of %d messages delivered to the group", total, n)
 		}
 		total++
 	}
-	wg.Wait()
 	for _, m := range msgs {
 		if seen[m.ID] != 1 {
 			t.Fatalf("message %s delivered %d times to one group, want 1", m.ID, seen[m.ID])

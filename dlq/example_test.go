@@ -1,0 +1,56 @@
+package dlq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/adapter/memory"
+	"github.com/handoffhq/handoff/dlq"
+)
+
+// printer is a Publisher that prints what it would publish.
+type printer struct{}
+
+func (printer) Publish(ctx context.Context, topic string, msgs ...*handoff.Message) error {
+	for _, m := range msgs {
+		fmt.Printf("published to %s: %s (replaycount %s)\n", topic, m.Data, m.Extensions[dlq.ExtReplayCount])
+	}
+	return nil
+}
+
+func Example() {
+	ctx := context.Background()
+	q, err := dlq.New(memory.NewDLQStore(), dlq.WithAlerter(dlq.AlerterFunc(func(ctx context.Context, l *dlq.Letter) {
+		fmt.Println("alert: first dead letter for", l.Consumer)
+	})))
+	if err != nil {
+		panic(err)
+	}
+
+	// The consumer runtime gives up on a message.
+	msg := handoff.NewMessage("/orders", "com.example.order.placed", []byte(`{"qty":-1}`))
+	cause := handoff.Permanent(fmt.Errorf("validate order: %w", errors.New("qty must be positive")))
+	_ = q.Add(ctx, &dlq.Letter{Consumer: "billing", Topic: "orders", Message: msg,
+		Class: dlq.ClassPermanent, Errors: dlq.Chain(cause), Attempts: 1})
+
+	// An operator inspects, fixes and replays it.
+	open, _ := q.List(ctx, dlq.Filter{Consumer: "billing", State: dlq.StateOpen})
+	l := open[0]
+	fmt.Printf("%s: %q\n", l.Class, l.Errors)
+	var invalid *handoff.ValidationError
+	if err := q.Edit(ctx, l.ID, []byte(`{"qty":}`), ""); errors.As(err, &invalid) {
+		fmt.Println("refused:", invalid.Attribute, invalid.Rule)
+	}
+	_ = q.Edit(ctx, l.ID, []byte(`{"qty":1}`), "")
+	_ = q.Replay(ctx, printer{}, l.ID)
+	err = q.Replay(ctx, printer{}, l.ID)
+	fmt.Println(errors.Is(err, dlq.ErrAlreadyReplayed))
+	// Output:
+	// alert: first dead letter for billing
+	// permanent: ["validate order: qty must be positive" "qty must be positive"]
+	// refused: data must be valid JSON for datacontenttype application/json (invalid character '}' looking for beginning of value at byte 8)
+	// published to orders: {"qty":1} (replaycount 1)
+	// true
+}

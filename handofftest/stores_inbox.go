@@ -1,0 +1,396 @@
+package handofftest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/inbox"
+)
+
+// RunInboxStore runs the inbox conformance suite: the store's marks, and the
+// exactly-once guarantee of inbox.Inbox on top of it. newDB returns a
+// migrated database on an isolated namespace and its inbox store; it
+// registers its own cleanup. The suite creates its own counter tables with
+// portable SQL (CREATE TABLE, INSERT and UPDATE with literal values).
+func RunInboxStore(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store)) {
+	t.Run("MarkCommittedIsKept", func(t *testing.T) { testMarkCommit(t, newDB) })
+	t.Run("MarkRolledBackIsGone", func(t *testing.T) { testMarkRollback(t, newDB) })
+	t.Run("MarkTwiceInOneTransaction", func(t *testing.T) { testMarkTwice(t, newDB) })
+	t.Run("ConsumersHaveSeparateMarks", func(t *testing.T) { testMarkConsumers(t, newDB) })
+	t.Run("PurgeDeletesOldMarksInBatches", func(t *testing.T) { testMarkPurge(t, newDB) })
+	t.Run("DuplicateDeliveriesApplyOnce", func(t *testing.T) { testInboxSequential(t, newDB) })
+	t.Run("ConcurrentDuplicateDeliveriesApplyOnce", func(t *testing.T) { testInboxConcurrent(t, newDB) })
+	t.Run("TwoConsumersRaceOnOneMessage", func(t *testing.T) { testInboxRace(t, newDB) })
+	t.Run("HandlerErrorRollsBackEffectsAndMark", func(t *testing.T) { testInboxHandlerError(t, newDB) })
+	t.Run("BatchSavepointIsolatesAFailure", func(t *testing.T) { testInboxBatch(t, newDB) })
+}
+
+// RunInboxIsolation runs the exactly-once tests of RunInboxStore with the
+// handler's transaction at the given isolation level, for databases where
+// the level changes how racing duplicates collide (PostgreSQL reports a
+// serialization failure under SERIALIZABLE and REPEATABLE READ where READ
+// COMMITTED waits and skips).
+func RunInboxIsolation(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store), level sql.IsolationLevel) {
+	opt := inbox.WithTxOptions(&sql.TxOptions{Isolation: level})
+	t.Run("DuplicateDeliveriesApplyOnce", func(t *testing.T) { testInboxSequential(t, newDB, opt) })
+	t.Run("ConcurrentDuplicateDeliveriesApplyOnce", func(t *testing.T) { testInboxConcurrent(t, newDB, opt) })
+	t.Run("TwoConsumersRaceOnOneMessage", func(t *testing.T) { testInboxRace(t, newDB, opt) })
+}
+
+func mark(t testing.TB, ctx context.Context, db *sql.DB, s inbox.Store, consumer, id string, commit bool) bool {
+	t.Helper()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := s.Mark(ctx, tx, consumer, id)
+	if err != nil {
+		_ = tx.Rollback()
+		t.Fatalf("Mark(%s, %s): %v", consumer, id, err)
+	}
+	if commit {
+		err = tx.Commit()
+	} else {
+		err = tx.Rollback()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fresh
+}
+
+func testMarkCommit(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store)) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	id := handoff.NewID()
+	if !mark(t, ctx, db, s, "c", id, true) {
+		t.Fatal("first Mark: fresh = false, want true")
+	}
+	if mark(t, ctx, db, s, "c", id, true) {
+		t.Error("Mark after a committed mark: fresh = true, want false")
+	}
+}
+
+func testMarkRollback(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store)) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	id := handoff.NewID()
+	if !mark(t, ctx, db, s, "c", id, false) {
+		t.Fatal("first Mark: fresh = false, want true")
+	}
+	if !mark(t, ctx, db, s, "c", id, true) {
+		t.Error("Mark after a rolled-back mark: fresh = false, want true")
+	}
+}
+
+func testMarkTwice(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store)) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	id := handoff.NewID()
+	for i, want := range []bool{true, false} {
+		fresh, err := s.Mark(ctx, tx, "c", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fresh != want {
+			t.Errorf("Mark #%d in one transaction: fresh = %v, want %v", i+1, fresh, want)
+		}
+	}
+}
+
+func testMarkConsumers(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store)) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	id := handoff.NewID()
+	for _, c := range []string{"billing", "shipping", "Billing"} {
+		if !mark(t, ctx, db, s, c, id, true) {
+			t.Errorf("consumer %q: fresh = false, want true (marks are per consumer, case-sensitive)", c)
+		}
+	}
+	if !mark(t, ctx, db, s, "billing", strings.ToUpper(id), true) {
+		t.Error("an id differing only in case: fresh = false, want true")
+	}
+}
+
+func testMarkPurge(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store)) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	var marked []string
+	for range 5 {
+		id := handoff.NewID()
+		marked = append(marked, id)
+		mark(t, ctx, db, s, "c", id, true)
+	}
+	if n, err := s.Purge(ctx, time.Now().Add(-time.Hour), 100); err != nil || n != 0 {
+		t.Fatalf("Purge of marks older than an hour = %d, %v; want 0", n, err)
+	}
+	if mark(t, ctx, db, s, "c", marked[0], false) {
+		t.Fatal("a recent mark was purged")
+	}
+	var got []int
+	for range 4 {
+		n, err := s.Purge(ctx, time.Now().Add(time.Hour), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n)
+	}
+	if fmt.Sprint(got) != "[2 2 1 0]" {
+		t.Errorf("Purge batches of 2 over 5 marks = %v, want [2 2 1 0]", got)
+	}
+	for _, id := range marked {
+		if !mark(t, ctx, db, s, "c", id, false) {
+			t.Errorf("mark %s still there after purge", id)
+		}
+	}
+}
+
+// counters is a table of per-message effect counters in the test database.
+type counters struct {
+	db    *sql.DB
+	table string
+	index map[string]int // message id -> row
+	msgs  []*handoff.Message
+}
+
+func newCounters(t testing.TB, ctx context.Context, db *sql.DB, n int) *counters {
+	t.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	c := &counters{db: db, table: "suite_counter_" + hex.EncodeToString(b[:]), index: make(map[string]int)}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE "+c.table+" (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"); err != nil {
+		t.Fatalf("create counter table: %v", err)
+	}
+	t.Cleanup(func() { _, _ = db.Exec("DROP TABLE " + c.table) })
+	var vals []string
+	for i := range n {
+		m := handoff.NewMessage("/suite", "com.example.count", []byte(`{}`))
+		c.msgs = append(c.msgs, m)
+		c.index[m.ID] = i
+		vals = append(vals, fmt.Sprintf("(%d, 0)", i))
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+c.table+" (id, n) VALUES "+strings.Join(vals, ", ")); err != nil {
+		t.Fatalf("fill counter table: %v", err)
+	}
+	return c
+}
+
+// handler increments the message's counter in the inbox transaction.
+func (c *counters) handler(ctx context.Context, tx *sql.Tx, msg *handoff.Message) error {
+	i, ok := c.index[msg.ID]
+	if !ok {
+		return handoff.Permanent(fmt.Errorf("unknown message %s", msg.ID))
+	}
+	_, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET n = n + 1 WHERE id = %d", c.table, i))
+	return err
+}
+
+// check asserts that every message's counter is want.
+func (c *counters) check(t testing.TB, ctx context.Context, want int) {
+	t.Helper()
+	rows, err := c.db.QueryContext(ctx, "SELECT id, n FROM "+c.table+" ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	bad, total := 0, 0
+	for rows.Next() {
+		var id, n int
+		if err := rows.Scan(&id, &n); err != nil {
+			t.Fatal(err)
+		}
+		total += n
+		if n != want {
+			bad++
+			if bad <= 5 {
+				t.Errorf("message %d applied %d times, want %d", id, n, want)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d messages applied a wrong number of times (total effects %d, want %d)", bad, len(c.msgs), total, want*len(c.msgs))
+	}
+}
+
+func newInbox(t testing.TB, db *sql.DB, s inbox.Store, consumer string, opts ...inbox.Option) *inbox.Inbox {
+	t.Helper()
+	in, err := inbox.New(db, s, consumer, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// deliver hands msg to h the way an at-least-once broker does: again after
+// an error, until it is acknowledged.
+func deliver(t testing.TB, ctx context.Context, h handoff.Handler, msg *handoff.Message) {
+	t.Helper()
+	var err error
+	for range 20 {
+		if err = h.Handle(ctx, msg); err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	t.Errorf("message %s never acknowledged: %v", msg.ID, err)
+}
+
+func testInboxSequential(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store), opts ...inbox.Option) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	c := newCounters(t, ctx, db, 20)
+	h := newInbox(t, db, s, "counter", opts...).Handler(c.handler)
+	for range 2 {
+		for _, m := range c.msgs {
+			deliver(t, ctx, h, m)
+		}
+	}
+	c.check(t, ctx, 1)
+}
+
+func testInboxConcurrent(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store), opts ...inbox.Option) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	c := newCounters(t, ctx, db, 20)
+	h := newInbox(t, db, s, "counter", opts...).Handler(c.handler)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, m := range c.msgs {
+		for range 3 {
+			wg.Go(func() {
+				<-start
+				deliver(t, ctx, h, m)
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	c.check(t, ctx, 1)
+}
+
+// testInboxRace has two members of one group (two Inbox values, as in two
+// processes) handle the same message at the same time, many times over.
+func testInboxRace(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store), opts ...inbox.Option) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	c := newCounters(t, ctx, db, 30)
+	h1 := newInbox(t, db, s, "group", opts...).Handler(c.handler)
+	h2 := newInbox(t, db, s, "group", opts...).Handler(c.handler)
+	for _, m := range c.msgs {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for _, h := range []handoff.Handler{h1, h2} {
+			wg.Go(func() {
+				<-start
+				deliver(t, ctx, h, m)
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	c.check(t, ctx, 1)
+}
+
+func testInboxHandlerError(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store)) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	c := newCounters(t, ctx, db, 1)
+	in := newInbox(t, db, s, "counter")
+	m := c.msgs[0]
+	boom := errors.New("boom")
+	failing := in.Handler(func(ctx context.Context, tx *sql.Tx, msg *handoff.Message) error {
+		if err := c.handler(ctx, tx, msg); err != nil {
+			return err
+		}
+		return boom
+	})
+	if err := failing.Handle(ctx, m); !errors.Is(err, boom) || handoff.IsPermanent(err) {
+		t.Fatalf("failing handler: err = %v, want boom, not permanent", err)
+	}
+	c.check(t, ctx, 0)
+	permanent := in.Handler(func(ctx context.Context, tx *sql.Tx, msg *handoff.Message) error {
+		if err := c.handler(ctx, tx, msg); err != nil {
+			return err
+		}
+		return handoff.Permanent(boom)
+	})
+	if err := permanent.Handle(ctx, m); !errors.Is(err, boom) || !handoff.IsPermanent(err) {
+		t.Fatalf("permanent failure: err = %v, want boom, permanent", err)
+	}
+	c.check(t, ctx, 0)
+	ok := in.Handler(c.handler)
+	for range 3 {
+		if err := ok.Handle(ctx, m); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+	}
+	c.check(t, ctx, 1)
+}
+
+func testInboxBatch(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store)) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	c := newCounters(t, ctx, db, 5)
+	in := newInbox(t, db, s, "batch")
+	boom := errors.New("boom")
+	failing := c.msgs[2].ID
+	h := func(ctx context.Context, tx *sql.Tx, msg *handoff.Message) error {
+		if err := c.handler(ctx, tx, msg); err != nil {
+			return err
+		}
+		if msg.ID == failing {
+			return boom // after its write: the savepoint must undo it
+		}
+		return nil
+	}
+	batch := append(append([]*handoff.Message(nil), c.msgs...), c.msgs[0]) // a duplicate inside the batch too
+	errs := in.HandleBatch(ctx, batch, h)
+	for i, err := range errs {
+		if want := i == 2; (err != nil) != want || (want && !errors.Is(err, boom)) {
+			t.Errorf("result %d = %v, want error %v", i, err, want)
+		}
+	}
+	rows, err := db.QueryContext(ctx, "SELECT n FROM "+c.table+" ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for rows.Next() {
+		var n int
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n)
+	}
+	rows.Close()
+	if fmt.Sprint(got) != "[1 1 0 1 1]" {
+		t.Errorf("effects after a batch with one failure = %v, want [1 1 0 1 1]", got)
+	}
+	// The whole batch is delivered again: only the failed message runs.
+	failing = ""
+	for i, err := range in.HandleBatch(ctx, c.msgs, h) {
+		if err != nil {
+			t.Errorf("redelivery result %d = %v", i, err)
+		}
+	}
+	c.check(t, ctx, 1)
+}
