@@ -181,9 +181,11 @@ func WithHandlerTimeout(d time.Duration) Option {
 	}
 }
 
-// WithRedeliveryGrace sets how long past its retry delay a key stays held
-// for a message's redelivery before later messages of the key may run
-// (default 30s). The redelivery may have gone to another member of the group.
+// WithRedeliveryGrace sets how long a key stays held for a message's
+// redelivery beyond one and a half times its retry delay (brokers round
+// delays up: RabbitMQ's delay buckets by up to 25%) before later messages of
+// the key may run (default 30s). The redelivery may have gone to another
+// member of the group.
 func WithRedeliveryGrace(d time.Duration) Option {
 	return func(c *Consumer) error {
 		if d <= 0 {
@@ -451,7 +453,7 @@ func (r *run) work(ctx context.Context) {
 		if kq.key != "" {
 			if res == Retried {
 				kq.waitFor = it.d.Message.ID
-				r.holdFor(kq, it.d.Message.ID, delay+r.c.waitGrace)
+				r.holdFor(kq, it.d.Message.ID, delay+delay/2+r.c.waitGrace)
 			}
 			if len(kq.items) == 0 && kq.waitFor == "" {
 				delete(r.keys, kq.key)

@@ -18,7 +18,7 @@
 //
 // Order across retries: while a message waits for its redelivery, later
 // messages of its key are held back (not handled) until it is redelivered and
-// settled, or until its delay plus a grace period passes (the redelivery may
+// settled, or until one and a half times its delay plus a grace period passes (the redelivery may
 // have gone to another member of the group). WithUnordered opts out.
 //
 // Exactly-once effects are not this package's job: wrap the handler with
