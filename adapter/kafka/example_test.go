@@ -1,0 +1,55 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/adapter/kafka"
+)
+
+// A message published, retried once through the retry topic, and acked.
+// The broker is kfake, franz-go's in-process Kafka.
+func Example() {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cluster.Close()
+
+	c, err := kafka.New(cluster.ListenAddrs(), kafka.WithCreateTopics(3, -1))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m := handoff.NewMessage("/orders", "com.example.order.placed", []byte(`{"order":"o-1"}`))
+	m.PartitionKey = "customer-42"
+	if err := c.Publish(ctx, "orders", m); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	sub := handoff.Subscription{Topic: "orders", Group: "billing"}
+	err = c.Subscribe(ctx, sub, func(d *handoff.Delivery) {
+		fmt.Println(d.Message.Type, d.Message.PartitionKey, "attempt", d.Attempt)
+		if d.Attempt == 1 {
+			d.Settler.Retry(ctx, 10*time.Millisecond)
+			return
+		}
+		d.Settler.Ack(ctx)
+		cancel() // stop subscribing
+	})
+	fmt.Println("subscribe returned", err)
+	// Output:
+	// com.example.order.placed customer-42 attempt 1
+	// com.example.order.placed customer-42 attempt 2
+	// subscribe returned <nil>
+}
