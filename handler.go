@@ -43,3 +43,13 @@ func IsPermanent(err error) bool {
 	var p *PermanentError
 	return errors.As(err, &p)
 }
+
+// BatchHandler handles several messages at once and reports one result per
+// message, in order, with the meaning a Handler's return has. The consumer
+// runtime uses it, when a handler has it and batching is on
+// (consumer.WithBatchSize), to handle the heads of several partition keys
+// together, e.g. in one database transaction with a savepoint per message
+// (inbox.Inbox.Batch). Messages of one key are never in one batch together.
+type BatchHandler interface {
+	HandleBatch(ctx context.Context, msgs []*Message) []error
+}

@@ -83,6 +83,7 @@ type Consumer struct {
 	system       string
 	log          *slog.Logger
 	observer     Observer
+	batch        int
 }
 
 // Option configures a Consumer.
@@ -136,6 +137,21 @@ func WithBackoff(initial, max time.Duration) Option {
 			return fmt.Errorf("consumer: WithBackoff: max %v: must be ≥ initial %v", max, initial)
 		}
 		c.backoff = backoff.Exponential{Initial: initial, Max: max, Multiplier: 2}
+		return nil
+	}
+}
+
+// WithBatchSize lets a worker hand up to n messages (the heads of n
+// different partition keys) to the handler at once, when the handler
+// implements handoff.BatchHandler (inbox.Inbox.Batch does: one transaction
+// with a savepoint per message). Batches form only from messages already
+// waiting, so batching adds no latency when the load is light. Default 1.
+func WithBatchSize(n int) Option {
+	return func(c *Consumer) error {
+		if n < 1 {
+			return fmt.Errorf("consumer: WithBatchSize(%d): must be ≥ 1", n)
+		}
+		c.batch = n
 		return nil
 	}
 }
@@ -256,6 +272,7 @@ func New(sub handoff.Subscriber, topic, group string, h handoff.Handler, dead De
 		drainTimeout: 30 * time.Second,
 		waitGrace:    30 * time.Second,
 		system:       "handoff",
+		batch:        1,
 		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	for _, o := range opts {
@@ -427,6 +444,7 @@ func (r *run) schedule(kq *keyq) {
 }
 
 func (r *run) work(ctx context.Context) {
+	_, canBatch := r.c.h.(handoff.BatchHandler)
 	for {
 		r.mu.Lock()
 		for len(r.readyq) == 0 && !r.closing {
@@ -436,24 +454,47 @@ func (r *run) work(ctx context.Context) {
 			r.mu.Unlock()
 			return
 		}
-		kq := r.readyq[0]
-		r.readyq[0] = nil
-		r.readyq = r.readyq[1:]
-		it := kq.items[0]
-		kq.items = kq.items[1:]
+		n := 1
+		if canBatch && r.c.batch > 1 {
+			n = min(len(r.readyq), r.c.batch)
+		}
+		kqs := make([]*keyq, n)
+		items := make([]item, n)
+		for i := range kqs {
+			kq := r.readyq[0]
+			r.readyq[0] = nil
+			r.readyq = r.readyq[1:]
+			kqs[i], items[i] = kq, kq.items[0]
+			kq.items = kq.items[1:]
+		}
 		r.mu.Unlock()
 
-		res, delay := r.handle(ctx, it.d)
-		if it.slot {
-			<-r.slots
+		var verdicts []verdict
+		if n == 1 {
+			res, delay := r.handle(ctx, items[0].d)
+			verdicts = []verdict{{res, delay}}
+		} else {
+			ds := make([]*handoff.Delivery, n)
+			for i, it := range items {
+				ds[i] = it.d
+			}
+			verdicts = r.handleBatch(ctx, ds)
+		}
+		for _, it := range items {
+			if it.slot {
+				<-r.slots
+			}
 		}
 
 		r.mu.Lock()
-		kq.running = false
-		if kq.key != "" {
-			if res == Retried {
-				kq.waitFor = it.d.Message.ID
-				r.holdFor(kq, it.d.Message.ID, delay+delay/2+r.c.waitGrace)
+		for i, kq := range kqs {
+			kq.running = false
+			if kq.key == "" {
+				continue
+			}
+			if id := items[i].d.Message.ID; verdicts[i].res == Retried && kq.waitFor == id {
+				// Still awaited (it may already have come back): bound the hold.
+				r.holdFor(kq, id, verdicts[i].delay+verdicts[i].delay/2+r.c.waitGrace)
 			}
 			if len(kq.items) == 0 && kq.waitFor == "" {
 				delete(r.keys, kq.key)
@@ -462,6 +503,23 @@ func (r *run) work(ctx context.Context) {
 			}
 		}
 		r.mu.Unlock()
+	}
+}
+
+type verdict struct {
+	res   Result
+	delay time.Duration
+}
+
+// expect marks msg's key as held until msg is delivered again.
+func (r *run) expect(msg *handoff.Message) {
+	if !r.c.ordered || msg.PartitionKey == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if kq := r.keys[msg.PartitionKey]; kq != nil {
+		kq.waitFor = msg.ID
 	}
 }
 
@@ -507,22 +565,97 @@ func (r *run) stopTimers() {
 // handle runs the handler on one delivery and settles it. It returns what it
 // did and, for a retry, the delay asked of the broker.
 func (r *run) handle(ctx context.Context, d *handoff.Delivery) (Result, time.Duration) {
-	c := r.c
-	msg := d.Message
-	if msg == nil {
-		msg = &handoff.Message{}
+	if res, bad := r.refuse(ctx, d); bad {
+		return res, 0
+	}
+	hctx, span := r.span(ctx, d)
+	defer span.End()
+	if r.c.timeout > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(hctx, r.c.timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	err, stack := safeHandle(hctx, r.c.h, d.Message)
+	return r.settle(ctx, d, span, err, stack, time.Since(start))
+}
+
+// handleBatch runs a BatchHandler on deliveries of different keys and
+// settles each by its own result. A panic in the batch handler rolls the
+// batch back; its messages are then handled one at a time, so only the
+// culprit is dead-lettered.
+func (r *run) handleBatch(ctx context.Context, ds []*handoff.Delivery) []verdict {
+	out := make([]verdict, len(ds))
+	var msgs []*handoff.Message
+	var idx []int
+	for i, d := range ds {
+		if res, bad := r.refuse(ctx, d); bad {
+			out[i] = verdict{res: res}
+			continue
+		}
+		msgs = append(msgs, d.Message)
+		idx = append(idx, i)
+	}
+	if len(msgs) == 0 {
+		return out
+	}
+	spans := make([]trace.Span, len(msgs))
+	for j, i := range idx {
+		_, spans[j] = r.span(ctx, ds[i])
+		spans[j].SetAttributes(telemetry.AttrBatchCount.Int(len(msgs)))
+	}
+	hctx := ctx
+	if r.c.timeout > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, r.c.timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	errs, panicked := safeHandleBatch(hctx, r.c.h.(handoff.BatchHandler), msgs)
+	took := time.Since(start)
+	for j, i := range idx {
+		if panicked {
+			spans[j].End()
+			res, delay := r.handle(ctx, ds[i])
+			out[i] = verdict{res, delay}
+			continue
+		}
+		var err error
+		if j < len(errs) {
+			err = errs[j]
+		} else {
+			err = fmt.Errorf("consumer: batch handler returned %d results for %d messages", len(errs), len(msgs))
+		}
+		res, delay := r.settle(ctx, ds[i], spans[j], err, "", took)
+		spans[j].End()
+		out[i] = verdict{res, delay}
+	}
+	return out
+}
+
+// refuse dead-letters a delivery the handler must not see: undecodable,
+// invalid or oversize.
+func (r *run) refuse(ctx context.Context, d *handoff.Delivery) (Result, bool) {
+	if d.Message == nil {
+		d.Message = &handoff.Message{}
 	}
 	if d.Err != nil {
 		class := dlq.ClassDecode
 		if errors.Is(d.Err, handoff.ErrInvalid) {
 			class = dlq.ClassInvalid
 		}
-		return r.deadLetter(ctx, d, class, d.Err, "", 0), 0
+		return r.deadLetter(ctx, d, class, d.Err, "", 0), true
 	}
-	if err := handoff.CheckSize(msg, c.maxSize); err != nil {
-		return r.deadLetter(ctx, d, dlq.ClassTooLarge, err, "", 0), 0
+	if err := handoff.CheckSize(d.Message, r.c.maxSize); err != nil {
+		return r.deadLetter(ctx, d, dlq.ClassTooLarge, err, "", 0), true
 	}
+	return 0, false
+}
 
+// span starts the process span of a delivery, continuing the trace the
+// message carries.
+func (r *run) span(ctx context.Context, d *handoff.Delivery) (context.Context, trace.Span) {
+	c, msg := r.c, d.Message
 	pctx := telemetry.Extract(ctx, msg)
 	opts := []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindConsumer),
@@ -543,17 +676,12 @@ func (r *run) handle(ctx context.Context, d *handoff.Delivery) (Result, time.Dur
 	if msg.CorrelationID != "" {
 		opts = append(opts, trace.WithAttributes(telemetry.AttrConversationID.String(msg.CorrelationID)))
 	}
-	hctx, span := c.tracer.Start(pctx, "process "+d.Topic, opts...)
-	defer span.End()
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		hctx, cancel = context.WithTimeout(hctx, c.timeout)
-		defer cancel()
-	}
+	return c.tracer.Start(pctx, "process "+d.Topic, opts...)
+}
 
-	start := time.Now()
-	err, stack := safeHandle(hctx, c.h, msg)
-	took := time.Since(start)
+// settle acks, retries or dead-letters a delivery by its handler's result.
+func (r *run) settle(ctx context.Context, d *handoff.Delivery, span trace.Span, err error, stack string, took time.Duration) (Result, time.Duration) {
+	c, msg := r.c, d.Message
 	if err == nil {
 		r.forget(msg.ID)
 		if aerr := d.Settler.Ack(ctx); aerr != nil {
@@ -578,6 +706,9 @@ func (r *run) handle(ctx context.Context, d *handoff.Delivery) (Result, time.Dur
 	}
 	r.noteFailure(msg.ID)
 	delay := c.backoff.Delay(d.Attempt)
+	// Expect the redelivery before asking for it: it may arrive before
+	// Retry returns, and must then go to the head of its key.
+	r.expect(msg)
 	if rerr := d.Settler.Retry(ctx, delay); rerr != nil {
 		c.log.Error("retry failed; the broker will redeliver after its ack timeout", "group", c.group, "id", msg.ID, "err", rerr)
 	}
@@ -656,6 +787,15 @@ func (r *run) forget(id string) time.Time {
 type PanicError struct{ Value any }
 
 func (e *PanicError) Error() string { return fmt.Sprintf("consumer: handler panicked: %v", e.Value) }
+
+func safeHandleBatch(ctx context.Context, h handoff.BatchHandler, msgs []*handoff.Message) (errs []error, panicked bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			panicked = true
+		}
+	}()
+	return h.HandleBatch(ctx, msgs), false
+}
 
 func safeHandle(ctx context.Context, h handoff.Handler, msg *handoff.Message) (err error, stack string) {
 	defer func() {

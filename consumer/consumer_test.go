@@ -239,8 +239,10 @@ func TestConsumer_DeadLettersAtOnce(t *testing.T) {
 		check func(t *testing.T, l *dlq.Letter)
 	}{
 		{
-			name:  "permanent error",
-			h:     handoff.HandlerFunc(func(context.Context, *handoff.Message) error { return handoff.Permanent(errors.New("no such customer")) }),
+			name: "permanent error",
+			h: handoff.HandlerFunc(func(context.Context, *handoff.Message) error {
+				return handoff.Permanent(errors.New("no such customer"))
+			}),
 			msg:   func() *handoff.Message { return msg("k", 1) },
 			class: dlq.ClassPermanent,
 		},
@@ -266,10 +268,17 @@ func TestConsumer_DeadLettersAtOnce(t *testing.T) {
 			class: dlq.ClassUnknownType,
 		},
 		{
-			name:  "oversize",
-			h:     handoff.HandlerFunc(func(context.Context, *handoff.Message) error { t.Error("handler ran on an oversize message"); return nil }),
-			opts:  []consumer.Option{consumer.WithMaxMessageSize(200)},
-			msg:   func() *handoff.Message { m := msg("k", 1); m.Data = []byte(`"` + strings.Repeat("x", 300) + `"`); return m },
+			name: "oversize",
+			h: handoff.HandlerFunc(func(context.Context, *handoff.Message) error {
+				t.Error("handler ran on an oversize message")
+				return nil
+			}),
+			opts: []consumer.Option{consumer.WithMaxMessageSize(200)},
+			msg: func() *handoff.Message {
+				m := msg("k", 1)
+				m.Data = []byte(`"` + strings.Repeat("x", 300) + `"`)
+				return m
+			},
 			class: dlq.ClassTooLarge,
 		},
 		{
@@ -323,7 +332,9 @@ func (f fakeSettler) Ack(context.Context) error {
 	f.s.acked = append(f.s.acked, f.id)
 	return nil
 }
-func (f fakeSettler) Retry(context.Context, time.Duration) error { return errors.New("unexpected retry") }
+func (f fakeSettler) Retry(context.Context, time.Duration) error {
+	return errors.New("unexpected retry")
+}
 
 func (f *fakeSub) Subscribe(ctx context.Context, s handoff.Subscription, deliver func(*handoff.Delivery)) error {
 	for _, d := range f.deliveries {

@@ -92,3 +92,29 @@ func (in *Inbox) batchOnce(ctx context.Context, msgs []*handoff.Message, pre []e
 	}
 	return res, nil
 }
+
+// Batched is a handler that handles one message with Handler's transaction,
+// or several with HandleBatch's single transaction and a savepoint each.
+// It implements handoff.Handler and handoff.BatchHandler.
+type Batched struct {
+	in  *Inbox
+	h   TxHandler
+	one handoff.Handler
+}
+
+// Batch returns h as a handler the consumer runtime can run in batches
+// (consumer.WithBatchSize): one commit, one fsync, for many messages, with
+// the same exactly-once guarantee per message.
+func (in *Inbox) Batch(h TxHandler) *Batched {
+	return &Batched{in: in, h: h, one: in.Handler(h)}
+}
+
+// Handle implements handoff.Handler.
+func (b *Batched) Handle(ctx context.Context, msg *handoff.Message) error {
+	return b.one.Handle(ctx, msg)
+}
+
+// HandleBatch implements handoff.BatchHandler.
+func (b *Batched) HandleBatch(ctx context.Context, msgs []*handoff.Message) []error {
+	return b.in.HandleBatch(ctx, msgs, b.h)
+}

@@ -1,0 +1,155 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/consumer"
+	"github.com/handoffhq/handoff/dlq"
+)
+
+// batcher is a BatchHandler recording batch sizes and handled order; fail
+// decides a message's result on its first attempt.
+type batcher struct {
+	mu      sync.Mutex
+	sizes   []int
+	order   map[string][]string
+	tries   map[string]int
+	fail    func(m *handoff.Message, try int) error
+	panicOn string
+}
+
+func newBatcher() *batcher {
+	return &batcher{order: map[string][]string{}, tries: map[string]int{}}
+}
+
+func (b *batcher) one(m *handoff.Message) error {
+	b.tries[m.ID]++
+	if b.fail != nil {
+		if err := b.fail(m, b.tries[m.ID]); err != nil {
+			return err
+		}
+	}
+	b.order[m.PartitionKey] = append(b.order[m.PartitionKey], string(m.Data))
+	return nil
+}
+
+func (b *batcher) Handle(ctx context.Context, m *handoff.Message) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if string(m.Data) == b.panicOn {
+		panic("bad message " + m.ID)
+	}
+	return b.one(m)
+}
+
+func (b *batcher) HandleBatch(ctx context.Context, msgs []*handoff.Message) []error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sizes = append(b.sizes, len(msgs))
+	keys := map[string]bool{}
+	for _, m := range msgs {
+		if keys[m.PartitionKey] {
+			panic("two messages of key " + m.PartitionKey + " in one batch")
+		}
+		keys[m.PartitionKey] = true
+		if string(m.Data) == b.panicOn {
+			panic("bad message in batch")
+		}
+	}
+	errs := make([]error, len(msgs))
+	for i, m := range msgs {
+		errs[i] = b.one(m)
+	}
+	return errs
+}
+
+func TestConsumer_BatchesKeepOrderAndSettleEachMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br := newBroker(t)
+		h := newBatcher()
+		h.fail = func(m *handoff.Message, try int) error {
+			if string(m.Data) == `{"n":3}` && m.PartitionKey == "k2" && try == 1 {
+				return errors.New("transient")
+			}
+			return nil
+		}
+		const keys, per = 20, 10
+		var msgs []*handoff.Message
+		for i := 0; i < per; i++ {
+			for k := 0; k < keys; k++ {
+				msgs = append(msgs, msg(fmt.Sprintf("k%d", k), i))
+			}
+		}
+		publish(t, br, "orders", msgs...)
+		dead := &letters{}
+		start(t, mustNew(t, br, h, dead, consumer.WithWorkers(2), consumer.WithBatchSize(8), consumer.WithBackoff(time.Second, time.Second)))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		big := 0
+		for _, n := range h.sizes {
+			if n > 8 {
+				t.Fatalf("a batch of %d, over the limit of 8", n)
+			}
+			if n > 1 {
+				big++
+			}
+		}
+		if big == 0 {
+			t.Fatalf("no batch of more than one message formed: %v", h.sizes)
+		}
+		for k := 0; k < keys; k++ {
+			got := h.order[fmt.Sprintf("k%d", k)]
+			if len(got) != per {
+				t.Fatalf("key k%d handled %d messages, want %d", k, len(got), per)
+			}
+			for i, d := range got {
+				if d != fmt.Sprintf(`{"n":%d}`, i) {
+					t.Fatalf("key k%d out of order: %v", k, got)
+				}
+			}
+		}
+		if len(dead.all()) != 0 {
+			t.Fatalf("dead letters: %v", dead.all())
+		}
+	})
+}
+
+// A panic inside a batch rolls the batch back; the messages are handled one
+// at a time, so only the culprit is dead-lettered.
+func TestConsumer_PanicInBatchDeadLettersOnlyTheCulprit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br := newBroker(t)
+		h := newBatcher()
+		h.panicOn = `{"n":1}`
+		var msgs []*handoff.Message
+		for k := 0; k < 6; k++ {
+			msgs = append(msgs, msg(fmt.Sprintf("k%d", k), k))
+		}
+		publish(t, br, "orders", msgs...)
+		dead := &letters{}
+		start(t, mustNew(t, br, h, dead, consumer.WithWorkers(1), consumer.WithBatchSize(6)))
+		synctest.Wait()
+		ls := dead.all()
+		if len(ls) != 1 || ls[0].Class != dlq.ClassPanic || string(ls[0].Message.Data) != `{"n":1}` {
+			t.Fatalf("dead letters %+v, want only the panicking message", ls)
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		handled := 0
+		for _, v := range h.order {
+			handled += len(v)
+		}
+		if handled != 5 {
+			t.Fatalf("%d messages handled, want the 5 others", handled)
+		}
+	})
+}
