@@ -1,0 +1,267 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/handoffhq/handoff/outbox"
+)
+
+// OutboxStore implements outbox.Store and relay.Store over database/sql.
+type OutboxStore struct {
+	db     *sql.DB
+	d      *Dialect
+	notify bool
+	now    func() time.Time
+}
+
+// NewOutboxStore returns the outbox store of db. With notify (PostgreSQL
+// only), each insert also runs NOTIFY handoff_outbox, delivered at commit.
+func NewOutboxStore(db *sql.DB, d *Dialect, notify bool) *OutboxStore {
+	return &OutboxStore{db: db, d: d, notify: notify && d.Name == "postgres", now: time.Now}
+}
+
+// NotifyChannel is the PostgreSQL channel the outbox notifies on commit.
+const NotifyChannel = "handoff_outbox"
+
+func (s *OutboxStore) lockKeySQL() string {
+	if s.d.Name == "mysql" {
+		return `INSERT INTO handoff_outbox_keys (partition_key, writes) VALUES (?, 1) ON DUPLICATE KEY UPDATE writes = writes + 1`
+	}
+	return `INSERT INTO handoff_outbox_keys (partition_key, writes) VALUES (?, 1)
+		ON CONFLICT (partition_key) DO UPDATE SET writes = handoff_outbox_keys.writes + 1`
+}
+
+func placeholders(n, per int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := 0; j < per; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('?')
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+func inList(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+}
+
+// Insert implements outbox.Store: it locks each distinct key in sorted
+// order, then inserts all rows with one statement.
+func (s *OutboxStore) Insert(ctx context.Context, tx outbox.Execer, rows []outbox.Row) error {
+	lock := s.d.q(s.lockKeySQL())
+	for _, k := range outbox.SortedKeys(rows) {
+		if len(k) > 255 {
+			return fmt.Errorf("partition key %.20q...: longer than 255 bytes", k)
+		}
+		if _, err := tx.ExecContext(ctx, lock, k); err != nil {
+			return fmt.Errorf("lock key %q: %w", k, err)
+		}
+	}
+	const per = 6
+	args := make([]any, 0, len(rows)*per)
+	for _, r := range rows {
+		args = append(args, r.Topic, r.Partition, r.Key, r.MessageID, r.Envelope, s.d.timeArg(r.CreatedAt))
+	}
+	q := `INSERT INTO handoff_outbox (topic, partition_no, partition_key, message_id, envelope, created_at) VALUES ` + placeholders(len(rows), per)
+	if _, err := tx.ExecContext(ctx, s.d.q(q), args...); err != nil {
+		return fmt.Errorf("insert %d rows: %w", len(rows), err)
+	}
+	if s.notify {
+		if _, err := tx.ExecContext(ctx, "NOTIFY "+NotifyChannel); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+	}
+	return nil
+}
+
+// Claim implements relay.Store.
+func (s *OutboxStore) Claim(ctx context.Context, owner string, want, total int, ttl time.Duration) ([]int, int, error) {
+	now := s.now().UTC()
+	until := now.Add(ttl)
+	upsert := `INSERT INTO handoff_relays (owner, expires_at) VALUES (?, ?)
+		ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at`
+	if s.d.Name == "mysql" {
+		upsert = `INSERT INTO handoff_relays (owner, expires_at) VALUES (?, ?) ON DUPLICATE KEY UPDATE expires_at = VALUES(expires_at)`
+	}
+	if _, err := s.db.ExecContext(ctx, s.d.q(upsert), owner, s.d.timeArg(until)); err != nil {
+		return nil, 0, fmt.Errorf("register relay: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, s.d.q(`UPDATE handoff_outbox_leases SET expires_at = ? WHERE owner = ?`), s.d.timeArg(until), owner); err != nil {
+		return nil, 0, fmt.Errorf("renew leases: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT partition_no, owner, expires_at FROM handoff_outbox_leases`)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read leases: %w", err)
+	}
+	taken := map[int]bool{}
+	var held []int
+	var expired []int
+	for rows.Next() {
+		var p int
+		var o string
+		var exp time.Time
+		if err := rows.Scan(&p, &o, timeScan{&exp}); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		taken[p] = true
+		switch {
+		case o == owner:
+			held = append(held, p)
+		case !exp.After(now):
+			expired = append(expired, p)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if len(held) > total {
+		held = held[:0]
+	}
+	insert := `INSERT INTO handoff_outbox_leases (partition_no, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT (partition_no) DO NOTHING`
+	if s.d.Name == "mysql" {
+		insert = `INSERT IGNORE INTO handoff_outbox_leases (partition_no, owner, expires_at) VALUES (?, ?, ?)`
+	}
+	for p := 0; p < total && len(held) < want; p++ {
+		if taken[p] {
+			continue
+		}
+		res, err := s.db.ExecContext(ctx, s.d.q(insert), p, owner, s.d.timeArg(until))
+		if err != nil {
+			return nil, 0, fmt.Errorf("claim partition %d: %w", p, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			held = append(held, p)
+		}
+	}
+	for _, p := range expired {
+		if len(held) >= want || p >= total {
+			break
+		}
+		// Take over an expired lease, unless someone else just did.
+		res, err := s.db.ExecContext(ctx, s.d.q(`UPDATE handoff_outbox_leases SET owner = ?, expires_at = ? WHERE partition_no = ? AND expires_at <= ?`),
+			owner, s.d.timeArg(until), p, s.d.timeArg(now))
+		if err != nil {
+			return nil, 0, fmt.Errorf("take over partition %d: %w", p, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			held = append(held, p)
+		}
+	}
+	var owners int
+	if err := s.db.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*) FROM handoff_relays WHERE expires_at > ?`), s.d.timeArg(now)).Scan(&owners); err != nil {
+		return nil, 0, fmt.Errorf("count relays: %w", err)
+	}
+	return held, owners, nil
+}
+
+// Release implements relay.Store.
+func (s *OutboxStore) Release(ctx context.Context, owner string, partitions []int) error {
+	if len(partitions) == 0 {
+		return nil
+	}
+	args := []any{owner}
+	for _, p := range partitions {
+		args = append(args, p)
+	}
+	_, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM handoff_outbox_leases WHERE owner = ? AND partition_no IN `+inList(len(partitions))), args...)
+	if err != nil {
+		return fmt.Errorf("release leases: %w", err)
+	}
+	return nil
+}
+
+// Fetch implements relay.Store.
+func (s *OutboxStore) Fetch(ctx context.Context, partitions []int, limit int) ([]outbox.Row, error) {
+	if len(partitions) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(partitions)+1)
+	for _, p := range partitions {
+		args = append(args, p)
+	}
+	args = append(args, limit)
+	q := `SELECT o.id, o.topic, o.partition_no, o.partition_key, o.message_id, o.envelope, o.created_at, o.attempts
+		FROM handoff_outbox o
+		WHERE o.partition_no IN ` + inList(len(partitions)) + ` AND o.failed_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM handoff_outbox f WHERE f.failed_at IS NOT NULL
+			AND f.partition_key = o.partition_key AND o.partition_key <> '' AND f.id < o.id)
+		ORDER BY o.id LIMIT ?`
+	rows, err := s.db.QueryContext(ctx, s.d.q(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %w", err)
+	}
+	defer rows.Close()
+	var out []outbox.Row
+	for rows.Next() {
+		var r outbox.Row
+		if err := rows.Scan(&r.ID, &r.Topic, &r.Partition, &r.Key, &r.MessageID, &r.Envelope, timeScan{&r.CreatedAt}, &r.Attempts); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Delete implements relay.Store, fenced by owner's live leases.
+func (s *OutboxStore) Delete(ctx context.Context, owner string, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := make([]any, 0, len(ids)+2)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	args = append(args, owner, s.d.timeArg(s.now().UTC()))
+	q := `DELETE FROM handoff_outbox WHERE id IN ` + inList(len(ids)) + `
+		AND partition_no IN (SELECT partition_no FROM handoff_outbox_leases WHERE owner = ? AND expires_at > ?)`
+	res, err := s.db.ExecContext(ctx, s.d.q(q), args...)
+	if err != nil {
+		return 0, fmt.Errorf("delete: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// Fail implements relay.Store.
+func (s *OutboxStore) Fail(ctx context.Context, id int64, reason string) error {
+	_, err := s.db.ExecContext(ctx, s.d.q(`UPDATE handoff_outbox SET failed_at = ?, failure = ?, attempts = attempts + 1 WHERE id = ?`),
+		s.d.timeArg(s.now().UTC()), reason, id)
+	if err != nil {
+		return fmt.Errorf("mark failed: %w", err)
+	}
+	return nil
+}
+
+// Resolve implements relay.Store.
+func (s *OutboxStore) Resolve(ctx context.Context, messageID string) error {
+	_, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM handoff_outbox WHERE message_id = ? AND failed_at IS NOT NULL`), messageID)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", messageID, err)
+	}
+	return nil
+}
+
+// Stats implements relay.Store.
+func (s *OutboxStore) Stats(ctx context.Context) (int, time.Time, error) {
+	var n int
+	var oldest time.Time
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM handoff_outbox WHERE failed_at IS NULL`).Scan(&n, timeScan{&oldest})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("stats: %w", err)
+	}
+	return n, oldest, nil
+}

@@ -1,0 +1,191 @@
+// Package outbox writes events in the caller's own database transaction, so
+// an event is committed if and only if the business rows it describes are.
+// The relay (package relay) later publishes committed events to a broker and
+// only then removes them.
+//
+//	w, err := outbox.New(postgres.OutboxStore(db))
+//	tx, _ := db.BeginTx(ctx, nil)
+//	tx.ExecContext(ctx, `INSERT INTO orders ...`)
+//	err = w.Add(ctx, tx, "orders", handoff.NewMessage("/orders", "order.placed", data))
+//	tx.Commit()
+//
+// Guarantees: every message is validated before anything is written (an
+// invalid one fails the call and writes nothing); the event row commits or
+// rolls back with the transaction; messages of one partition key are
+// published in the order their transactions committed. That last one is how
+// the store writes a key: it takes a row lock on the key in the same
+// transaction, so two transactions writing the same key commit one after the
+// other and their rows are numbered in commit order (a plain auto-increment
+// id is taken at insert, not commit, and would not do).
+//
+// The writer does not publish, retry or talk to a broker.
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"time"
+
+	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/telemetry"
+)
+
+// Execer is what Add needs of a transaction: *sql.Tx has it, and
+// adapter/postgres adapts a pgx.Tx to it.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Row is one event as stored.
+type Row struct {
+	ID        int64  // assigned by the store, in commit order per key
+	Topic     string
+	Partition int
+	Key       string // partition key; "" for none
+	MessageID string
+	Envelope  []byte // the message in CloudEvents JSON structured mode
+	CreatedAt time.Time
+	Attempts  int // failed publish attempts so far
+}
+
+// Message decodes the row's envelope.
+func (r *Row) Message() (*handoff.Message, error) { return handoff.ParseJSON(r.Envelope) }
+
+// Store writes rows inside a caller's transaction.
+type Store interface {
+	// Insert locks each distinct non-empty key (in sorted order) and inserts
+	// the rows, all in tx.
+	Insert(ctx context.Context, tx Execer, rows []Row) error
+}
+
+// Writer adds events to the outbox.
+type Writer struct {
+	store      Store
+	partitions int
+	maxSize    int
+	wake       chan struct{}
+}
+
+// Option configures a Writer.
+type Option func(*Writer) error
+
+// DefaultPartitions is the number of partitions keys are hashed into. Relays
+// claim partitions, so it bounds how many relays share the work.
+const DefaultPartitions = 32
+
+// WithPartitions sets the number of partitions (default 32). Writers and
+// relays of one outbox table must agree on it.
+func WithPartitions(n int) Option {
+	return func(w *Writer) error {
+		if n < 1 || n > 4096 {
+			return fmt.Errorf("outbox: WithPartitions(%d): must be between 1 and 4096", n)
+		}
+		w.partitions = n
+		return nil
+	}
+}
+
+// WithMaxMessageSize refuses messages larger than n bytes at Add, before
+// anything is written (default 1 MiB, the NATS default; 0: no limit).
+func WithMaxMessageSize(n int) Option {
+	return func(w *Writer) error {
+		if n < 0 {
+			return fmt.Errorf("outbox: WithMaxMessageSize(%d): must be ≥ 0", n)
+		}
+		w.maxSize = n
+		return nil
+	}
+}
+
+// New returns a Writer over store.
+func New(store Store, opts ...Option) (*Writer, error) {
+	if store == nil {
+		return nil, errors.New("outbox: store is required")
+	}
+	w := &Writer{store: store, partitions: DefaultPartitions, maxSize: 1 << 20, wake: make(chan struct{}, 1)}
+	for _, o := range opts {
+		if err := o(w); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// Partition returns the partition of a key: FNV-1a of the key modulo n.
+// Messages without a key are spread by their id.
+func Partition(key, id string, n int) int {
+	h := fnv.New32a()
+	if key != "" {
+		h.Write([]byte(key))
+	} else {
+		h.Write([]byte(id))
+	}
+	return int(h.Sum32() % uint32(n))
+}
+
+// Add writes msgs for topic in tx. Each message is validated first; if one
+// is invalid, nothing is written. A message without a trace context gets the
+// one of ctx, so its publish span links back to this write.
+func (w *Writer) Add(ctx context.Context, tx Execer, topic string, msgs ...*handoff.Message) error {
+	if tx == nil {
+		return errors.New("outbox: add: tx is required")
+	}
+	if topic == "" {
+		return errors.New("outbox: add: topic is required")
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	rows := make([]Row, len(msgs))
+	now := time.Now().UTC()
+	for i, m := range msgs {
+		if m == nil {
+			return &handoff.ValidationError{Attribute: "message", Rule: fmt.Sprintf("message %d is nil", i)}
+		}
+		telemetry.Inject(ctx, m)
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("outbox: add to %s: %w", topic, err)
+		}
+		if err := handoff.CheckSize(m, w.maxSize); err != nil {
+			return fmt.Errorf("outbox: add to %s: %w", topic, err)
+		}
+		env, err := m.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("outbox: add %s: encode: %w", m.ID, err)
+		}
+		rows[i] = Row{Topic: topic, Partition: Partition(m.PartitionKey, m.ID, w.partitions), Key: m.PartitionKey,
+			MessageID: m.ID, Envelope: env, CreatedAt: now}
+	}
+	if err := w.store.Insert(ctx, tx, rows); err != nil {
+		return fmt.Errorf("outbox: add to %s: %w", topic, err)
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Wakeups signals after each Add, for a relay in the same process
+// (relay.WithWakeups): it polls at once and then quickly again, since the
+// signal may come before the transaction commits.
+func (w *Writer) Wakeups() <-chan struct{} { return w.wake }
+
+// SortedKeys returns the distinct non-empty keys of rows in sorted order: the
+// order a store locks them in, so two transactions never deadlock on keys.
+func SortedKeys(rows []Row) []string {
+	seen := make(map[string]bool, len(rows))
+	var keys []string
+	for _, r := range rows {
+		if r.Key != "" && !seen[r.Key] {
+			seen[r.Key] = true
+			keys = append(keys, r.Key)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}

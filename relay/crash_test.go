@@ -1,0 +1,365 @@
+package relay_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/handoffhq/handoff"
+	natsadapter "github.com/handoffhq/handoff/adapter/nats"
+	"github.com/handoffhq/handoff/adapter/postgres"
+	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff/consumer"
+	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/inbox"
+	"github.com/handoffhq/handoff/internal/testenv"
+	"github.com/handoffhq/handoff/outbox"
+	"github.com/handoffhq/handoff/relay"
+)
+
+var longCrash = flag.Bool("crash.long", os.Getenv("HANDOFF_CRASH_LONG") == "1",
+	"run the relay crash test's long form (200 SIGKILLs instead of 20)")
+
+// TestMain doubles as the relay process of the crash test.
+func TestMain(m *testing.M) {
+	if os.Getenv("HANDOFF_RELAY_CHILD") == "1" {
+		if err := relayChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "relay child:", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+type side struct {
+	open    func(ctx context.Context, dsn string) (*sql.DB, error)
+	migrate func(ctx context.Context, db *sql.DB) error
+	relay   func(db *sql.DB) relay.Store
+	outbox  func(db *sql.DB) outbox.Store
+	inbox   func(db *sql.DB) inbox.Store
+	ph      func(int) string
+}
+
+var sides = map[string]side{
+	"postgres": {postgres.Open, postgres.Migrate, postgres.RelayStore, postgres.OutboxStore, postgres.InboxStore, func(n int) string { return "$" + strconv.Itoa(n) }},
+	"sqlite":   {sqlite.Open, sqlite.Migrate, sqlite.RelayStore, sqlite.OutboxStore, sqlite.InboxStore, func(int) string { return "?" }},
+}
+
+func relayChild() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	s := sides[os.Getenv("HANDOFF_RELAY_DB")]
+	db, err := s.open(ctx, os.Getenv("HANDOFF_RELAY_DSN"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	pub, closePub, err := openBroker(os.Getenv("HANDOFF_RELAY_BROKER"))
+	if err != nil {
+		return err
+	}
+	defer closePub()
+	opts := []relay.Option{relay.WithPartitions(8), relay.WithBatchSize(200), relay.WithLeaseTTL(500 * time.Millisecond),
+		relay.WithPollInterval(time.Millisecond, 20*time.Millisecond)}
+	if os.Getenv("HANDOFF_RELAY_DB") == "postgres" {
+		opts = append(opts, relay.WithWakeups(postgres.Wakeups(ctx, os.Getenv("HANDOFF_RELAY_DSN"), nil)))
+	}
+	r, err := relay.New(s.relay(db), pub, opts...)
+	if err != nil {
+		return err
+	}
+	return r.Run(ctx)
+}
+
+func openBroker(url string) (handoff.Publisher, func(), error) {
+	nc, err := natsadapter.Connect(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := natsadapter.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); nc.Close() }, nil
+}
+
+// relays runs relay child processes and kills them at random.
+type relays struct {
+	t     *testing.T
+	env   []string
+	mu    sync.Mutex
+	procs []*exec.Cmd
+	kills int
+}
+
+func (r *relays) start() {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), r.env...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.procs = append(r.procs, cmd)
+}
+
+// killOne SIGKILLs a random relay and starts a new one in its place.
+func (r *relays) killOne() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := rand.IntN(len(r.procs))
+	p := r.procs[i]
+	p.Process.Signal(syscall.SIGKILL)
+	err := p.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() {
+		r.t.Fatalf("relay child ended by itself before the kill: %v", err)
+	}
+	r.kills++
+	r.procs = append(r.procs[:i], r.procs[i+1:]...)
+	r.start()
+}
+
+func (r *relays) stopAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.procs {
+		p.Process.Signal(syscall.SIGTERM)
+		if err := p.Wait(); err != nil {
+			r.t.Errorf("relay child on SIGTERM: %v", err)
+		}
+	}
+	r.procs = nil
+}
+
+// crash commits business rows with their events across many keys while
+// relay processes are SIGKILLed at random and the broker restarts once,
+// then checks that every committed event was delivered, none out of order per
+// key, and that the consumer's effects happened exactly once.
+func crash(t *testing.T, kind, dsn, effectsDSN string) {
+	kills := 20
+	if *longCrash {
+		kills = 200
+	}
+	const keys, writers = 40, 4
+	s := sides[kind]
+	ctx := context.Background()
+	db, err := s.open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := s.migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE crash_orders (k VARCHAR(32) NOT NULL, n INT NOT NULL, PRIMARY KEY (k, n))`); err != nil {
+		t.Fatal(err)
+	}
+	edb, err := s.open(ctx, effectsDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edb.Close()
+	if err := s.migrate(ctx, edb); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE crash_effects (k VARCHAR(32) NOT NULL, n INT NOT NULL, msg_id VARCHAR(64) NOT NULL)`,
+		`CREATE TABLE crash_progress (k VARCHAR(32) PRIMARY KEY, last_n INT NOT NULL)`,
+		`CREATE TABLE crash_violations (k VARCHAR(32) NOT NULL, got INT NOT NULL, want INT NOT NULL)`,
+	} {
+		if _, err := edb.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ns, err := natsadapter.StartEmbedded(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	topic := testenv.Unique("crash.")
+
+	// The consuming service: inbox on its own database, checking order per key.
+	nc, err := natsadapter.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := natsadapter.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := inbox.New(edb, s.inbox(edb), "crash-consumer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph := s.ph
+	h := in.Handler(func(ctx context.Context, tx *sql.Tx, m *handoff.Message) error {
+		var ev struct {
+			K string
+			N int
+		}
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			return handoff.Permanent(err)
+		}
+		var last int
+		err := tx.QueryRowContext(ctx, "SELECT last_n FROM crash_progress WHERE k = "+ph(1), ev.K).Scan(&last)
+		if errors.Is(err, sql.ErrNoRows) {
+			last = 0
+			if _, err := tx.ExecContext(ctx, "INSERT INTO crash_progress (k, last_n) VALUES ("+ph(1)+", 0)", ev.K); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		if ev.N != last+1 {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO crash_violations (k, got, want) VALUES ("+ph(1)+", "+ph(2)+", "+ph(3)+")", ev.K, ev.N, last+1); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE crash_progress SET last_n = "+ph(1)+" WHERE k = "+ph(2), ev.N, ev.K); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO crash_effects (k, n, msg_id) VALUES ("+ph(1)+", "+ph(2)+", "+ph(3)+")", ev.K, ev.N, m.ID)
+		return err
+	})
+	c, err := consumer.New(sub, topic, "crash-consumer", h, failLetters{t}, consumer.WithWorkers(8),
+		consumer.WithBackoff(5*time.Millisecond, 100*time.Millisecond), consumer.WithMaxAttempts(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancelConsumer := context.WithCancel(ctx)
+	cdone := make(chan error, 1)
+	go func() { cdone <- c.Run(cctx) }()
+	defer func() { cancelConsumer(); <-cdone }()
+
+	rs := &relays{t: t, env: []string{"HANDOFF_RELAY_CHILD=1", "HANDOFF_RELAY_DB=" + kind, "HANDOFF_RELAY_DSN=" + dsn, "HANDOFF_RELAY_BROKER=" + ns.URL()}}
+	rs.start()
+	rs.start()
+	defer rs.stopAll()
+
+	// The load: each writer owns keys%writers, committing order rows with
+	// their events, until the kills are done.
+	w, err := outbox.New(s.outbox(db), outbox.WithPartitions(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed atomic.Int64
+	stopLoad := make(chan struct{})
+	var load sync.WaitGroup
+	for g := 0; g < writers; g++ {
+		load.Add(1)
+		go func(g int) {
+			defer load.Done()
+			next := map[string]int{}
+			for i := 0; ; i++ {
+				select {
+				case <-stopLoad:
+					return
+				default:
+				}
+				k := fmt.Sprintf("key-%d", g+writers*(i%(keys/writers)))
+				n := next[k] + 1
+				data, _ := json.Marshal(map[string]any{"k": k, "n": n})
+				m := handoff.NewMessage("/crash", "order.placed", data)
+				m.PartitionKey = k
+				err := func() error {
+					tx, err := db.BeginTx(ctx, nil)
+					if err != nil {
+						return err
+					}
+					defer tx.Rollback()
+					if _, err := tx.ExecContext(ctx, "INSERT INTO crash_orders (k, n) VALUES ("+ph(1)+", "+ph(2)+")", k, n); err != nil {
+						return err
+					}
+					if err := w.Add(ctx, tx, topic, m); err != nil {
+						return err
+					}
+					return tx.Commit()
+				}()
+				if err != nil {
+					t.Errorf("writer %d: %v", g, err)
+					return
+				}
+				next[k] = n
+				committed.Add(1)
+				time.Sleep(2 * time.Millisecond) // pace the load; not a synchronisation
+			}
+		}(g)
+	}
+
+	for i := 0; i < kills; i++ {
+		time.Sleep(time.Duration(50+rand.IntN(150)) * time.Millisecond) // random moments
+		rs.killOne()
+		if i == kills/2 {
+			if err := ns.Restart(); err != nil {
+				t.Fatalf("broker restart: %v", err)
+			}
+		}
+	}
+	close(stopLoad)
+	load.Wait()
+	total := int(committed.Load())
+
+	var effects, distinct, violations, pendingRows int
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if err := edb.QueryRow("SELECT COUNT(*), COUNT(DISTINCT msg_id) FROM crash_effects").Scan(&effects, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		if effects >= total || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	edb.QueryRow("SELECT COUNT(*) FROM crash_violations").Scan(&violations)
+	for time.Now().Before(deadline) {
+		db.QueryRow("SELECT COUNT(*) FROM handoff_outbox").Scan(&pendingRows)
+		if pendingRows == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var orders int
+	db.QueryRow("SELECT COUNT(*) FROM crash_orders").Scan(&orders)
+	summary := fmt.Sprintf("%s: %d events committed (%d order rows) across %d keys; relay SIGKILLed %d times, broker restarted once; "+
+		"delivered %d effects (%d distinct), %d out of order, %d rows left in the outbox",
+		kind, total, orders, keys, rs.kills, effects, distinct, violations, pendingRows)
+	t.Log(summary)
+	fmt.Println("crash test:", summary)
+	if orders != total || effects != total || distinct != total || violations != 0 || pendingRows != 0 || rs.kills < kills {
+		t.Fatalf("guarantee broken: %s", summary)
+	}
+}
+
+type failLetters struct{ t *testing.T }
+
+func (f failLetters) Add(ctx context.Context, l *dlq.Letter) error {
+	f.t.Errorf("unexpected dead letter %s: %v", l.Class, l.Errors)
+	return nil
+}
+
+func TestCrash_PostgresEmbeddedNATS(t *testing.T) {
+	crash(t, "postgres", testenv.PostgresURL(t), testenv.PostgresURL(t))
+}
+
+func TestCrash_SQLiteEmbeddedNATS(t *testing.T) {
+	dir := t.TempDir()
+	crash(t, "sqlite", filepath.Join(dir, "service.db"), filepath.Join(dir, "effects.db"))
+}

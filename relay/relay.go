@@ -1,0 +1,516 @@
+// Package relay moves committed outbox rows to a broker. It claims
+// partitions of the outbox with leases in the database, publishes each batch
+// with one asynchronous Publish per topic, and deletes rows only after the
+// broker acknowledged them. Several relays share the partitions; a crashed
+// relay's partitions are taken over when its leases expire.
+//
+//	r, err := relay.New(postgres.RelayStore(db), broker,
+//		relay.WithWakeups(writer.Wakeups()), relay.WithDeadLetters(deadLetters))
+//	err = r.Run(ctx)
+//
+// Guarantees: a row is deleted only after the broker holds its message, so
+// nothing committed is lost (a crash between publish and delete republishes
+// the message with the same id: brokers with a duplicate window and the
+// inbox absorb it). Order per partition key holds end to end: a key lives in
+// one partition, one relay at a time owns a partition, and rows are
+// published in id order, which the outbox store makes the commit order per
+// key. A row the broker refuses for good is dead-lettered (class "publish")
+// and holds back later rows of its key (order) but no other key, until
+// Resolve (after the operator's replay or purge).
+//
+// Wake-ups: PostgreSQL LISTEN/NOTIFY (adapter/postgres) or the in-process
+// outbox.Writer's signal make the relay poll at once; a poll with backoff
+// (WithPollInterval) is the safety net, since notifications are hints, not
+// a queue.
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/internal/backoff"
+	"github.com/handoffhq/handoff/outbox"
+)
+
+// Observer is told what the relay did; wire it to metrics.
+type Observer interface {
+	ObserveRelay(e Event)
+}
+
+// Event is one observation.
+type Event struct {
+	Published  int           // rows published and deleted in this batch
+	Partitions []int         // partitions held now
+	Pending    int           // rows pending (from the last stats query; -1 if not measured)
+	OldestAge  time.Duration // age of the oldest pending row
+	Lag        time.Duration // commit-to-publish delay of the oldest row in this batch
+	Err        error         // a failed publish or database call
+}
+
+// DeadLetterer stores rows the broker refused for good. *dlq.Queue is one.
+type DeadLetterer interface {
+	Add(ctx context.Context, l *dlq.Letter) error
+}
+
+// Relay publishes outbox rows. Create it with New, start it with Run.
+type Relay struct {
+	store      Store
+	pub        handoff.Publisher
+	owner      string
+	partitions int
+	batch      int
+	leaseTTL   time.Duration
+	poll       backoff.Exponential
+	wakeups    []<-chan struct{}
+	dead       DeadLetterer
+	permanent  func(error) bool
+	observer   Observer
+	log        *slog.Logger
+	statsEvery time.Duration
+	owners     int // live relays at the last claim
+}
+
+// Option configures a Relay.
+type Option func(*Relay) error
+
+// WithPartitions sets the partition count; it must match the writers'
+// (default outbox.DefaultPartitions).
+func WithPartitions(n int) Option {
+	return func(r *Relay) error {
+		if n < 1 || n > 4096 {
+			return fmt.Errorf("relay: WithPartitions(%d): must be between 1 and 4096", n)
+		}
+		r.partitions = n
+		return nil
+	}
+}
+
+// WithBatchSize sets how many rows one fetch and publish handles (default 1000).
+func WithBatchSize(n int) Option {
+	return func(r *Relay) error {
+		if n < 1 {
+			return fmt.Errorf("relay: WithBatchSize(%d): must be ≥ 1", n)
+		}
+		r.batch = n
+		return nil
+	}
+}
+
+// WithLeaseTTL sets how long a partition lease lasts without renewal
+// (default 10s). A crashed relay's partitions are taken over after it.
+func WithLeaseTTL(d time.Duration) Option {
+	return func(r *Relay) error {
+		if d < 100*time.Millisecond {
+			return fmt.Errorf("relay: WithLeaseTTL(%v): must be ≥ 100ms", d)
+		}
+		r.leaseTTL = d
+		return nil
+	}
+}
+
+// WithPollInterval sets the polling backoff when idle: from min up to max
+// (defaults 5ms and 1s). Wake-ups reset it to min.
+func WithPollInterval(min, max time.Duration) Option {
+	return func(r *Relay) error {
+		if min <= 0 || max < min {
+			return fmt.Errorf("relay: WithPollInterval(%v, %v): want 0 < min ≤ max", min, max)
+		}
+		r.poll = backoff.Exponential{Initial: min, Max: max, Multiplier: 2, NoJitter: true}
+		return nil
+	}
+}
+
+// WithWakeups adds channels that signal new rows (outbox.Writer.Wakeups,
+// postgres.Listen).
+func WithWakeups(chs ...<-chan struct{}) Option {
+	return func(r *Relay) error {
+		for i, ch := range chs {
+			if ch == nil {
+				return fmt.Errorf("relay: WithWakeups: channel %d is nil", i)
+			}
+		}
+		r.wakeups = append(r.wakeups, chs...)
+		return nil
+	}
+}
+
+// WithDeadLetters sets where rows the broker refuses for good go. Without
+// it such rows are retried with backoff forever, holding their key.
+func WithDeadLetters(d DeadLetterer) Option {
+	return func(r *Relay) error { r.dead = d; return nil }
+}
+
+// WithPermanent sets how a publish error is classified as permanent (never
+// going to succeed, e.g. a message over the broker's size limit). The
+// default: handoff.IsPermanent or handoff.ErrInvalid.
+func WithPermanent(f func(error) bool) Option {
+	return func(r *Relay) error {
+		if f == nil {
+			return errors.New("relay: WithPermanent(nil): classifier is required")
+		}
+		r.permanent = f
+		return nil
+	}
+}
+
+// WithOwner names this relay in the lease table (default: random).
+func WithOwner(name string) Option {
+	return func(r *Relay) error {
+		if name == "" {
+			return errors.New("relay: WithOwner: name must not be empty")
+		}
+		r.owner = name
+		return nil
+	}
+}
+
+// WithObserver sets the hook told about every batch and stats sample.
+func WithObserver(o Observer) Option { return func(r *Relay) error { r.observer = o; return nil } }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(r *Relay) error {
+		if l == nil {
+			return errors.New("relay: WithLogger(nil): logger is required")
+		}
+		r.log = l
+		return nil
+	}
+}
+
+// New returns a relay from store to pub.
+func New(store Store, pub handoff.Publisher, opts ...Option) (*Relay, error) {
+	if store == nil {
+		return nil, errors.New("relay: store is required")
+	}
+	if pub == nil {
+		return nil, errors.New("relay: publisher is required")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	r := &Relay{
+		store: store, pub: pub,
+		owner:      "relay-" + hex.EncodeToString(b[:]),
+		partitions: outbox.DefaultPartitions,
+		batch:      1000,
+		leaseTTL:   10 * time.Second,
+		poll:       backoff.Exponential{Initial: 5 * time.Millisecond, Max: time.Second, Multiplier: 2, NoJitter: true},
+		permanent: func(err error) bool {
+			return handoff.IsPermanent(err) || errors.Is(err, handoff.ErrInvalid)
+		},
+		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		statsEvery: 5 * time.Second,
+	}
+	for _, o := range opts {
+		if err := o(r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Owner is this relay's name in the lease table.
+func (r *Relay) Owner() string { return r.owner }
+
+// Resolve releases the key held back by a message the broker refused, once
+// its dead letter was replayed or purged.
+func (r *Relay) Resolve(ctx context.Context, messageID string) error {
+	return r.store.Resolve(ctx, messageID)
+}
+
+// Run claims partitions and publishes until ctx is done, then releases its
+// leases and returns nil. Database and broker errors are retried with backoff.
+func (r *Relay) Run(ctx context.Context) error {
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	for _, ch := range r.wakeups {
+		wg.Add(1)
+		go func(ch <-chan struct{}) {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case _, ok := <-ch:
+					if !ok {
+						return
+					}
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}(ch)
+	}
+	defer wg.Wait()
+
+	var (
+		held       []int
+		leaseUntil time.Time // local, conservative: stop publishing before the DB lease ends
+		nextClaim  time.Time
+		nextStats  time.Time
+		idle       int
+		errs       int
+		errBackoff = backoff.Exponential{Initial: 50 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
+	)
+	defer func() {
+		if len(held) > 0 {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := r.store.Release(rctx, r.owner, held); err != nil {
+				r.log.Warn("relay: release leases", "err", err)
+			}
+		}
+	}()
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := time.Now()
+		if now.After(nextClaim) || now.After(leaseUntil) {
+			h, err := r.claim(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				r.log.Warn("relay: claim partitions", "err", err)
+				r.observe(Event{Err: err, Pending: -1})
+				held = nil
+				errs++
+				if !r.sleep(ctx, errBackoff.Delay(errs), nil) {
+					return nil
+				}
+				continue
+			}
+			held = h
+			leaseUntil = now.Add(r.leaseTTL * 2 / 3)
+			nextClaim = now.Add(r.leaseTTL / 3)
+		}
+		if now.After(nextStats) {
+			nextStats = now.Add(r.statsEvery)
+			if r.observer != nil {
+				if n, oldest, err := r.store.Stats(ctx); err == nil {
+					e := Event{Pending: n, Partitions: held}
+					if !oldest.IsZero() {
+						e.OldestAge = time.Since(oldest)
+					}
+					r.observe(e)
+				}
+			}
+		}
+		if len(held) == 0 {
+			if !r.sleep(ctx, r.leaseTTL/3, nil) {
+				return nil
+			}
+			continue
+		}
+		n, err := r.pass(ctx, held)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil
+			}
+			errs++
+			r.log.Warn("relay: batch failed; backing off", "err", err, "attempt", errs)
+			r.observe(Event{Err: err, Pending: -1, Partitions: held})
+			if !r.sleep(ctx, errBackoff.Delay(errs), nil) {
+				return nil
+			}
+		case n == r.batch:
+			errs, idle = 0, 0 // more waiting: go on at once
+		case n > 0:
+			errs, idle = 0, 0
+			// A partial batch: rows committing right now may follow.
+		default:
+			errs = 0
+			idle++
+			if !r.sleep(ctx, r.poll.Delay(idle), wake) {
+				return nil
+			}
+		}
+	}
+}
+
+// sleep waits d, or until a wake-up (which resets nothing by itself: the
+// caller's next pass finds the rows). It reports false when ctx is done.
+func (r *Relay) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-wake:
+	}
+	return true
+}
+
+func (r *Relay) claim(ctx context.Context) ([]int, error) {
+	share := func(owners int) int { return (r.partitions + max(owners, 1) - 1) / max(owners, 1) }
+	held, owners, err := r.store.Claim(ctx, r.owner, share(r.owners), r.partitions, r.leaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	r.owners = owners
+	if fair := share(owners); len(held) > fair {
+		// Another relay joined: give back what is over our share; it
+		// claims them on its next round.
+		sort.Ints(held)
+		if err := r.store.Release(ctx, r.owner, held[fair:]); err != nil {
+			return nil, err
+		}
+		held = held[:fair]
+	}
+	return held, nil
+}
+
+// pass publishes one batch and reports how many rows it fetched.
+func (r *Relay) pass(ctx context.Context, held []int) (int, error) {
+	rows, err := r.store.Fetch(ctx, held, r.batch)
+	if err != nil {
+		return 0, fmt.Errorf("relay: fetch: %w", err)
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	// Group by topic, keeping id order within each topic.
+	var topics []string
+	byTopic := map[string][]outbox.Row{}
+	for _, row := range rows {
+		if _, ok := byTopic[row.Topic]; !ok {
+			topics = append(topics, row.Topic)
+		}
+		byTopic[row.Topic] = append(byTopic[row.Topic], row)
+	}
+	var (
+		mu        sync.Mutex
+		published []int64
+		firstErr  error
+		wg        sync.WaitGroup
+	)
+	for _, topic := range topics {
+		wg.Add(1)
+		go func(topic string, rows []outbox.Row) {
+			defer wg.Done()
+			ids, err := r.publish(ctx, topic, rows)
+			mu.Lock()
+			defer mu.Unlock()
+			published = append(published, ids...)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}(topic, byTopic[topic])
+	}
+	wg.Wait()
+	if len(published) > 0 {
+		if _, err := r.store.Delete(ctx, r.owner, published); err != nil {
+			// Published but not deleted: they will be published again
+			// with the same ids, which brokers and inboxes absorb.
+			return len(rows), fmt.Errorf("relay: delete %d published rows: %w", len(published), err)
+		}
+		e := Event{Published: len(published), Partitions: held, Pending: -1}
+		e.Lag = time.Since(rows[0].CreatedAt)
+		r.observe(e)
+	}
+	return len(rows), firstErr
+}
+
+// publish sends rows of one topic. On a refusal it finds the culprit:
+// permanent failures are dead-lettered and marked failed, and the rest
+// published around them in order.
+func (r *Relay) publish(ctx context.Context, topic string, rows []outbox.Row) ([]int64, error) {
+	msgs := make([]*handoff.Message, 0, len(rows))
+	ok := make([]outbox.Row, 0, len(rows))
+	var ids []int64
+	for _, row := range rows {
+		m, err := row.Message()
+		if err != nil {
+			// Cannot happen for rows the Writer wrote; a hand-written bad row
+			// is refused for good.
+			if ferr := r.fail(ctx, row, m, err); ferr != nil {
+				return ids, ferr
+			}
+			continue
+		}
+		msgs = append(msgs, m)
+		ok = append(ok, row)
+	}
+	if len(msgs) == 0 {
+		return ids, nil
+	}
+	err := r.pub.Publish(ctx, topic, msgs...)
+	if err == nil {
+		for _, row := range ok {
+			ids = append(ids, row.ID)
+		}
+		return ids, nil
+	}
+	if !r.permanent(err) || len(msgs) == 1 {
+		if len(msgs) == 1 && r.permanent(err) {
+			return ids, r.fail(ctx, ok[0], msgs[0], err)
+		}
+		return ids, fmt.Errorf("relay: publish %d to %s: %w", len(msgs), topic, err)
+	}
+	// Some message was refused for good: publish one by one, in order,
+	// skipping every later row of a key whose row failed.
+	failedKeys := map[string]bool{}
+	for i, m := range msgs {
+		row := ok[i]
+		if row.Key != "" && failedKeys[row.Key] {
+			continue
+		}
+		if err := r.pub.Publish(ctx, topic, m); err != nil {
+			if !r.permanent(err) {
+				return ids, fmt.Errorf("relay: publish %s to %s: %w", m.ID, topic, err)
+			}
+			if ferr := r.fail(ctx, row, m, err); ferr != nil {
+				return ids, ferr
+			}
+			if row.Key != "" {
+				failedKeys[row.Key] = true
+			}
+			continue
+		}
+		ids = append(ids, row.ID)
+	}
+	return ids, nil
+}
+
+// fail dead-letters a refused row and marks it failed, holding its key.
+func (r *Relay) fail(ctx context.Context, row outbox.Row, m *handoff.Message, cause error) error {
+	if r.dead == nil {
+		return fmt.Errorf("relay: %s refused for good and no dead-letter store configured: %w", row.MessageID, cause)
+	}
+	if m == nil {
+		m = &handoff.Message{ID: row.MessageID, Data: row.Envelope}
+	}
+	now := time.Now().UTC()
+	l := &dlq.Letter{Consumer: "relay", Topic: row.Topic, Message: m, Class: dlq.ClassPublish,
+		Errors: dlq.Chain(cause), Attempts: row.Attempts + 1, FirstFailure: now, LastFailure: now}
+	if err := r.dead.Add(ctx, l); err != nil {
+		return fmt.Errorf("relay: dead-letter %s: %w", row.MessageID, err)
+	}
+	if err := r.store.Fail(ctx, row.ID, errors.Join(cause).Error()); err != nil {
+		return fmt.Errorf("relay: mark %s failed: %w", row.MessageID, err)
+	}
+	r.log.Warn("relay: message refused by the broker; dead-lettered, its key is held until resolved",
+		"id", row.MessageID, "topic", row.Topic, "key", row.Key, "err", cause)
+	return nil
+}
+
+func (r *Relay) observe(e Event) {
+	if r.observer != nil {
+		r.observer.ObserveRelay(e)
+	}
+}

@@ -1,0 +1,38 @@
+package relay
+
+import (
+	"context"
+	"time"
+
+	"github.com/handoffhq/handoff/outbox"
+)
+
+// Store is the relay's view of the outbox table and its partition leases.
+// adapter/postgres, adapter/sqlite and adapter/mysql implement it.
+type Store interface {
+	// Claim records owner as a live relay for ttl, renews owner's leases,
+	// and claims free or expired partitions (of 0..total-1) until owner
+	// holds want of them, if there are enough. Leases last ttl, timed by the
+	// database clock. It returns the partitions owner holds afterwards, and
+	// how many relays are live (owner included), so relays can share the
+	// partitions fairly.
+	Claim(ctx context.Context, owner string, want, total int, ttl time.Duration) (held []int, owners int, err error)
+	// Release gives up owner's leases on partitions.
+	Release(ctx context.Context, owner string, partitions []int) error
+	// Fetch returns up to limit pending rows of the partitions, by id,
+	// leaving out every row of a key that has a failed row.
+	Fetch(ctx context.Context, partitions []int, limit int) ([]outbox.Row, error)
+	// Delete removes published rows, only in partitions owner still
+	// leases (a relay that lost its lease must not delete what the new
+	// owner will publish). It returns how many rows it removed.
+	Delete(ctx context.Context, owner string, ids []int64) (int, error)
+	// Fail marks a row as refused for good: it stays, and holds back later
+	// rows of its key, until Resolve.
+	Fail(ctx context.Context, id int64, reason string) error
+	// Resolve removes the failed row of a message (after its dead letter was
+	// replayed or purged), releasing its key.
+	Resolve(ctx context.Context, messageID string) error
+	// Stats returns the number of pending rows and the creation time of the
+	// oldest (zero when none).
+	Stats(ctx context.Context) (pending int, oldest time.Time, err error)
+}
