@@ -1,0 +1,31 @@
+package bulkhead_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/handoffhq/handoff/bulkhead"
+)
+
+func Example() {
+	bh, err := bulkhead.New("inventory", 2) // no queue: shed at once when full
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	for i := range 3 {
+		if err := bh.Acquire(ctx); errors.Is(err, bulkhead.ErrFull) {
+			fmt.Println("call", i, "shed:", err)
+			continue
+		}
+		fmt.Println("call", i, "running") // its Release comes later
+	}
+	bh.Release()
+	fmt.Println(bh.Snapshot().InFlight, "in flight")
+	// Output:
+	// call 0 running
+	// call 1 running
+	// call 2 shed: bulkhead: full
+	// 1 in flight
+}
