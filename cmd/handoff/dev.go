@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/handoffhq/handoff"
+	natsadapter "github.com/handoffhq/handoff/adapter/nats"
+	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff/consumer"
+	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/inbox"
+	"github.com/handoffhq/handoff/outbox"
+	"github.com/handoffhq/handoff/relay"
+	"github.com/handoffhq/handoff/telemetry"
+)
+
+const defaultAddr = "127.0.0.1:8477"
+
+// dev runs the embedded defaults: a SQLite file and an embedded NATS
+// JetStream server under one data directory, an HTTP server with /healthz,
+// and a demo producer and consumer (with the inbox) whose flow it logs.
+func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", ".handoff", "directory holding the SQLite file and the NATS store")
+	addr := fs.String("addr", defaultAddr, "HTTP listen address")
+	natsPort := fs.Int("nats-port", 0, "embedded NATS port (0: a free port, so a NATS already running is never disturbed)")
+	demo := fs.Bool("demo", true, "run the demo producer and consumer")
+	every := fs.Duration("demo-interval", 2*time.Second, "how often the demo producer publishes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	addrSet := false
+	fs.Visit(func(f *flag.Flag) { addrSet = addrSet || f.Name == "addr" })
+	if *every <= 0 {
+		return fmt.Errorf("dev: --demo-interval %v: must be > 0", *every)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return fmt.Errorf("dev: data dir: %w", err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(*dataDir, "handoff.db"))
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer db.Close()
+	if err := sqlite.Migrate(ctx, db); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+
+	opts := []natsadapter.EmbeddedOption{}
+	if *natsPort != 0 {
+		opts = append(opts, natsadapter.WithPort(*natsPort))
+	}
+	ns, err := natsadapter.StartEmbedded(filepath.Join(*dataDir, "nats"), opts...)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer ns.Shutdown()
+	nc, err := natsadapter.Connect(ns.URL())
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer nc.Close()
+	broker, err := natsadapter.New(nc, natsadapter.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer broker.Close()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil && !addrSet {
+		// The default port is taken: any free port will do for dev.
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return fmt.Errorf("dev: listen on %s: %w", *addr, err)
+	}
+
+	deadLetters, err := dlq.New(sqlite.DLQStore(db), dlq.WithLogger(log),
+		dlq.WithAlerter(dlq.AlerterFunc(func(ctx context.Context, l *dlq.Letter) {
+			log.Warn("ALERT: first dead letter for consumer", "consumer", l.Consumer, "class", l.Class, "id", l.Message.ID)
+		})))
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+
+	var running atomic.Bool
+	h := &health{db: db, nats: func() error {
+		if !nc.IsConnected() {
+			return errors.New("not connected")
+		}
+		return nil
+	}, consumer: func() error {
+		if *demo && !running.Load() {
+			return errors.New("not running")
+		}
+		return nil
+	}}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", h)
+	mux.HandleFunc("GET /dead-letters", func(w http.ResponseWriter, r *http.Request) {
+		ls, err := deadLetters.List(r.Context(), dlq.Filter{Consumer: r.URL.Query().Get("consumer"), Limit: 100})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(ls)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "health        %s/healthz\n", base)
+	fmt.Fprintf(stdout, "dead letters  %s/dead-letters\n", base)
+	fmt.Fprintf(stdout, "nats          %s\n", ns.URL())
+	fmt.Fprintf(stdout, "data          %s\n", *dataDir)
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	goRun := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errc <- fmt.Errorf("dev: %s: %w", name, err)
+			}
+		}()
+	}
+	goRun("http", func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	if *demo {
+		c, in, err := demoConsumer(db, broker, deadLetters, log)
+		if err != nil {
+			return err
+		}
+		running.Store(true)
+		goRun("inbox cleanup", func() error { return in.Run(ctx) })
+		goRun("demo consumer", func() error { defer running.Store(false); return c.Run(ctx) })
+		w, err := outbox.New(sqlite.OutboxStore(db))
+		if err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		r, err := relay.New(sqlite.RelayStore(db), telemetry.Publisher(broker, telemetry.WithSystem("nats")),
+			relay.WithWakeups(w.Wakeups()), relay.WithDeadLetters(deadLetters), relay.WithLogger(log))
+		if err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		goRun("relay", func() error { return r.Run(ctx) })
+		goRun("demo producer", func() error { return demoProducer(ctx, db, w, *every, log) })
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	if runErr != nil {
+		// Stop the rest before reporting.
+		return runErr
+	}
+	wg.Wait()
+	fmt.Fprintln(stderr, "handoff dev: stopped")
+	return nil
+}
+
+// health answers 200 when every part is up, 503 naming the parts that are not.
+type health struct {
+	db       *sql.DB
+	nats     func() error
+	consumer func() error
+}
+
+func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	add := func(name string, err error) {
+		if err != nil {
+			checks[name] = err.Error()
+			ok = false
+			return
+		}
+		checks[name] = "ok"
+	}
+	add("database", h.db.PingContext(ctx))
+	add("nats", h.nats())
+	add("consumer", h.consumer())
+	w.Header().Set("Content-Type", "application/json")
+	status := "ok"
+	if !ok {
+		status = "unavailable"
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": checks})
+}
+
+const demoTopic = "demo.orders"
+
+type demoOrder struct {
+	Order    string  `json:"order"`
+	Customer string  `json:"customer"`
+	Total    float64 `json:"total"`
+}
+
+// demoProducer places an order every interval: the order row and its
+// order.placed event commit in one transaction (the outbox); the relay
+// publishes the event.
+func demoProducer(ctx context.Context, db *sql.DB, w *outbox.Writer, every time.Duration, log *slog.Logger) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS demo_orders (
+		order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, total REAL NOT NULL, created_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("demo table: %w", err)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		o := demoOrder{Order: fmt.Sprintf("o-%d-%d", time.Now().Unix(), n), Customer: fmt.Sprintf("c-%d", n%3), Total: float64(10 + n%7)}
+		data, _ := json.Marshal(o)
+		m := handoff.NewMessage("/demo/orders", "demo.order.placed", data)
+		m.PartitionKey = o.Customer
+		m.Subject = o.Order
+		err := func() error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			if _, err := tx.ExecContext(ctx, `INSERT INTO demo_orders (order_id, customer, total, created_at) VALUES (?, ?, ?, ?)`,
+				o.Order, o.Customer, o.Total, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+				return err
+			}
+			if err := w.Add(ctx, tx, demoTopic, m); err != nil {
+				return err
+			}
+			return tx.Commit()
+		}()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Error("demo: place order failed", "err", err)
+			continue
+		}
+		log.Info("demo: order placed with its event in one transaction (outbox)", "order", o.Order, "id", m.ID, "key", m.PartitionKey)
+	}
+}
+
+// demoConsumer handles order.placed with the inbox: the shipment row and the
+// inbox mark commit together, so a redelivery never ships twice.
+func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, log *slog.Logger) (*consumer.Consumer, *inbox.Inbox, error) {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS demo_shipments (
+		order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, message_id TEXT NOT NULL, created_at TEXT NOT NULL)`); err != nil {
+		return nil, nil, fmt.Errorf("dev: demo table: %w", err)
+	}
+	in, err := inbox.New(db, sqlite.InboxStore(db), "demo-shipping")
+	if err != nil {
+		return nil, nil, fmt.Errorf("dev: %w", err)
+	}
+	var mux consumer.Mux
+	mux.On("demo.order.placed", in.Handler(func(ctx context.Context, tx *sql.Tx, m *handoff.Message) error {
+		var o demoOrder
+		if err := json.Unmarshal(m.Data, &o); err != nil {
+			return handoff.Permanent(fmt.Errorf("decode order: %w", err))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO demo_shipments (order_id, customer, message_id, created_at) VALUES (?, ?, ?, ?)`,
+			o.Order, o.Customer, m.ID, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return err
+		}
+		log.Info("demo: shipment created (inbox: exactly once)", "order", o.Order, "id", m.ID)
+		return nil
+	}))
+	c, err := consumer.New(sub, demoTopic, "demo-shipping", &mux, dead,
+		consumer.WithLogger(log), consumer.WithSystem("nats"), consumer.WithBackoff(time.Second, time.Minute))
+	if err != nil {
+		return nil, nil, fmt.Errorf("dev: %w", err)
+	}
+	return c, in, nil
+}

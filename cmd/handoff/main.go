@@ -1,0 +1,60 @@
+// Command handoff runs the shared parts of handoff: `handoff dev` starts the
+// embedded defaults (SQLite and NATS JetStream under one data directory) with
+// a demo flow, and `handoff dlq` inspects, edits, replays and purges dead
+// letters. Each subcommand wraps library packages and holds no logic of its own.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "handoff:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `handoff: safe handoffs between services
+
+Usage:
+  handoff dev   [--data-dir DIR] [--addr HOST:PORT]   run the embedded defaults and a demo flow
+  handoff relay --db URL --broker URL               publish outbox rows to a broker
+  handoff dlq   list|show|edit|replay|purge ...       work with dead letters
+  handoff help                                         show this help
+
+Run "handoff COMMAND -h" for a command's flags.
+`
+
+// run is main without the process: testable end to end.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("a command is required")
+	}
+	switch args[0] {
+	case "dev":
+		return dev(ctx, args[1:], stdout, stderr)
+	case "relay":
+		return relayCmd(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		return dlqCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

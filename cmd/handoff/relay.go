@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/handoffhq/handoff/adapter/mysql"
+	"github.com/handoffhq/handoff/adapter/postgres"
+	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/outbox"
+	"github.com/handoffhq/handoff/relay"
+	"github.com/handoffhq/handoff/telemetry"
+)
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// relayStores opens the database named by spec and returns the relay's and
+// the dead letters' stores, and the PostgreSQL DSN for LISTEN if it is one.
+func relayStores(ctx context.Context, spec string) (*sql.DB, relay.Store, dlq.Store, string, error) {
+	switch {
+	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
+		db, err := postgres.Open(ctx, spec)
+		if err != nil {
+			return nil, nil, nil, "", err
+		}
+		if err := postgres.Migrate(ctx, db); err != nil {
+			db.Close()
+			return nil, nil, nil, "", err
+		}
+		return db, postgres.RelayStore(db), postgres.DLQStore(db), spec, nil
+	case strings.HasPrefix(spec, "mysql://"):
+		db, err := mysql.Open(ctx, strings.TrimPrefix(spec, "mysql://"))
+		if err != nil {
+			return nil, nil, nil, "", err
+		}
+		if err := mysql.Migrate(ctx, db); err != nil {
+			db.Close()
+			return nil, nil, nil, "", err
+		}
+		return db, mysql.RelayStore(db), mysql.DLQStore(db), "", nil
+	case spec == "":
+		return nil, nil, nil, "", errors.New("--db is required (or HANDOFF_DB)")
+	default:
+		db, err := sqlite.Open(ctx, strings.TrimPrefix(spec, "sqlite:"))
+		if err != nil {
+			return nil, nil, nil, "", err
+		}
+		if err := sqlite.Migrate(ctx, db); err != nil {
+			db.Close()
+			return nil, nil, nil, "", err
+		}
+		return db, sqlite.RelayStore(db), sqlite.DLQStore(db), "", nil
+	}
+}
+
+// relayCmd runs the relay as its own process.
+func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "outbox database: postgres://..., mysql://user@tcp(host:3306)/db, or a SQLite path (env HANDOFF_DB)")
+	brokerURL := fs.String("broker", envOr("HANDOFF_BROKER", ""), "broker: "+brokerSchemes+" (env HANDOFF_BROKER)")
+	partitions := fs.Int("partitions", outbox.DefaultPartitions, "partition count; must match the writers'")
+	batch := fs.Int("batch", 1000, "rows per fetch and publish")
+	leaseTTL := fs.Duration("lease-ttl", 10*time.Second, "partition lease duration; a crashed relay's partitions move after it")
+	pollMax := fs.Duration("poll-max", time.Second, "longest idle poll interval (LISTEN/NOTIFY wakes PostgreSQL relays sooner)")
+	owner := fs.String("owner", envOr("HANDOFF_RELAY_OWNER", ""), "this relay's name in the lease table (default: random)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	db, rs, ds, pgDSN, err := relayStores(ctx, *dbSpec)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	defer db.Close()
+	pub, closePub, err := openPublisher(*brokerURL)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	defer closePub()
+	dead, err := dlq.New(ds, dlq.WithLogger(log), dlq.WithAlerter(dlq.AlerterFunc(func(ctx context.Context, l *dlq.Letter) {
+		log.Warn("ALERT: the broker refused a message for good; it is dead-lettered and its key is held", "id", l.Message.ID, "topic", l.Topic)
+	})))
+	if err != nil {
+		return err
+	}
+	opts := []relay.Option{relay.WithPartitions(*partitions), relay.WithBatchSize(*batch), relay.WithLeaseTTL(*leaseTTL),
+		relay.WithPollInterval(5*time.Millisecond, *pollMax), relay.WithDeadLetters(dead), relay.WithLogger(log)}
+	if *owner != "" {
+		opts = append(opts, relay.WithOwner(*owner))
+	}
+	if pgDSN != "" {
+		opts = append(opts, relay.WithWakeups(postgres.Wakeups(ctx, pgDSN, log)))
+	}
+	r, err := relay.New(rs, telemetry.Publisher(pub), opts...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "relay %s: %s -> %s\n", r.Owner(), redact(*dbSpec), redact(*brokerURL))
+	return r.Run(ctx)
+}
+
+// redact hides a password in a URL for printing.
+func redact(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		rest := s[i+3:]
+		if at := strings.Index(rest, "@"); at >= 0 {
+			if c := strings.Index(rest[:at], ":"); c >= 0 {
+				return s[:i+3] + rest[:c] + ":***" + rest[at:]
+			}
+		}
+	}
+	return s
+}
