@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+
 	"github.com/handoffhq/handoff"
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
 	"github.com/handoffhq/handoff/adapter/postgres"
@@ -87,7 +89,8 @@ func relayChild() error {
 }
 
 func openBroker(url string) (handoff.Publisher, func(), error) {
-	nc, err := natsadapter.Connect(url)
+	// A relay starting while the broker is down waits for it.
+	nc, err := natsadapter.Connect(url, natsgo.RetryOnFailedConnect(true))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -304,6 +307,10 @@ func crash(t *testing.T, kind, dsn, effectsDSN string) {
 		}(g)
 	}
 
+	var stopOnce sync.Once
+	stopWriters := func() { stopOnce.Do(func() { close(stopLoad) }); load.Wait() }
+	defer stopWriters() // before the databases close, even when the test fails
+
 	for i := 0; i < kills; i++ {
 		time.Sleep(time.Duration(50+rand.IntN(150)) * time.Millisecond) // random moments
 		rs.killOne()
@@ -313,8 +320,7 @@ func crash(t *testing.T, kind, dsn, effectsDSN string) {
 			}
 		}
 	}
-	close(stopLoad)
-	load.Wait()
+	stopWriters()
 	total := int(committed.Load())
 
 	var effects, distinct, violations, pendingRows int

@@ -14,6 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+
 	"github.com/handoffhq/handoff"
 	"github.com/handoffhq/handoff/adapter/mysql"
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
@@ -68,7 +70,8 @@ const brokerSchemes = "nats://HOST:PORT"
 func openPublisher(url string) (handoff.Publisher, func(), error) {
 	switch {
 	case strings.HasPrefix(url, "nats://"):
-		nc, err := natsadapter.Connect(url)
+		// Wait for a broker that is down at start instead of failing.
+		nc, err := natsadapter.Connect(url, natsgo.RetryOnFailedConnect(true))
 		if err != nil {
 			return nil, nil, err
 		}
