@@ -42,7 +42,7 @@ type Execer interface {
 
 // Row is one event as stored.
 type Row struct {
-	ID        int64  // assigned by the store, in commit order per key
+	ID        int64 // assigned by the store, in commit order per key
 	Topic     string
 	Partition int
 	Key       string // partition key; "" for none

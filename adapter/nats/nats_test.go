@@ -128,7 +128,6 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-
 // sub runs Subscribe in the background; its deliveries arrive on the channel.
 func sub(t testing.TB, c *Client, s handoff.Subscription) <-chan *handoff.Delivery {
 	t.Helper()

@@ -26,18 +26,44 @@ func handoffMessage(cfg config, i int, ts int64) *handoff.Message {
 
 type freshKey struct{}
 
+type freshBatchKey struct{}
+
+// batchedHandler runs batches in one inbox transaction with a savepoint per
+// message (inbox.Batch), reporting the messages committed fresh.
+type batchedHandler struct {
+	handoff.Handler
+	b   *inbox.Batched
+	rec *recorder
+}
+
+func (h batchedHandler) HandleBatch(ctx context.Context, msgs []*handoff.Message) []error {
+	fresh := map[string]bool{}
+	errs := h.b.HandleBatch(context.WithValue(ctx, freshBatchKey{}, fresh), msgs)
+	for i, m := range msgs {
+		if errs[i] == nil && fresh[m.ID] {
+			h.rec.committed(m.Data)
+		}
+	}
+	return errs
+}
+
 // handoffHandler is the benchmark's handler: inbox.Handler around one insert,
 // reporting each message whose transaction committed (not the duplicates the
 // inbox skipped) after the commit.
-func handoffHandler(in *inbox.Inbox, rec *recorder) handoff.Handler {
-	tx := in.Handler(func(ctx context.Context, tx *sql.Tx, m *handoff.Message) error {
+func handoffHandler(in *inbox.Inbox, rec *recorder, batch int) handoff.Handler {
+	txh := func(ctx context.Context, tx *sql.Tx, m *handoff.Message) error {
 		if _, err := tx.ExecContext(ctx, insertRow, m.ID, m.Data); err != nil {
 			return err
 		}
-		*ctx.Value(freshKey{}).(*bool) = true
+		if fresh, ok := ctx.Value(freshKey{}).(*bool); ok {
+			*fresh = true
+		} else if fresh, ok := ctx.Value(freshBatchKey{}).(map[string]bool); ok {
+			fresh[m.ID] = true
+		}
 		return nil
-	})
-	return handoff.HandlerFunc(func(ctx context.Context, m *handoff.Message) error {
+	}
+	tx := in.Handler(txh)
+	single := handoff.HandlerFunc(func(ctx context.Context, m *handoff.Message) error {
 		var fresh bool
 		if err := tx.Handle(context.WithValue(ctx, freshKey{}, &fresh), m); err != nil {
 			return err
@@ -47,6 +73,10 @@ func handoffHandler(in *inbox.Inbox, rec *recorder) handoff.Handler {
 		}
 		return nil
 	})
+	if batch > 1 {
+		return batchedHandler{Handler: single, b: in.Batch(txh), rec: rec}
+	}
+	return single
 }
 
 // runHandoff runs handoff's consumer with the PostgreSQL inbox on a fresh
@@ -99,10 +129,10 @@ func runHandoffWith(ctx context.Context, w workload, s *sampler, h handoff.Handl
 		return err
 	}
 	if h == nil {
-		h = handoffHandler(in, w.rec)
+		h = handoffHandler(in, w.rec, w.cfg.batch)
 	}
 	c, err := consumer.New(client, w.topic, "bench", h, dead,
-		consumer.WithWorkers(w.cfg.workers), consumer.WithMaxInFlight(w.cfg.inflight))
+		consumer.WithWorkers(w.cfg.workers), consumer.WithMaxInFlight(w.cfg.inflight), consumer.WithBatchSize(w.cfg.batch))
 	if err != nil {
 		return err
 	}

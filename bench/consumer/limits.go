@@ -103,7 +103,7 @@ func (e *env) txOnly(ctx context.Context, label string, withInbox bool, param st
 		return limit{}, err
 	}
 	rec := newRecorder(e.cfg.n, false)
-	h := handoffHandler(in, rec)
+	h := handoffHandler(in, rec, 1)
 	msgs := make([]*handoff.Message, e.cfg.n)
 	ts := time.Now().UnixNano()
 	for i := range msgs {

@@ -49,6 +49,7 @@ type config struct {
 	limits   bool
 	cpuprof  string
 	skipLat  bool
+	batch    int
 }
 
 func main() {
@@ -67,6 +68,7 @@ func main() {
 	flag.BoolVar(&cfg.limits, "limits", true, "also measure what limits the rate (transaction alone, synchronous_commit off, no-op handler)")
 	flag.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a CPU profile of the first handoff throughput run to this file")
 	flag.BoolVar(&cfg.skipLat, "skip-latency", false, "skip the latency runs")
+	flag.IntVar(&cfg.batch, "batch", 32, "handoff: messages of different keys per inbox transaction (a savepoint each); 1 = one transaction per message")
 	flag.Parse()
 	if err := cfg.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "consumer bench:", err)
@@ -132,8 +134,8 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer e.close()
 
-	fmt.Printf("consumer bench: n=%d reps=%d workers=%d inflight=%d keys=%d size=%dB nats=%s GOMAXPROCS=%d\n",
-		cfg.n, cfg.reps, cfg.workers, cfg.inflight, cfg.keys, cfg.size, cfg.natsURL, runtime.GOMAXPROCS(0))
+	fmt.Printf("consumer bench: n=%d reps=%d workers=%d inflight=%d keys=%d size=%dB batch=%d nats=%s GOMAXPROCS=%d\n",
+		cfg.n, cfg.reps, cfg.workers, cfg.inflight, cfg.keys, cfg.size, cfg.batch, cfg.natsURL, runtime.GOMAXPROCS(0))
 	fmt.Printf("load average at start: %s\n", loadavg())
 
 	var thr = map[string][]result{}
