@@ -104,12 +104,45 @@ func crashChild() error {
 		}
 		return err
 	})
-	c, err := consumer.New(broker, os.Getenv("HANDOFF_CRASH_TOPIC"), "effects", h, deadLetterFail{},
-		consumer.WithWorkers(4), consumer.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	var handler handoff.Handler = h
+	batch := 1
+	if os.Getenv("HANDOFF_CRASH_BATCH") == "1" {
+		batch = 16
+		handler = crashBatch{Handler: h, b: in.Batch(func(ctx context.Context, tx *sql.Tx, m *handoff.Message) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO effects (msg_id) VALUES ("+k.ph(1)+")", m.ID)
+			if err == nil {
+				ran.Store(m.ID, true)
+			}
+			return err
+		}), ran: &ran, every: every}
+	}
+	c, err := consumer.New(broker, os.Getenv("HANDOFF_CRASH_TOPIC"), "effects", handler, deadLetterFail{},
+		consumer.WithWorkers(4), consumer.WithBackoff(10*time.Millisecond, 100*time.Millisecond), consumer.WithBatchSize(batch))
 	if err != nil {
 		return err
 	}
 	return c.Run(ctx)
+}
+
+// crashBatch dies after a batch's transaction committed and before any of
+// its messages is acked, when the batch held a fresh crash-designated message.
+type crashBatch struct {
+	handoff.Handler
+	b     *inbox.Batched
+	ran   *sync.Map
+	every int
+}
+
+func (c crashBatch) HandleBatch(ctx context.Context, msgs []*handoff.Message) []error {
+	errs := c.b.HandleBatch(ctx, msgs)
+	for i, m := range msgs {
+		n, _ := strconv.Atoi(m.Subject)
+		if _, fresh := c.ran.Load(m.ID); errs[i] == nil && fresh && n%c.every == 0 {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+	return errs
 }
 
 // deadLetterFail: in this test nothing may be dead-lettered.
@@ -126,7 +159,7 @@ func (deadLetterFail) Add(ctx context.Context, l *dlq.Letter) error {
 // another path would), and runs the child consumer, which is SIGKILLed
 // between commit and ack on every crashEvery-th message, restarting it
 // until every effect is there. The effects counted must equal the messages sent.
-func exactlyOnce(t *testing.T, kind, dsn string) {
+func exactlyOnce(t *testing.T, kind, dsn string, batch bool) {
 	const n, crashEvery = 60, 10
 	k := kinds[kind]
 	ctx := context.Background()
@@ -192,6 +225,9 @@ func exactlyOnce(t *testing.T, kind, dsn string) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "HANDOFF_CRASH_CHILD=1", "HANDOFF_CRASH_DB="+kind, "HANDOFF_CRASH_DSN="+dsn,
 			"HANDOFF_CRASH_NATS="+ns.URL(), "HANDOFF_CRASH_TOPIC="+topic, "HANDOFF_CRASH_EVERY="+strconv.Itoa(crashEvery))
+		if batch {
+			cmd.Env = append(cmd.Env, "HANDOFF_CRASH_BATCH=1")
+		}
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -228,7 +264,7 @@ func exactlyOnce(t *testing.T, kind, dsn string) {
 		}
 	}
 	rows, distinct := count()
-	t.Logf("%s: %d messages sent twice, consumer SIGKILLed %d times between commit and ack: %d effects (%d distinct)", kind, n, kills, rows, distinct)
+	t.Logf("%s (batched %v): %d messages sent twice, consumer SIGKILLed %d times between commit and ack: %d effects (%d distinct)", kind, batch, n, kills, rows, distinct)
 	if kills < n/crashEvery {
 		t.Fatalf("only %d kills happened, want at least %d: the test did not exercise the crash", kills, n/crashEvery)
 	}
@@ -238,13 +274,21 @@ func exactlyOnce(t *testing.T, kind, dsn string) {
 }
 
 func TestExactlyOnce_PostgresSIGKILLBetweenCommitAndAck(t *testing.T) {
-	exactlyOnce(t, "postgres", testenv.PostgresURL(t))
+	exactlyOnce(t, "postgres", testenv.PostgresURL(t), false)
+}
+
+func TestExactlyOnce_PostgresBatchedSIGKILLBetweenCommitAndAck(t *testing.T) {
+	exactlyOnce(t, "postgres", testenv.PostgresURL(t), true)
 }
 
 func TestExactlyOnce_MariaDBSIGKILLBetweenCommitAndAck(t *testing.T) {
-	exactlyOnce(t, "mysql", testenv.MySQLDSN(t))
+	exactlyOnce(t, "mysql", testenv.MySQLDSN(t), false)
 }
 
 func TestExactlyOnce_SQLiteSIGKILLBetweenCommitAndAck(t *testing.T) {
-	exactlyOnce(t, "sqlite", filepath.Join(t.TempDir(), "eo.db"))
+	exactlyOnce(t, "sqlite", filepath.Join(t.TempDir(), "eo.db"), false)
+}
+
+func TestExactlyOnce_SQLiteBatchedSIGKILLBetweenCommitAndAck(t *testing.T) {
+	exactlyOnce(t, "sqlite", filepath.Join(t.TempDir(), "eo.db"), true)
 }

@@ -32,6 +32,7 @@ func RunInboxStore(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store)
 	t.Run("TwoConsumersRaceOnOneMessage", func(t *testing.T) { testInboxRace(t, newDB) })
 	t.Run("HandlerErrorRollsBackEffectsAndMark", func(t *testing.T) { testInboxHandlerError(t, newDB) })
 	t.Run("BatchSavepointIsolatesAFailure", func(t *testing.T) { testInboxBatch(t, newDB) })
+	t.Run("BatchWithADuplicateInsideAppliesOnce", func(t *testing.T) { testInboxBatchDuplicate(t, newDB) })
 }
 
 // RunInboxIsolation runs the exactly-once tests of RunInboxStore with the
@@ -390,6 +391,28 @@ func testInboxBatch(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store
 	for i, err := range in.HandleBatch(ctx, c.msgs, h) {
 		if err != nil {
 			t.Errorf("redelivery result %d = %v", i, err)
+		}
+	}
+	c.check(t, ctx, 1)
+}
+
+// A batch where every handler succeeds (the one-transaction fast path) and
+// one message appears twice: each message's effect happens once.
+func testInboxBatchDuplicate(t *testing.T, newDB func(t testing.TB) (*sql.DB, inbox.Store)) {
+	db, s := newDB(t)
+	ctx := suiteCtx(t)
+	c := newCounters(t, ctx, db, 4)
+	in := newInbox(t, db, s, "batchdup")
+	batch := append(append([]*handoff.Message(nil), c.msgs...), c.msgs[1], c.msgs[3])
+	for i, err := range in.HandleBatch(ctx, batch, c.handler) {
+		if err != nil {
+			t.Errorf("result %d = %v", i, err)
+		}
+	}
+	c.check(t, ctx, 1)
+	for i, err := range in.HandleBatch(ctx, c.msgs, c.handler) {
+		if err != nil {
+			t.Errorf("second delivery, result %d = %v", i, err)
 		}
 	}
 	c.check(t, ctx, 1)

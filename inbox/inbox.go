@@ -31,6 +31,13 @@ type Store interface {
 	Purge(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
+// ManyMarker is implemented by stores that can mark several messages with
+// one statement; HandleBatch then needs one round trip for all the marks.
+// fresh[i] reports whether ids[i] was new.
+type ManyMarker interface {
+	MarkMany(ctx context.Context, tx *sql.Tx, consumer string, ids []string) (fresh []bool, err error)
+}
+
 // ConflictChecker is implemented by stores that can tell a transaction
 // conflict (serialization failure, deadlock, busy database) from other
 // errors. The inbox retries the whole transaction on a conflict.

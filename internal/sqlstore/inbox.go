@@ -116,3 +116,58 @@ func txOnce(ctx context.Context, db *sql.DB, d *Dialect, fn func(tx *sql.Tx) err
 	}
 	return tx.Commit()
 }
+
+// MarkMany implements inbox.ManyMarker on PostgreSQL and SQLite: one
+// multi-row insert that ignores duplicates and returns the ids it inserted.
+// On MySQL it marks one at a time (INSERT IGNORE cannot say which rows it
+// skipped).
+func (s *InboxStore) MarkMany(ctx context.Context, tx *sql.Tx, consumer string, ids []string) ([]bool, error) {
+	fresh := make([]bool, len(ids))
+	if s.d.Name == "mysql" {
+		for i, id := range ids {
+			ok, err := s.Mark(ctx, tx, consumer, id)
+			if err != nil {
+				return nil, err
+			}
+			fresh[i] = ok
+		}
+		return fresh, nil
+	}
+	if err := checkKey("consumer", consumer); err != nil {
+		return nil, handoff.Permanent(err)
+	}
+	now := s.d.timeArg(s.now())
+	args := make([]any, 0, 3*len(ids))
+	for _, id := range ids {
+		if err := checkKey("message id", id); err != nil {
+			return nil, handoff.Permanent(err)
+		}
+		args = append(args, consumer, id, now)
+	}
+	q := `INSERT INTO handoff_inbox (consumer, message_id, received_at) VALUES ` + placeholders(len(ids), 3) +
+		` ON CONFLICT (consumer, message_id) DO NOTHING RETURNING message_id`
+	rows, err := tx.QueryContext(ctx, s.d.q(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	inserted := make(map[string]bool, len(ids))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		inserted[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		// A duplicate id within one call counts once.
+		if inserted[id] {
+			fresh[i] = true
+			delete(inserted, id)
+		}
+	}
+	return fresh, nil
+}
