@@ -78,6 +78,11 @@ type Relay struct {
 	log        *slog.Logger
 	statsEvery time.Duration
 	owners     int // live relays at the last claim
+
+	// Published rows whose delete is queued or running: fetches skip them.
+	mu        sync.Mutex
+	deleting  map[int64]bool
+	deletions chan []int64
 }
 
 // Option configures a Relay.
@@ -264,7 +269,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		errs       int
 		errBackoff = backoff.Exponential{Initial: 50 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
 	)
+	r.deleting = make(map[int64]bool)
+	r.deletions = make(chan []int64, 1)
+	deleterDone := make(chan struct{})
+	go func() { defer close(deleterDone); r.deleter(context.WithoutCancel(ctx)) }()
 	defer func() {
+		// Finish the deletes of what was published before giving up leases.
+		close(r.deletions)
+		<-deleterDone
 		if len(held) > 0 {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
@@ -377,10 +389,21 @@ func (r *Relay) claim(ctx context.Context) ([]int, error) {
 
 // pass publishes one batch and reports how many rows it fetched.
 func (r *Relay) pass(ctx context.Context, held []int) (int, error) {
-	rows, err := r.store.Fetch(ctx, held, r.batch)
+	r.mu.Lock()
+	skip := len(r.deleting)
+	r.mu.Unlock()
+	fetched, err := r.store.Fetch(ctx, held, r.batch+skip)
 	if err != nil {
 		return 0, fmt.Errorf("relay: fetch: %w", err)
 	}
+	rows := fetched[:0:0]
+	r.mu.Lock()
+	for _, row := range fetched {
+		if !r.deleting[row.ID] && len(rows) < r.batch {
+			rows = append(rows, row)
+		}
+	}
+	r.mu.Unlock()
 	if len(rows) == 0 {
 		return 0, nil
 	}
@@ -414,16 +437,51 @@ func (r *Relay) pass(ctx context.Context, held []int) (int, error) {
 	}
 	wg.Wait()
 	if len(published) > 0 {
-		if _, err := r.store.Delete(ctx, r.owner, published); err != nil {
-			// Published but not deleted: they will be published again
-			// with the same ids, which brokers and inboxes absorb.
-			return len(rows), fmt.Errorf("relay: delete %d published rows: %w", len(published), err)
+		// Deleted in the background while the next batch is fetched and
+		// published; until then fetches skip these rows.
+		r.mu.Lock()
+		for _, id := range published {
+			r.deleting[id] = true
+		}
+		r.mu.Unlock()
+		select {
+		case r.deletions <- published:
+		case <-ctx.Done():
+			r.mu.Lock()
+			for _, id := range published {
+				delete(r.deleting, id)
+			}
+			r.mu.Unlock()
+			return len(rows), firstErr
 		}
 		e := Event{Published: len(published), Partitions: held, Pending: -1}
 		e.Lag = time.Since(rows[0].CreatedAt)
 		r.observe(e)
 	}
 	return len(rows), firstErr
+}
+
+// deleter removes published rows, one batch at a time. A failed delete
+// only forgets the rows: they are fetched and published again with the same
+// ids, which brokers' duplicate windows and inboxes absorb.
+func (r *Relay) deleter(ctx context.Context) {
+	for ids := range r.deletions {
+		var err error
+		for try := 0; try < 3; try++ {
+			if _, err = r.store.Delete(ctx, r.owner, ids); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			r.log.Warn("relay: delete of published rows failed; they will be published again", "rows", len(ids), "err", err)
+			r.observe(Event{Err: fmt.Errorf("relay: delete %d published rows: %w", len(ids), err), Pending: -1})
+		}
+		r.mu.Lock()
+		for _, id := range ids {
+			delete(r.deleting, id)
+		}
+		r.mu.Unlock()
+	}
 }
 
 // publish sends rows of one topic. On a refusal it finds the culprit:
