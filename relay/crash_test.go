@@ -8,22 +8,28 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	natsgo "github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 
 	"github.com/handoffhq/handoff"
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
 	"github.com/handoffhq/handoff/adapter/postgres"
+	"github.com/handoffhq/handoff/adapter/rabbitmq"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/consumer"
 	"github.com/handoffhq/handoff/dlq"
@@ -89,6 +95,13 @@ func relayChild() error {
 }
 
 func openBroker(url string) (handoff.Publisher, func(), error) {
+	if strings.HasPrefix(url, "amqp://") {
+		b, err := rabbitmq.New(url, rabbitmq.WithReconnectMaxDelay(200*time.Millisecond))
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, func() { b.Close() }, nil
+	}
 	// A relay starting while the broker is down waits for it.
 	nc, err := natsadapter.Connect(url, natsgo.RetryOnFailedConnect(true))
 	if err != nil {
@@ -154,7 +167,7 @@ func (r *relays) stopAll() {
 // relay processes are SIGKILLed at random and the broker restarts once,
 // then checks that every committed event was delivered, none out of order per
 // key, and that the consumer's effects happened exactly once.
-func crash(t *testing.T, kind, dsn, effectsDSN string) {
+func crash(t *testing.T, kind, brokerKind, dsn, effectsDSN string) {
 	kills := 20
 	if *longCrash {
 		kills = 200
@@ -191,23 +204,8 @@ func crash(t *testing.T, kind, dsn, effectsDSN string) {
 		}
 	}
 
-	ns, err := natsadapter.StartEmbedded(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
 	topic := testenv.Unique("crash.")
-
-	// The consuming service: inbox on its own database, checking order per key.
-	nc, err := natsadapter.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	sub, err := natsadapter.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	br := brokers[brokerKind](t)
 	in, err := inbox.New(edb, s.inbox(edb), "crash-consumer")
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +240,12 @@ func crash(t *testing.T, kind, dsn, effectsDSN string) {
 		_, err = tx.ExecContext(ctx, "INSERT INTO crash_effects (k, n, msg_id) VALUES ("+ph(1)+", "+ph(2)+", "+ph(3)+")", ev.K, ev.N, m.ID)
 		return err
 	})
-	c, err := consumer.New(sub, topic, "crash-consumer", h, failLetters{t}, consumer.WithWorkers(8),
+	if err := br.sub.(interface {
+		Provision(context.Context, handoff.Subscription) error
+	}).Provision(ctx, handoff.Subscription{Topic: topic, Group: "crash-consumer"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := consumer.New(br.sub, topic, "crash-consumer", h, failLetters{t}, consumer.WithWorkers(8),
 		consumer.WithBackoff(5*time.Millisecond, 100*time.Millisecond), consumer.WithMaxAttempts(1000))
 	if err != nil {
 		t.Fatal(err)
@@ -250,9 +253,14 @@ func crash(t *testing.T, kind, dsn, effectsDSN string) {
 	cctx, cancelConsumer := context.WithCancel(ctx)
 	cdone := make(chan error, 1)
 	go func() { cdone <- c.Run(cctx) }()
-	defer func() { cancelConsumer(); <-cdone }()
+	defer func() {
+		cancelConsumer()
+		if err := <-cdone; err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	}()
 
-	rs := &relays{t: t, env: []string{"HANDOFF_RELAY_CHILD=1", "HANDOFF_RELAY_DB=" + kind, "HANDOFF_RELAY_DSN=" + dsn, "HANDOFF_RELAY_BROKER=" + ns.URL()}}
+	rs := &relays{t: t, env: append([]string{"HANDOFF_RELAY_CHILD=1", "HANDOFF_RELAY_DB=" + kind, "HANDOFF_RELAY_DSN=" + dsn}, br.childEnv...)}
 	rs.start()
 	rs.start()
 	defer rs.stopAll()
@@ -315,9 +323,7 @@ func crash(t *testing.T, kind, dsn, effectsDSN string) {
 		time.Sleep(time.Duration(50+rand.IntN(150)) * time.Millisecond) // random moments
 		rs.killOne()
 		if i == kills/2 {
-			if err := ns.Restart(); err != nil {
-				t.Fatalf("broker restart: %v", err)
-			}
+			br.restart(t)
 		}
 	}
 	stopWriters()
@@ -335,18 +341,20 @@ func crash(t *testing.T, kind, dsn, effectsDSN string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	edb.QueryRow("SELECT COUNT(*) FROM crash_violations").Scan(&violations)
-	for time.Now().Before(deadline) {
-		db.QueryRow("SELECT COUNT(*) FROM handoff_outbox").Scan(&pendingRows)
-		if pendingRows == 0 {
+	for {
+		if err := db.QueryRow("SELECT COUNT(*) FROM handoff_outbox").Scan(&pendingRows); err != nil {
+			t.Fatal(err)
+		}
+		if pendingRows == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	var orders int
 	db.QueryRow("SELECT COUNT(*) FROM crash_orders").Scan(&orders)
-	summary := fmt.Sprintf("%s: %d events committed (%d order rows) across %d keys; relay SIGKILLed %d times, broker restarted once; "+
+	summary := fmt.Sprintf("%s + %s: %d events committed (%d order rows) across %d keys; relay SIGKILLed %d times, %s once; "+
 		"delivered %d effects (%d distinct), %d out of order, %d rows left in the outbox",
-		kind, total, orders, keys, rs.kills, effects, distinct, violations, pendingRows)
+		kind, brokerKind, total, orders, keys, rs.kills, br.outage, effects, distinct, violations, pendingRows)
 	t.Log(summary)
 	fmt.Println("crash test:", summary)
 	if orders != total || effects != total || distinct != total || violations != 0 || pendingRows != 0 || rs.kills < kills {
@@ -362,10 +370,88 @@ func (f failLetters) Add(ctx context.Context, l *dlq.Letter) error {
 }
 
 func TestCrash_PostgresEmbeddedNATS(t *testing.T) {
-	crash(t, "postgres", testenv.PostgresURL(t), testenv.PostgresURL(t))
+	crash(t, "postgres", "nats", testenv.PostgresURL(t), testenv.PostgresURL(t))
 }
 
 func TestCrash_SQLiteEmbeddedNATS(t *testing.T) {
 	dir := t.TempDir()
-	crash(t, "sqlite", filepath.Join(dir, "service.db"), filepath.Join(dir, "effects.db"))
+	crash(t, "sqlite", "nats", filepath.Join(dir, "service.db"), filepath.Join(dir, "effects.db"))
+}
+
+func TestCrash_PostgresRabbitMQ(t *testing.T) {
+	crash(t, "postgres", "rabbitmq", testenv.PostgresURL(t), testenv.PostgresURL(t))
+}
+
+// crashBroker is the broker of a crash test: the consumer's subscriber, the
+// relay children's environment, and an outage to inflict once.
+type crashBroker struct {
+	sub      handoff.Subscriber
+	childEnv []string
+	outage   string
+	restart  func(t *testing.T)
+}
+
+var brokers = map[string]func(t *testing.T) crashBroker{
+	// An embedded JetStream server, restarted on its data directory.
+	"nats": func(t *testing.T) crashBroker {
+		ns, err := natsadapter.StartEmbedded(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ns.Shutdown)
+		nc, err := natsadapter.Connect(ns.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		sub, err := natsadapter.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return crashBroker{sub: sub, childEnv: []string{"HANDOFF_RELAY_BROKER=" + ns.URL()}, outage: "broker restarted",
+			restart: func(t *testing.T) {
+				if err := ns.Restart(); err != nil {
+					t.Fatalf("broker restart: %v", err)
+				}
+			}}
+	},
+	// The shared RabbitMQ server, in a vhost of the test's own. It is not
+	// ours to restart: the relays reach it through a proxy that goes down
+	// for a second, cutting every relay connection.
+	"rabbitmq": func(t *testing.T) crashBroker {
+		base, err := url.Parse(testenv.RabbitMQURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vhost := testenv.Unique("crash")
+		for _, args := range [][]string{{"add_vhost", vhost}, {"set_permissions", "-p", vhost, base.User.Username(), ".*", ".*", ".*"}} {
+			if out, err := exec.Command("rabbitmqctl", args...).CombinedOutput(); err != nil {
+				t.Fatalf("rabbitmqctl %v: %v\n%s", args, err, out)
+			}
+		}
+		t.Cleanup(func() { exec.Command("rabbitmqctl", "delete_vhost", vhost).Run() })
+		direct := *base
+		direct.Path = "/" + vhost
+		proxy := toxiproxy.NewProxy(toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop()),
+			"rabbitmq", "127.0.0.1:0", base.Host)
+		if err := proxy.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(proxy.Stop)
+		viaProxy := direct
+		viaProxy.Host = proxy.Listen
+		sub, err := rabbitmq.New(direct.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sub.Close() })
+		return crashBroker{sub: sub, childEnv: []string{"HANDOFF_RELAY_BROKER=" + viaProxy.String()}, outage: "broker unreachable for 1s",
+			restart: func(t *testing.T) {
+				proxy.Stop()
+				time.Sleep(time.Second) // the outage itself, not a synchronisation
+				if err := proxy.Start(); err != nil {
+					t.Fatalf("proxy restart: %v", err)
+				}
+			}}
+	},
 }
