@@ -392,7 +392,11 @@ func (r *Relay) pass(ctx context.Context, held []int) (int, error) {
 	r.mu.Lock()
 	skip := len(r.deleting)
 	r.mu.Unlock()
-	fetched, err := r.store.Fetch(ctx, held, r.batch+skip)
+	parts := held
+	if len(held) == r.partitions {
+		parts = nil // all of them: the store reads without a partition filter
+	}
+	fetched, err := r.store.Fetch(ctx, parts, r.batch+skip)
 	if err != nil {
 		return 0, fmt.Errorf("relay: fetch: %w", err)
 	}

@@ -19,8 +19,9 @@ type Store interface {
 	Claim(ctx context.Context, owner string, want, total int, ttl time.Duration) (held []int, owners int, err error)
 	// Release gives up owner's leases on partitions.
 	Release(ctx context.Context, owner string, partitions []int) error
-	// Fetch returns up to limit pending rows of the partitions, by id,
-	// leaving out every row of a key that has a failed row.
+	// Fetch returns up to limit pending rows of the partitions (nil: of
+	// every partition), by id, leaving out every row of a key that has a
+	// failed row.
 	Fetch(ctx context.Context, partitions []int, limit int) ([]outbox.Row, error)
 	// Delete removes published rows, only in partitions owner still
 	// leases (a relay that lost its lease must not delete what the new
