@@ -63,8 +63,10 @@ func WithTTL(d time.Duration) Option {
 }
 
 // WithLockTTL sets how long a running request holds its key before another
-// request may take it over, assuming the owner died (default 1m). Set it above
-// the longest time a handler may run (a server deadline bounds that).
+// request may take it over, assuming the owner died (default 1m). The
+// handler's context ends at nine tenths of it, so a handler that honours its
+// context never runs past its lock; set it above the longest time a handler
+// may take.
 func WithLockTTL(d time.Duration) Option {
 	return func(m *Middleware) error {
 		if d <= 0 {
@@ -431,7 +433,12 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 			m.log.ErrorContext(r.Context(), "idempotency: release", "key", lease.rec.Key, "err", err)
 		}
 	}()
-	next.ServeHTTP(rw, r)
+	// The handler may not outlive its lock: after it, a retry could take
+	// the key over and run the work a second time. Its context ends a tenth
+	// of the lock early, leaving time to store the response.
+	hctx, cancel := context.WithTimeout(r.Context(), m.lockTTL-m.lockTTL/10)
+	defer cancel()
+	next.ServeHTTP(rw, r.WithContext(hctx))
 	done = true
 	status := rw.status
 	if status == 0 {
