@@ -83,7 +83,9 @@ func TestRelayCmd_PublishesCommittedEvents(t *testing.T) {
 	rctx, stop := context.WithCancel(ctx)
 	var out, errb syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(rctx, []string{"relay", "--db", path, "--broker", url, "--poll-max", "50ms"}, nil, &out, &errb) }()
+	go func() {
+		done <- run(rctx, []string{"relay", "--db", path, "--broker", url, "--poll-max", "50ms"}, nil, &out, &errb)
+	}()
 	if got := receive(t, client, "orders"); got.ID != m.ID {
 		t.Fatalf("received %s, want %s", got.ID, m.ID)
 	}
