@@ -289,13 +289,13 @@ func (d *DependencyConfig) validate(path string, add func(path, format string, a
 			add(p+".slow_call_rate", "must be in (0, 100]")
 		}
 		if b.MinimumCalls < 0 {
-			add(p+".minimum_calls", "must be ≥ 1")
+			add(p+".minimum_calls", "must be ≥ 1, or 0 for the default")
 		}
 		if b.OpenDuration < 0 {
-			add(p+".open_duration", "must be > 0")
+			add(p+".open_duration", "must be > 0, or 0 for the default")
 		}
 		if b.HalfOpenProbes < 0 {
-			add(p+".half_open_probes", "must be ≥ 1")
+			add(p+".half_open_probes", "must be ≥ 1, or 0 for the default")
 		}
 	}
 	if b := d.Bulkhead; b != nil {

@@ -70,6 +70,9 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{"max attempts", "dependencies: {payments: {retry: {max_attempts: 0}}}",
 			[]string{"dependencies.payments.retry.max_attempts: must be ≥ 1"}},
 		{"negative timeout", "dependencies: {a: {timeout: -1s}}", []string{"dependencies.a.timeout: must be ≥ 0"}},
+		{"negative breaker settings", "dependencies: {a: {breaker: {minimum_calls: -1, half_open_probes: -2}}}", []string{
+			"dependencies.a.breaker.half_open_probes: must be ≥ 1, or 0 for the default",
+			"dependencies.a.breaker.minimum_calls: must be ≥ 1, or 0 for the default"}},
 		{"backoff order", "dependencies: {a: {retry: {max_attempts: 2, initial_backoff: 2s, max_backoff: 1s}}}",
 			[]string{"dependencies.a.retry.max_backoff: must be ≥ initial_backoff"}},
 		{"multiplier", "dependencies: {a: {retry: {max_attempts: 2, multiplier: 0.5}}}", []string{"dependencies.a.retry.multiplier: must be ≥ 1"}},
