@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/handoffhq/handoff"
@@ -78,6 +79,7 @@ type Relay struct {
 	log        *slog.Logger
 	statsEvery time.Duration
 	owners     int // live relays at the last claim
+	running    atomic.Bool
 
 	// Published rows whose delete is queued or running: fetches skip them.
 	mu        sync.Mutex
@@ -233,9 +235,17 @@ func (r *Relay) Resolve(ctx context.Context, messageID string) error {
 	return r.store.Resolve(ctx, messageID)
 }
 
+// ErrRunning is returned by Run while another Run of the same Relay is
+// going: start more relays with New, they share the partitions.
+var ErrRunning = errors.New("relay: already running")
+
 // Run claims partitions and publishes until ctx is done, then releases its
 // leases and returns nil. Database and broker errors are retried with backoff.
 func (r *Relay) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer r.running.Store(false)
 	wake := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	for _, ch := range r.wakeups {

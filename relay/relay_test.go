@@ -489,3 +489,45 @@ func TestRelay_RefusedRowDeadLetteredAndHoldsOnlyItsKey(t *testing.T) {
 		}
 	})
 }
+
+// signalling tells, once, that the relay reached its store.
+type signalling struct {
+	relay.Store
+	once    sync.Once
+	reached chan struct{}
+}
+
+func (s *signalling) Claim(ctx context.Context, o string, w, t int, ttl time.Duration) ([]int, int, error) {
+	s.once.Do(func() { close(s.reached) })
+	return s.Store.Claim(ctx, o, w, t, ttl)
+}
+
+func TestRelay_SecondConcurrentRunRefused(t *testing.T) {
+	each(t, func(t *testing.T, d db) {
+		if d.name != "sqlite" {
+			t.Skip("store-independent")
+		}
+		s := &signalling{Store: d.relay(), reached: make(chan struct{})}
+		r, err := relay.New(s, newBroker(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		<-s.reached
+		if err := r.Run(context.Background()); !errors.Is(err, relay.ErrRunning) {
+			t.Fatalf("a second Run while the first runs = %v, want ErrRunning", err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// Once the first has returned, the relay can run again.
+		ctx2, cancel2 := context.WithCancel(context.Background())
+		cancel2()
+		if err := r.Run(ctx2); err != nil {
+			t.Fatalf("Run after the first returned = %v, want nil", err)
+		}
+	})
+}
