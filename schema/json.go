@@ -1,0 +1,5 @@
+package schema
+
+func parseJSON(s Schema) (parsed, error) {
+	return nil, &ParseError{Type: JSON, Reason: "not implemented yet"}
+}

@@ -1,0 +1,5 @@
+package schema
+
+func parseProtobuf(s Schema) (parsed, error) {
+	return nil, &ParseError{Type: Protobuf, Reason: "not implemented yet"}
+}

@@ -1,0 +1,305 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Type is a schema language, named as the Confluent registry names it.
+type Type string
+
+// The schema languages.
+const (
+	Avro     Type = "AVRO"
+	JSON     Type = "JSON"
+	Protobuf Type = "PROTOBUF"
+)
+
+// Types lists the supported schema languages.
+var Types = []Type{Avro, JSON, Protobuf}
+
+// ParseType reads a schema type as the registry API spells it. The empty
+// string means AVRO, as in Confluent's API.
+func ParseType(s string) (Type, error) {
+	switch strings.ToUpper(s) {
+	case "", "AVRO":
+		return Avro, nil
+	case "JSON":
+		return JSON, nil
+	case "PROTOBUF":
+		return Protobuf, nil
+	}
+	return "", fmt.Errorf("%w: schemaType %q: must be one of AVRO, JSON, PROTOBUF", ErrInvalidSchema, s)
+}
+
+// Level is a compatibility level.
+type Level string
+
+// The compatibility levels, as in Confluent's registry. BACKWARD means a
+// consumer on the new schema can read data written with the previous one;
+// FORWARD means a consumer on the previous schema can read data written with
+// the new one; FULL means both. The _TRANSITIVE forms check against every
+// earlier version, not only the latest.
+const (
+	None               Level = "NONE"
+	Backward           Level = "BACKWARD"
+	BackwardTransitive Level = "BACKWARD_TRANSITIVE"
+	Forward            Level = "FORWARD"
+	ForwardTransitive  Level = "FORWARD_TRANSITIVE"
+	Full               Level = "FULL"
+	FullTransitive     Level = "FULL_TRANSITIVE"
+)
+
+// Levels lists every compatibility level.
+var Levels = []Level{None, Backward, BackwardTransitive, Forward, ForwardTransitive, Full, FullTransitive}
+
+// ParseLevel reads a compatibility level, case-insensitively.
+func ParseLevel(s string) (Level, error) {
+	l := Level(strings.ToUpper(s))
+	for _, k := range Levels {
+		if k == l {
+			return l, nil
+		}
+	}
+	return "", fmt.Errorf("%w: compatibility %q: must be one of NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE", ErrInvalidLevel, s)
+}
+
+func (l Level) backward() bool {
+	return l == Backward || l == BackwardTransitive || l == Full || l == FullTransitive
+}
+
+func (l Level) forward() bool {
+	return l == Forward || l == ForwardTransitive || l == Full || l == FullTransitive
+}
+
+// Transitive reports whether the level checks every earlier version.
+func (l Level) Transitive() bool {
+	return l == BackwardTransitive || l == ForwardTransitive || l == FullTransitive
+}
+
+// Errors.
+var (
+	// ErrInvalidSchema marks a schema that does not parse (ParseError wraps it).
+	ErrInvalidSchema = errors.New("schema: invalid schema")
+	// ErrInvalidLevel marks an unknown compatibility level.
+	ErrInvalidLevel = errors.New("schema: invalid compatibility level")
+	// ErrInvalidPayload marks a payload that does not match its schema
+	// (ValidationError wraps it).
+	ErrInvalidPayload = errors.New("schema: payload does not match schema")
+)
+
+// Schema is the text of a schema and the texts of the schemas it references.
+type Schema struct {
+	Type Type
+	Text string
+	// References maps each name the text uses for another schema to that
+	// schema's text: a JSON Schema $ref URL, an Avro full type name, a
+	// Protobuf import path. References of references are included, flattened.
+	References map[string]string
+}
+
+// ParseError says why a schema does not parse: where (a JSON pointer into
+// the schema document, or line:column for Protobuf) and what rule it breaks.
+type ParseError struct {
+	Type     Type
+	Location string
+	Reason   string
+}
+
+func (e *ParseError) Error() string {
+	if e.Location == "" {
+		return fmt.Sprintf("schema: invalid %s schema: %s", e.Type, e.Reason)
+	}
+	return fmt.Sprintf("schema: invalid %s schema at %s: %s", e.Type, e.Location, e.Reason)
+}
+
+// Unwrap returns ErrInvalidSchema.
+func (e *ParseError) Unwrap() error { return ErrInvalidSchema }
+
+// ValidationError says why a payload does not match its schema: Path is a
+// JSON pointer into the payload (for Avro and Protobuf, the field names from
+// the root), Rule the keyword or rule that failed.
+type ValidationError struct {
+	Path   string
+	Rule   string
+	Reason string
+}
+
+func (e *ValidationError) Error() string {
+	p := e.Path
+	if p == "" {
+		p = "/"
+	}
+	return fmt.Sprintf("schema: payload invalid at %s (%s): %s", p, e.Rule, e.Reason)
+}
+
+// Unwrap returns ErrInvalidPayload.
+func (e *ValidationError) Unwrap() error { return ErrInvalidPayload }
+
+// parsed is what each schema language implements.
+type parsed interface {
+	// canonical is the normalized text used to tell two registrations of one
+	// schema apart from two schemas: insignificant whitespace removed.
+	canonical() string
+	// compat reports every way data written with writer (the same language)
+	// fails to be read by the receiver, as reader. Direction and Version are
+	// filled in by Check.
+	compat(writer parsed) []Violation
+	// validate checks one payload (JSON text for JSON Schema, Avro binary,
+	// Protobuf binary of the first message) and returns *ValidationError.
+	validate(payload []byte) error
+}
+
+// Parsed is a parsed schema, ready for compatibility checks and validation.
+type Parsed struct {
+	schema Schema
+	impl   parsed
+}
+
+// Parse parses and checks a schema. An error is a *ParseError naming where
+// the schema is wrong.
+func Parse(s Schema) (*Parsed, error) {
+	var (
+		impl parsed
+		err  error
+	)
+	switch s.Type {
+	case Avro:
+		impl, err = parseAvro(s)
+	case JSON:
+		impl, err = parseJSON(s)
+	case Protobuf:
+		impl, err = parseProtobuf(s)
+	default:
+		return nil, &ParseError{Type: s.Type, Reason: "schemaType must be one of AVRO, JSON, PROTOBUF"}
+	}
+	if err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			return nil, pe
+		}
+		return nil, &ParseError{Type: s.Type, Reason: err.Error()}
+	}
+	return &Parsed{schema: s, impl: impl}, nil
+}
+
+// Type returns the schema's language.
+func (p *Parsed) Type() Type { return p.schema.Type }
+
+// Schema returns the schema as given to Parse.
+func (p *Parsed) Schema() Schema { return p.schema }
+
+// Canonical returns the normalized text: two registrations with the same
+// canonical text (and references) are the same schema.
+func (p *Parsed) Canonical() string { return p.impl.canonical() }
+
+// Validate checks a payload against the schema: a JSON document for JSON
+// Schema, Avro binary for Avro, the Protobuf binary of the schema's first
+// message for Protobuf (without any Confluent framing). The error is a
+// *ValidationError naming the failing path.
+func (p *Parsed) Validate(payload []byte) error { return p.impl.validate(payload) }
+
+// Direction says which way a violation breaks.
+type Direction string
+
+const (
+	// Reader: a consumer on the new schema cannot read data written with the
+	// earlier version (a BACKWARD break).
+	Reader Direction = "reader"
+	// Writer: data written with the new schema cannot be read by a consumer
+	// on the earlier version (a FORWARD break).
+	Writer Direction = "writer"
+)
+
+// Violation is one incompatibility.
+type Violation struct {
+	// Rule is a stable identifier, in Confluent's style where Confluent has
+	// one (READER_FIELD_MISSING_DEFAULT_VALUE, PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL).
+	Rule string `json:"rule"`
+	// Path is a JSON pointer locating the change: into the schema document
+	// for JSON Schema (/properties/address/properties/zip); the field names
+	// from the root for Avro (/address/zip) and Protobuf
+	// (/acme.Order/address/zip).
+	Path string `json:"path"`
+	// Direction is the role of the new schema in the failing read.
+	Direction Direction `json:"direction"`
+	// Version is the earlier version the new schema was checked against.
+	Version int `json:"version"`
+	// Message says what is wrong; Hint how to make the change compatible.
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+func (v Violation) String() string {
+	s := fmt.Sprintf("%s at %s (%s, version %d): %s", v.Rule, pathOrRoot(v.Path), v.Direction, v.Version, v.Message)
+	if v.Hint != "" {
+		s += "; hint: " + v.Hint
+	}
+	return s
+}
+
+func pathOrRoot(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+// Version is an earlier registered version of a subject.
+type Version struct {
+	Version int
+	Schema  *Parsed
+}
+
+// Result is the verdict of a compatibility check.
+type Result struct {
+	Level      Level
+	Violations []Violation
+}
+
+// Compatible reports whether no violation was found.
+func (r Result) Compatible() bool { return len(r.Violations) == 0 }
+
+// RuleSchemaTypeChanged is reported when the new schema is in another
+// language than an earlier version.
+const RuleSchemaTypeChanged = "SCHEMA_TYPE_CHANGED"
+
+// Check checks candidate against the earlier versions (oldest first) at
+// level, and reports every violation against every version checked: the
+// latest only, or all of them for a _TRANSITIVE level.
+func Check(level Level, candidate *Parsed, earlier []Version) Result {
+	res := Result{Level: level}
+	if level == None || len(earlier) == 0 {
+		return res
+	}
+	against := earlier
+	if !level.Transitive() {
+		against = earlier[len(earlier)-1:]
+	}
+	// Newest first: the most relevant verdict comes first.
+	for i := len(against) - 1; i >= 0; i-- {
+		prev := against[i]
+		if prev.Schema.Type() != candidate.Type() {
+			res.Violations = append(res.Violations, Violation{
+				Rule: RuleSchemaTypeChanged, Direction: Reader, Version: prev.Version,
+				Message: fmt.Sprintf("schema type changed from %s to %s", prev.Schema.Type(), candidate.Type()),
+				Hint:    "register a schema of another type under a new subject",
+			})
+			continue
+		}
+		if level.backward() {
+			for _, v := range candidate.impl.compat(prev.Schema.impl) {
+				v.Direction, v.Version = Reader, prev.Version
+				res.Violations = append(res.Violations, v)
+			}
+		}
+		if level.forward() {
+			for _, v := range prev.Schema.impl.compat(candidate.impl) {
+				v.Direction, v.Version = Writer, prev.Version
+				res.Violations = append(res.Violations, v)
+			}
+		}
+	}
+	return res
+}
