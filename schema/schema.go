@@ -151,6 +151,14 @@ type parsed interface {
 	validate(payload []byte) error
 }
 
+// evolver is implemented by languages with rules that depend on which
+// schema is the newer one.
+type evolver interface {
+	// evolve reports what the receiver, the newer schema, breaks by
+	// reusing what older gave up.
+	evolve(older parsed) []Violation
+}
+
 // Parsed is a parsed schema, ready for compatibility checks and validation.
 type Parsed struct {
 	schema Schema
@@ -297,6 +305,18 @@ func Check(level Level, candidate *Parsed, earlier []Version) Result {
 		if level.forward() {
 			for _, v := range prev.Schema.impl.compat(candidate.impl) {
 				v.Direction, v.Version = Writer, prev.Version
+				res.Violations = append(res.Violations, v)
+			}
+		}
+		// Some changes are wrong only in one order: reusing what the
+		// earlier version reserved (a Protobuf field number or name).
+		if e, ok := candidate.impl.(evolver); ok {
+			dir := Reader
+			if !level.backward() {
+				dir = Writer
+			}
+			for _, v := range e.evolve(prev.Schema.impl) {
+				v.Direction, v.Version = dir, prev.Version
 				res.Violations = append(res.Violations, v)
 			}
 		}
