@@ -17,11 +17,13 @@ type Reference struct {
 
 // Registered is a schema as the registry's API returns it. SchemaType is
 // empty for AVRO, as in Confluent's API. Metadata and RuleSet are kept as
-// given and returned unchanged.
+// given and returned unchanged. GUID is the schema's id in Confluent
+// Platform 8's GUID form (handoff derives it from the schema's content).
 type Registered struct {
 	Subject    string          `json:"subject,omitempty"`
 	Version    int             `json:"version,omitempty"`
 	ID         int             `json:"id,omitempty"`
+	GUID       string          `json:"guid,omitempty"`
 	SchemaType string          `json:"schemaType,omitempty"`
 	Schema     string          `json:"schema"`
 	References []Reference     `json:"references,omitempty"`
@@ -57,7 +59,6 @@ const (
 	CodeInvalidMode                 = 42204
 	CodeOperationNotPermitted       = 42205
 	CodeReferenceExists             = 42206
-	CodeInvalidRequest              = 42207
 	CodeBackendStore                = 50001
 	CodeOperationTimeout            = 50002
 	CodeRequestForwardingFailed     = 50003

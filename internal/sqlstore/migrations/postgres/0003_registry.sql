@@ -1,0 +1,45 @@
+-- The schema registry. A schema is stored once (by its hash) and gets a
+-- global id; subjects hold numbered versions pointing at schema ids.
+CREATE TABLE IF NOT EXISTS handoff_registry_schemas (
+    id          SERIAL PRIMARY KEY,
+    hash        TEXT   NOT NULL UNIQUE,
+    guid        TEXT NOT NULL UNIQUE,
+    schema_type TEXT   NOT NULL,
+    schema_text TEXT   NOT NULL,
+    refs        TEXT   NOT NULL DEFAULT '[]',
+    metadata    TEXT   NULL,
+    rule_set    TEXT   NULL
+);
+
+CREATE TABLE IF NOT EXISTS handoff_registry_versions (
+    subject   TEXT    NOT NULL,
+    version   INT     NOT NULL,
+    schema_id INT     NOT NULL,
+    deleted   BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (subject, version)
+);
+CREATE INDEX IF NOT EXISTS handoff_registry_versions_schema ON handoff_registry_versions (schema_id);
+
+-- Which (subject, version) each schema references.
+CREATE TABLE IF NOT EXISTS handoff_registry_refs (
+    schema_id   INT  NOT NULL,
+    ref_subject TEXT NOT NULL,
+    ref_version INT  NOT NULL,
+    PRIMARY KEY (schema_id, ref_subject, ref_version)
+);
+CREATE INDEX IF NOT EXISTS handoff_registry_refs_target ON handoff_registry_refs (ref_subject, ref_version);
+
+-- Compatibility and mode, globally (subject '') and per subject.
+CREATE TABLE IF NOT EXISTS handoff_registry_settings (
+    kind    TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (kind, subject)
+);
+
+-- One row per subject ever written: writers lock it, so a subject's
+-- registrations and deletions happen one after another.
+CREATE TABLE IF NOT EXISTS handoff_registry_subjects (
+    subject TEXT   PRIMARY KEY,
+    writes  BIGINT NOT NULL DEFAULT 1
+);

@@ -1,0 +1,1336 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/handoffhq/handoff/schema"
+)
+
+// Modes, as in Confluent's registry.
+const (
+	ModeReadWrite        = "READWRITE"
+	ModeReadOnly         = "READONLY"
+	ModeReadOnlyOverride = "READONLY_OVERRIDE"
+	ModeImport           = "IMPORT"
+)
+
+const contentType = "application/vnd.schemaregistry.v1+json"
+
+// Server is the registry's HTTP server: Confluent's REST API over a Store.
+// It is an http.Handler.
+type Server struct {
+	store     Store
+	token     [32]byte
+	hasToken  bool
+	openReads bool
+	defLevel  schema.Level
+	maxBody   int64
+	log       *slog.Logger
+	mux       *http.ServeMux
+
+	mu    sync.RWMutex
+	cache map[int]*entry // immutable schemas by id
+}
+
+// entry is a cached schema: its row, the body of GET /schemas/ids/{id}, and
+// its parsed form once needed.
+type entry struct {
+	stored StoredSchema
+	body   []byte
+
+	mu     sync.Mutex
+	parsed *schema.Parsed
+}
+
+// ServerOption configures a Server.
+type ServerOption func(*Server) error
+
+// WithRequiredToken makes writes (registering, deleting, changing config or mode)
+// need the token, as "Authorization: Bearer <token>" or as the password of
+// HTTP basic auth (what Confluent clients send with basic.auth.user.info).
+// Reads need it too unless WithOpenReads. Tokens are compared in constant time.
+func WithRequiredToken(token string) ServerOption {
+	return func(s *Server) error {
+		if token == "" {
+			return errors.New("registry: WithRequiredToken: token must not be empty")
+		}
+		s.token, s.hasToken = sha256.Sum256([]byte(token)), true
+		return nil
+	}
+}
+
+// WithOpenReads lets reads (GET, look-ups and compatibility checks) through
+// without the token.
+func WithOpenReads(open bool) ServerOption {
+	return func(s *Server) error { s.openReads = open; return nil }
+}
+
+// WithDefaultCompatibility sets the global level used until one is PUT to
+// /config. The default is BACKWARD, as in Confluent's registry.
+func WithDefaultCompatibility(l schema.Level) ServerOption {
+	return func(s *Server) error {
+		if _, err := schema.ParseLevel(string(l)); err != nil {
+			return fmt.Errorf("registry: WithDefaultCompatibility: %w", err)
+		}
+		s.defLevel = l
+		return nil
+	}
+}
+
+// WithLogger sets the logger for store failures.
+func WithLogger(l *slog.Logger) ServerOption {
+	return func(s *Server) error {
+		if l == nil {
+			return errors.New("registry: WithLogger: logger must not be nil")
+		}
+		s.log = l
+		return nil
+	}
+}
+
+// WithMaxBodyBytes bounds request bodies (default 8 MiB).
+func WithMaxBodyBytes(n int64) ServerOption {
+	return func(s *Server) error {
+		if n <= 0 {
+			return errors.New("registry: WithMaxBodyBytes: must be positive")
+		}
+		s.maxBody = n
+		return nil
+	}
+}
+
+// NewServer returns a server over store. The store's tables must exist
+// (the adapters' Migrate creates them).
+func NewServer(store Store, opts ...ServerOption) (*Server, error) {
+	if store == nil {
+		return nil, errors.New("registry: NewServer: store must not be nil")
+	}
+	s := &Server{store: store, defLevel: schema.Backward, maxBody: 8 << 20, log: slog.Default(), cache: map[int]*entry{}}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	read := func(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc { return s.handle(false, h) }
+	write := func(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc { return s.handle(true, h) }
+	m.HandleFunc("GET /{$}", read(func(w http.ResponseWriter, r *http.Request) error { return reply(w, 200, struct{}{}) }))
+	m.HandleFunc("GET /contexts", read(func(w http.ResponseWriter, r *http.Request) error { return reply(w, 200, []string{"."}) }))
+	m.HandleFunc("GET /schemas/types", read(func(w http.ResponseWriter, r *http.Request) error {
+		return reply(w, 200, []string{"JSON", "PROTOBUF", "AVRO"})
+	}))
+	m.HandleFunc("GET /schemas", read(s.listSchemas))
+	m.HandleFunc("GET /schemas/ids/{id}", read(s.schemaByID))
+	m.HandleFunc("GET /schemas/ids/{id}/schema", read(s.rawSchemaByID))
+	m.HandleFunc("GET /schemas/ids/{id}/subjects", read(s.subjectsOfID))
+	m.HandleFunc("GET /schemas/ids/{id}/versions", read(s.versionsOfID))
+	m.HandleFunc("GET /schemas/guids/{guid}", read(s.schemaByGUID))
+	m.HandleFunc("GET /subjects/{subject}/metadata", read(s.latestWithMetadata))
+	m.HandleFunc("GET /subjects", read(s.listSubjects))
+	m.HandleFunc("GET /subjects/{subject}/versions", read(s.listVersions))
+	m.HandleFunc("GET /subjects/{subject}/versions/{version}", read(s.getVersion))
+	m.HandleFunc("GET /subjects/{subject}/versions/{version}/schema", read(s.getRawVersion))
+	m.HandleFunc("GET /subjects/{subject}/versions/{version}/referencedby", read(s.referencedBy))
+	m.HandleFunc("POST /subjects/{subject}", read(s.lookup))
+	m.HandleFunc("POST /subjects/{subject}/versions", write(s.register))
+	m.HandleFunc("DELETE /subjects/{subject}", write(s.deleteSubject))
+	m.HandleFunc("DELETE /subjects/{subject}/versions/{version}", write(s.deleteVersion))
+	m.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", read(s.checkCompatibility))
+	m.HandleFunc("POST /compatibility/subjects/{subject}/versions", read(s.checkCompatibility))
+	m.HandleFunc("GET /config", read(s.getConfig))
+	m.HandleFunc("PUT /config", write(s.putConfig))
+	m.HandleFunc("DELETE /config", write(s.deleteConfig))
+	m.HandleFunc("GET /config/{subject}", read(s.getConfig))
+	m.HandleFunc("PUT /config/{subject}", write(s.putConfig))
+	m.HandleFunc("DELETE /config/{subject}", write(s.deleteConfig))
+	m.HandleFunc("GET /mode", read(s.getMode))
+	m.HandleFunc("PUT /mode", write(s.putMode))
+	m.HandleFunc("DELETE /mode", write(s.deleteMode))
+	m.HandleFunc("GET /mode/{subject}", read(s.getMode))
+	m.HandleFunc("PUT /mode/{subject}", write(s.putMode))
+	m.HandleFunc("DELETE /mode/{subject}", write(s.deleteMode))
+	m.HandleFunc("/", s.notFound)
+	s.mux = m
+}
+
+// ServeHTTP serves the registry's REST API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// notFound answers paths no route has, in the registry's error shape: 405
+// for a known path with another method, else 404.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, p := s.mux.Handler(probe); p != "/" && p != "" {
+			writeErr(w, &Error{Code: 405, Message: "HTTP " + r.Method + " not allowed on " + r.URL.Path})
+			return
+		}
+	}
+	writeErr(w, &Error{Code: 404, Message: "HTTP 404 Not Found"})
+}
+
+func (s *Server) handle(write bool, h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.hasToken && (write || !s.openReads) && !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="handoff registry"`)
+			writeErr(w, &Error{Code: CodeUnauthorized, Message: "Unauthorized: a valid token is required"})
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		}
+		if err := h(w, r); err != nil {
+			var re *Error
+			if !errors.As(err, &re) {
+				if errors.Is(err, context.Canceled) {
+					return
+				}
+				s.log.Error("registry: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+				re = &Error{Code: CodeBackendStore, Message: "Error in the backend data store: " + err.Error()}
+			}
+			writeErr(w, re)
+		}
+	}
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	var given string
+	switch {
+	case len(auth) > 7 && strings.EqualFold(auth[:7], "bearer "):
+		given = strings.TrimSpace(auth[7:])
+	case len(auth) > 6 && strings.EqualFold(auth[:6], "basic "):
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[6:]))
+		if err != nil {
+			return false
+		}
+		user, pass, _ := strings.Cut(string(raw), ":")
+		if s.tokenIs(pass) {
+			return true
+		}
+		given = user + ":" + pass
+	default:
+		return false
+	}
+	return s.tokenIs(given)
+}
+
+func (s *Server) tokenIs(given string) bool {
+	h := sha256.Sum256([]byte(given))
+	return subtle.ConstantTimeCompare(h[:], s.token[:]) == 1
+}
+
+func reply(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	_, err = w.Write(b)
+	return err
+}
+
+func writeErr(w http.ResponseWriter, e *Error) {
+	b, _ := json.Marshal(e)
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(e.HTTPStatus())
+	w.Write(b)
+}
+
+func errf(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// decode reads a JSON body; unknown fields are accepted (and ignored, or
+// kept where the API round-trips them).
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &Error{Code: 413, Status: 413, Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+		}
+		return &Error{Code: 400, Status: 400, Message: "malformed JSON body: " + err.Error()}
+	}
+	if dec.More() {
+		return &Error{Code: 400, Status: 400, Message: "malformed JSON body: more than one JSON value"}
+	}
+	return nil
+}
+
+func queryBool(r *http.Request, name string) bool {
+	v, _ := strconv.ParseBool(r.URL.Query().Get(name))
+	return v
+}
+
+// parseID reads a schema id path segment.
+func parseID(s string) (int, error) {
+	id, err := strconv.Atoi(s)
+	if err != nil || id < 0 || id > math.MaxInt32 {
+		return 0, errf(CodeSchemaNotFound, "Schema %s not found", s)
+	}
+	return id, nil
+}
+
+// parseVersion reads a version: "latest", -1 (latest) or 1..2^31-1. It
+// returns -1 for latest.
+func parseVersion(s string) (int, error) {
+	if s == "latest" || s == "-1" {
+		return -1, nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 || v > math.MaxInt32 {
+		return 0, errf(CodeInvalidVersion, "The specified version '%s' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"", s)
+	}
+	return v, nil
+}
+
+// --- schemas by id ---
+
+func (s *Server) entry(ctx context.Context, id int, get func(context.Context, int) (StoredSchema, error)) (*entry, error) {
+	s.mu.RLock()
+	e := s.cache[id]
+	s.mu.RUnlock()
+	if e != nil {
+		return e, nil
+	}
+	st, err := get(ctx, id)
+	if errors.Is(err, ErrStoreNotFound) {
+		return nil, errf(CodeSchemaNotFound, "Schema %d not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	body := Registered{GUID: st.GUID, Schema: st.Text, References: st.References, Metadata: st.Metadata, RuleSet: st.RuleSet}
+	if st.Type != string(schema.Avro) {
+		body.SchemaType = st.Type
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	e = &entry{stored: st, body: b}
+	s.mu.Lock()
+	if old := s.cache[id]; old != nil {
+		e = old
+	} else {
+		if len(s.cache) >= 100_000 {
+			clear(s.cache)
+		}
+		s.cache[id] = e
+	}
+	s.mu.Unlock()
+	return e, nil
+}
+
+func (s *Server) evict(id int) {
+	s.mu.Lock()
+	delete(s.cache, id)
+	s.mu.Unlock()
+}
+
+func (s *Server) schemaByID(w http.ResponseWriter, r *http.Request) error {
+	id, err := parseID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	e, err := s.entry(r.Context(), id, s.store.Schema)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", contentType)
+	_, err = w.Write(e.body)
+	return err
+}
+
+func (s *Server) schemaByGUID(w http.ResponseWriter, r *http.Request) error {
+	guid := r.PathValue("guid")
+	st, err := s.store.SchemaByGUID(r.Context(), guid)
+	if errors.Is(err, ErrStoreNotFound) {
+		return errf(CodeSchemaNotFound, "Schema %s not found", guid)
+	}
+	if err != nil {
+		return err
+	}
+	e, err := s.entry(r.Context(), st.ID, s.store.Schema)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", contentType)
+	_, err = w.Write(e.body)
+	return err
+}
+
+// latestWithMetadata answers the latest version whose metadata properties
+// hold every key=value pair of the query (key and value repeat, paired in
+// order).
+func (s *Server) latestWithMetadata(w http.ResponseWriter, r *http.Request) error {
+	subject := r.PathValue("subject")
+	q := r.URL.Query()
+	keys, values := q["key"], q["value"]
+	if len(keys) != len(values) {
+		return errf(CodeInvalidSchema, "Query parameters key and value must come in pairs: %d keys, %d values", len(keys), len(values))
+	}
+	rows, err := s.visibleVersions(r.Context(), subject, queryBool(r, "deleted"))
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return subjectNotFound(subject)
+	}
+	for i := len(rows) - 1; i >= 0; i-- {
+		e, err := s.entry(r.Context(), rows[i].SchemaID, s.store.Schema)
+		if err != nil {
+			return err
+		}
+		var md struct {
+			Properties map[string]string `json:"properties"`
+		}
+		if len(e.stored.Metadata) > 0 {
+			json.Unmarshal(e.stored.Metadata, &md)
+		}
+		match := true
+		for j, k := range keys {
+			if v, ok := md.Properties[k]; !ok || v != values[j] {
+				match = false
+				break
+			}
+		}
+		if match {
+			reg, err := s.registered(r.Context(), rows[i])
+			if err != nil {
+				return err
+			}
+			return reply(w, 200, reg)
+		}
+	}
+	return errf(CodeSchemaNotFound, "Schema with the given metadata not found in subject '%s'", subject)
+}
+
+func (s *Server) rawSchemaByID(w http.ResponseWriter, r *http.Request) error {
+	id, err := parseID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	e, err := s.entry(r.Context(), id, s.store.Schema)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", contentType)
+	_, err = w.Write([]byte(e.stored.Text))
+	return err
+}
+
+func (s *Server) liveSchemaVersions(r *http.Request) ([]VersionRow, error) {
+	id, err := parseID(r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.entry(r.Context(), id, s.store.Schema); err != nil {
+		return nil, err
+	}
+	rows, err := s.store.SchemaVersions(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	deleted := queryBool(r, "deleted")
+	out := rows[:0]
+	for _, v := range rows {
+		if deleted || !v.Deleted {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) subjectsOfID(w http.ResponseWriter, r *http.Request) error {
+	rows, err := s.liveSchemaVersions(r)
+	if err != nil {
+		return err
+	}
+	subs := []string{}
+	for _, v := range rows {
+		if len(subs) == 0 || subs[len(subs)-1] != v.Subject {
+			subs = append(subs, v.Subject)
+		}
+	}
+	return reply(w, 200, subs)
+}
+
+type subjectVersion struct {
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+func (s *Server) versionsOfID(w http.ResponseWriter, r *http.Request) error {
+	rows, err := s.liveSchemaVersions(r)
+	if err != nil {
+		return err
+	}
+	out := []subjectVersion{}
+	for _, v := range rows {
+		out = append(out, subjectVersion{v.Subject, v.Version})
+	}
+	return reply(w, 200, out)
+}
+
+func (s *Server) listSchemas(w http.ResponseWriter, r *http.Request) error {
+	prefix := r.URL.Query().Get("subjectPrefix")
+	deleted, latestOnly := queryBool(r, "deleted"), queryBool(r, "latestOnly")
+	subs, err := s.store.Subjects(r.Context(), deleted)
+	if err != nil {
+		return err
+	}
+	out := []Registered{}
+	for _, sub := range subs {
+		if !strings.HasPrefix(sub, prefix) {
+			continue
+		}
+		rows, err := s.visibleVersions(r.Context(), sub, deleted)
+		if err != nil {
+			return err
+		}
+		if latestOnly && len(rows) > 0 {
+			rows = rows[len(rows)-1:]
+		}
+		for _, v := range rows {
+			reg, err := s.registered(r.Context(), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, reg)
+		}
+	}
+	return reply(w, 200, out)
+}
+
+// --- subjects and versions ---
+
+func (s *Server) visibleVersions(ctx context.Context, subject string, deleted bool) ([]VersionRow, error) {
+	rows, err := s.store.Versions(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	out := rows[:0]
+	for _, v := range rows {
+		if deleted || !v.Deleted {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) listSubjects(w http.ResponseWriter, r *http.Request) error {
+	subs, err := s.store.Subjects(r.Context(), queryBool(r, "deleted"))
+	if err != nil {
+		return err
+	}
+	prefix := r.URL.Query().Get("subjectPrefix")
+	out := []string{}
+	for _, sub := range subs {
+		if strings.HasPrefix(sub, prefix) {
+			out = append(out, sub)
+		}
+	}
+	return reply(w, 200, out)
+}
+
+func subjectNotFound(subject string) *Error {
+	return errf(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+}
+
+func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) error {
+	subject := r.PathValue("subject")
+	rows, err := s.visibleVersions(r.Context(), subject, queryBool(r, "deleted"))
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return subjectNotFound(subject)
+	}
+	out := make([]int, len(rows))
+	for i, v := range rows {
+		out[i] = v.Version
+	}
+	return reply(w, 200, out)
+}
+
+// findVersion resolves a subject's version path segment among rows.
+func findVersion(subject string, rows []VersionRow, seg string, deleted bool) (VersionRow, error) {
+	ver, err := parseVersion(seg)
+	if err != nil {
+		return VersionRow{}, err
+	}
+	if len(rows) == 0 {
+		return VersionRow{}, subjectNotFound(subject)
+	}
+	live := false
+	for _, v := range rows {
+		live = live || !v.Deleted
+	}
+	if !live && !deleted {
+		return VersionRow{}, subjectNotFound(subject)
+	}
+	for i := len(rows) - 1; i >= 0; i-- {
+		v := rows[i]
+		if v.Deleted && !deleted {
+			continue
+		}
+		if ver == -1 || v.Version == ver {
+			return v, nil
+		}
+	}
+	return VersionRow{}, errf(CodeVersionNotFound, "Version %s not found.", seg)
+}
+
+func (s *Server) versionOf(r *http.Request) (VersionRow, error) {
+	subject := r.PathValue("subject")
+	rows, err := s.store.Versions(r.Context(), subject)
+	if err != nil {
+		return VersionRow{}, err
+	}
+	return findVersion(subject, rows, r.PathValue("version"), queryBool(r, "deleted"))
+}
+
+func (s *Server) registered(ctx context.Context, v VersionRow) (Registered, error) {
+	e, err := s.entry(ctx, v.SchemaID, s.store.Schema)
+	if err != nil {
+		return Registered{}, err
+	}
+	reg := Registered{Subject: v.Subject, Version: v.Version, ID: v.SchemaID, GUID: e.stored.GUID, Schema: e.stored.Text,
+		References: e.stored.References, Metadata: e.stored.Metadata, RuleSet: e.stored.RuleSet}
+	if e.stored.Type != string(schema.Avro) {
+		reg.SchemaType = e.stored.Type
+	}
+	return reg, nil
+}
+
+func (s *Server) getVersion(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.versionOf(r)
+	if err != nil {
+		return err
+	}
+	reg, err := s.registered(r.Context(), v)
+	if err != nil {
+		return err
+	}
+	return reply(w, 200, reg)
+}
+
+func (s *Server) getRawVersion(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.versionOf(r)
+	if err != nil {
+		return err
+	}
+	e, err := s.entry(r.Context(), v.SchemaID, s.store.Schema)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", contentType)
+	_, err = w.Write([]byte(e.stored.Text))
+	return err
+}
+
+func (s *Server) referencedBy(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.versionOf(r)
+	if err != nil {
+		return err
+	}
+	ids, err := s.store.ReferencedBy(r.Context(), v.Subject, v.Version)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []int{}
+	}
+	return reply(w, 200, ids)
+}
+
+// --- registering ---
+
+// request is the body of a registration, look-up or compatibility check.
+// Other fields are accepted and ignored.
+type request struct {
+	Schema     string          `json:"schema"`
+	SchemaType string          `json:"schemaType"`
+	References []Reference     `json:"references"`
+	Metadata   json.RawMessage `json:"metadata"`
+	RuleSet    json.RawMessage `json:"ruleSet"`
+	ID         int             `json:"id"`
+	Version    int             `json:"version"`
+}
+
+// candidate is a request's schema, parsed with its references resolved.
+type candidate struct {
+	req    request
+	typ    schema.Type
+	parsed *schema.Parsed
+	hash   string
+}
+
+func (s *Server) candidate(ctx context.Context, r *http.Request) (*candidate, error) {
+	var req request
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return s.parseCandidate(ctx, req)
+}
+
+func (s *Server) parseCandidate(ctx context.Context, req request) (*candidate, error) {
+	if strings.TrimSpace(req.Schema) == "" {
+		return nil, errf(CodeInvalidSchema, "Invalid schema: field \"schema\" must not be empty")
+	}
+	typ, err := schema.ParseType(req.SchemaType)
+	if err != nil {
+		return nil, errf(CodeInvalidSchema, "Invalid schema: field \"schemaType\" must be one of AVRO, JSON, PROTOBUF, got %q", req.SchemaType)
+	}
+	for i, ref := range req.References {
+		switch {
+		case ref.Name == "":
+			return nil, errf(CodeInvalidSchema, "Invalid schema: references[%d].name must not be empty", i)
+		case ref.Subject == "":
+			return nil, errf(CodeInvalidSchema, "Invalid schema: references[%d].subject must not be empty", i)
+		case ref.Version != -1 && ref.Version < 1:
+			return nil, errf(CodeInvalidSchema, "Invalid schema: references[%d].version must be -1 (latest) or at least 1, got %d", i, ref.Version)
+		}
+	}
+	refs, resolved, err := s.resolve(ctx, req.References, 0)
+	if err != nil {
+		return nil, err
+	}
+	req.References = resolved
+	p, err := schema.Parse(schema.Schema{Type: typ, Text: req.Schema, References: refs})
+	if err != nil {
+		return nil, errf(CodeInvalidSchema, "Invalid schema: %s", strings.TrimPrefix(err.Error(), "schema: "))
+	}
+	return &candidate{req: req, typ: typ, parsed: p, hash: hashOf(typ, p.Canonical(), resolved, req.Metadata, req.RuleSet)}, nil
+}
+
+// guidOf derives a schema's GUID from its content hash (a version 8 UUID),
+// so every registry holding one schema gives it one GUID.
+func guidOf(hash string) string {
+	b, err := hex.DecodeString(hash)
+	if err != nil || len(b) < 16 {
+		sum := sha256.Sum256([]byte(hash))
+		b = sum[:]
+	}
+	var u [16]byte
+	copy(u[:], b)
+	u[6] = u[6]&0x0f | 0x80
+	u[8] = u[8]&0x3f | 0x80
+	h := hex.EncodeToString(u[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func hashOf(t schema.Type, canonical string, refs []Reference, md, rules json.RawMessage) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", t, canonical)
+	for _, r := range refs {
+		fmt.Fprintf(h, "%s\x01%s\x01%d\x00", r.Name, r.Subject, r.Version)
+	}
+	h.Write([]byte{0})
+	h.Write(compactJSON(md))
+	h.Write([]byte{0})
+	h.Write(compactJSON(rules))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func compactJSON(b json.RawMessage) []byte {
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// resolve loads the referenced versions (latest for -1) and, recursively,
+// their references, as the name → text map the schema package takes. It
+// returns the references with -1 replaced by the version found.
+func (s *Server) resolve(ctx context.Context, refs []Reference, depth int) (map[string]string, []Reference, error) {
+	if len(refs) == 0 {
+		return nil, nil, nil
+	}
+	if depth > 32 {
+		return nil, nil, errf(CodeInvalidSchema, "Invalid schema: references nest deeper than 32 levels")
+	}
+	out := map[string]string{}
+	resolved := make([]Reference, len(refs))
+	for i, ref := range refs {
+		rows, err := s.store.Versions(ctx, ref.Subject)
+		if err != nil {
+			return nil, nil, err
+		}
+		v, err := findVersion(ref.Subject, rows, strconv.Itoa(ref.Version), false)
+		if err != nil {
+			return nil, nil, errf(CodeInvalidSchema, "Invalid schema: reference %q: subject %q version %d not found", ref.Name, ref.Subject, ref.Version)
+		}
+		e, err := s.entry(ctx, v.SchemaID, s.store.Schema)
+		if err != nil {
+			return nil, nil, err
+		}
+		out[ref.Name] = e.stored.Text
+		resolved[i] = Reference{Name: ref.Name, Subject: ref.Subject, Version: v.Version}
+		sub, _, err := s.resolve(ctx, e.stored.References, depth+1)
+		if err != nil {
+			return nil, nil, err
+		}
+		for k, t := range sub {
+			out[k] = t
+		}
+	}
+	return out, resolved, nil
+}
+
+// parsedOf returns the parsed form of a stored schema, parsing it once.
+func (s *Server) parsedOf(ctx context.Context, e *entry) (*schema.Parsed, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.parsed != nil {
+		return e.parsed, nil
+	}
+	typ, err := schema.ParseType(e.stored.Type)
+	if err != nil {
+		return nil, err
+	}
+	refs, _, err := s.resolve(ctx, e.stored.References, 0)
+	if err != nil {
+		return nil, err
+	}
+	p, err := schema.Parse(schema.Schema{Type: typ, Text: e.stored.Text, References: refs})
+	if err != nil {
+		return nil, fmt.Errorf("registry: stored schema %d no longer parses: %w", e.stored.ID, err)
+	}
+	e.parsed = p
+	return p, nil
+}
+
+func (s *Server) level(ctx context.Context, subject string) (schema.Level, error) {
+	for _, sub := range []string{subject, ""} {
+		v, ok, err := s.store.Setting(ctx, settingCompatibility, sub)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return schema.Level(v), nil
+		}
+	}
+	return s.defLevel, nil
+}
+
+func (s *Server) mode(ctx context.Context, subject string) (string, error) {
+	for _, sub := range []string{subject, ""} {
+		v, ok, err := s.store.Setting(ctx, settingMode, sub)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return v, nil
+		}
+	}
+	return ModeReadWrite, nil
+}
+
+// checkAgainst runs the compatibility check of c against rows (live
+// versions, oldest first) at level.
+func (s *Server) checkAgainst(ctx context.Context, get func(context.Context, int) (StoredSchema, error),
+	level schema.Level, c *candidate, rows []VersionRow) (schema.Result, error) {
+	earlier := make([]schema.Version, 0, len(rows))
+	if !level.Transitive() && len(rows) > 1 {
+		rows = rows[len(rows)-1:]
+	}
+	for _, v := range rows {
+		e, err := s.entry(ctx, v.SchemaID, get)
+		if err != nil {
+			return schema.Result{}, err
+		}
+		p, err := s.parsedOf(ctx, e)
+		if err != nil {
+			return schema.Result{}, err
+		}
+		earlier = append(earlier, schema.Version{Version: v.Version, Schema: p})
+	}
+	return schema.Check(level, c.parsed, earlier), nil
+}
+
+func describe(vs []schema.Violation) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.String()
+	}
+	return out
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	subject := r.PathValue("subject")
+	if err := validSubject(subject); err != nil {
+		return err
+	}
+	mode, err := s.mode(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if mode == ModeReadOnly || mode == ModeReadOnlyOverride {
+		return errf(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
+	}
+	c, err := s.candidate(ctx, r)
+	if err != nil {
+		return err
+	}
+	if c.req.ID < 0 || c.req.Version < 0 {
+		return errf(CodeInvalidSchema, "Invalid schema: fields \"id\" and \"version\" must not be negative")
+	}
+	level, err := s.level(ctx, subject)
+	if err != nil {
+		return err
+	}
+	locks := []string{subject}
+	for _, ref := range c.req.References {
+		locks = append(locks, ref.Subject)
+	}
+	var id, version int
+	err = s.store.Update(ctx, locks, func(tx StoreTx) error {
+		rows, err := tx.Versions(ctx, subject)
+		if err != nil {
+			return err
+		}
+		live := rows[:0:0]
+		next := 1
+		for _, v := range rows {
+			if v.Version >= next {
+				next = v.Version + 1
+			}
+			if v.Deleted {
+				continue
+			}
+			live = append(live, v)
+			e, err := s.entry(ctx, v.SchemaID, tx.Schema)
+			if err != nil {
+				return err
+			}
+			if e.stored.Hash == c.hash {
+				id, version = v.SchemaID, v.Version // registered already: same id, no new version
+				return nil
+			}
+		}
+		if mode == ModeImport {
+			if c.req.Version > 0 {
+				for _, v := range rows {
+					if v.Version == c.req.Version {
+						return errf(CodeOperationNotPermitted, "Version %d of subject %s exists already; import may not overwrite it", v.Version, subject)
+					}
+				}
+				next = c.req.Version
+			}
+			if c.req.ID > 0 {
+				if e, err := s.entry(ctx, c.req.ID, tx.Schema); err == nil && e.stored.Hash != c.hash {
+					return errf(CodeOperationNotPermitted, "Overwrite new schema with id %d is not permitted.", c.req.ID)
+				}
+			}
+		} else {
+			res, err := s.checkAgainst(ctx, tx.Schema, level, c, live)
+			if err != nil {
+				return err
+			}
+			if !res.Compatible() {
+				return &Error{Code: CodeIncompatibleSchema, Message: fmt.Sprintf(
+					"Schema being registered is incompatible with an earlier schema for subject %q (%s), details: [%s]",
+					subject, level, strings.Join(describe(res.Violations), "; "))}
+			}
+		}
+		st := StoredSchema{Hash: c.hash, GUID: guidOf(c.hash), Type: string(c.typ), Text: c.req.Schema, References: c.req.References,
+			Metadata: c.req.Metadata, RuleSet: c.req.RuleSet}
+		if mode == ModeImport {
+			st.ID = c.req.ID
+		}
+		if id, err = tx.InsertSchema(ctx, st); err != nil {
+			return err
+		}
+		version = next
+		return tx.InsertVersion(ctx, subject, next, id)
+	})
+	if err != nil {
+		return err
+	}
+	// Older clients read only the id; Confluent Platform 8's also read the
+	// GUID and the rest of the schema.
+	out := Registered{Subject: subject, Version: version, ID: id, GUID: guidOf(c.hash), Schema: c.req.Schema,
+		References: c.req.References, Metadata: c.req.Metadata, RuleSet: c.req.RuleSet}
+	if c.typ != schema.Avro {
+		out.SchemaType = string(c.typ)
+	}
+	return reply(w, 200, out)
+}
+
+func validSubject(subject string) error {
+	if subject == "" || strings.ContainsAny(subject, "\x00") || len(subject) > 255 {
+		return errf(CodeInvalidSchema, "Invalid subject %q: must be 1 to 255 bytes with no NUL", subject)
+	}
+	return nil
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	subject := r.PathValue("subject")
+	rows, err := s.visibleVersions(ctx, subject, queryBool(r, "deleted"))
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return subjectNotFound(subject)
+	}
+	c, err := s.candidate(ctx, r)
+	if err != nil {
+		return err
+	}
+	for i := len(rows) - 1; i >= 0; i-- {
+		e, err := s.entry(ctx, rows[i].SchemaID, s.store.Schema)
+		if err != nil {
+			return err
+		}
+		if e.stored.Hash == c.hash {
+			reg, err := s.registered(ctx, rows[i])
+			if err != nil {
+				return err
+			}
+			return reply(w, 200, reg)
+		}
+	}
+	return errf(CodeSchemaNotFound, "Schema not found")
+}
+
+func (s *Server) checkCompatibility(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	subject := r.PathValue("subject")
+	rows, err := s.visibleVersions(ctx, subject, false)
+	if err != nil {
+		return err
+	}
+	level, err := s.level(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if seg := r.PathValue("version"); seg != "" {
+		v, err := findVersion(subject, rows, seg, false)
+		if err != nil {
+			return err
+		}
+		rows = []VersionRow{v}
+		level = schema.Level(strings.TrimSuffix(string(level), "_TRANSITIVE"))
+	}
+	c, err := s.candidate(ctx, r)
+	if err != nil {
+		return err
+	}
+	res, err := s.checkAgainst(ctx, s.store.Schema, level, c, rows)
+	if err != nil {
+		return err
+	}
+	out := CompatibilityResult{IsCompatible: res.Compatible()}
+	if queryBool(r, "verbose") {
+		out.Messages = describe(res.Violations)
+		if out.Messages == nil {
+			out.Messages = []string{}
+		}
+	}
+	return reply(w, 200, out)
+}
+
+// --- deleting ---
+
+func (s *Server) writable(ctx context.Context, subject string) error {
+	mode, err := s.mode(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if mode == ModeReadOnly || mode == ModeReadOnlyOverride {
+		return errf(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
+	}
+	return nil
+}
+
+func referenceExists(subject string, version int, ids []int) *Error {
+	return errf(CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schemas %v use it; delete them first", subject, version, ids)
+}
+
+func (s *Server) deleteSubject(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	subject := r.PathValue("subject")
+	permanent := queryBool(r, "permanent")
+	if err := s.writable(ctx, subject); err != nil {
+		return err
+	}
+	var deleted []int
+	var orphans []int
+	err := s.store.Update(ctx, []string{subject}, func(tx StoreTx) error {
+		deleted, orphans = nil, nil
+		rows, err := tx.Versions(ctx, subject)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return subjectNotFound(subject)
+		}
+		live := false
+		for _, v := range rows {
+			live = live || !v.Deleted
+		}
+		if !permanent && !live {
+			return errf(CodeSubjectSoftDeleted, "Subject '%s' was soft deleted. Set permanent=true to delete permanently", subject)
+		}
+		if permanent && live {
+			return errf(CodeSubjectNotSoftDeleted, "Subject '%s' was not deleted first before being permanently deleted", subject)
+		}
+		for _, v := range rows {
+			ids, err := tx.ReferencedBy(ctx, subject, v.Version)
+			if err != nil {
+				return err
+			}
+			if len(ids) > 0 {
+				return referenceExists(subject, v.Version, ids)
+			}
+		}
+		for _, v := range rows {
+			if permanent {
+				o, err := tx.HardDelete(ctx, subject, v.Version)
+				if err != nil {
+					return err
+				}
+				if o != 0 {
+					orphans = append(orphans, o)
+				}
+			} else if err := tx.SoftDelete(ctx, subject, v.Version); err != nil {
+				return err
+			}
+			deleted = append(deleted, v.Version)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range orphans {
+		s.evict(id)
+	}
+	if permanent {
+		for _, kind := range []string{settingCompatibility, settingMode} {
+			if err := s.store.DeleteSetting(ctx, kind, subject); err != nil {
+				return err
+			}
+		}
+	}
+	sort.Ints(deleted)
+	return reply(w, 200, deleted)
+}
+
+func (s *Server) deleteVersion(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	subject := r.PathValue("subject")
+	permanent := queryBool(r, "permanent")
+	if err := s.writable(ctx, subject); err != nil {
+		return err
+	}
+	var version, orphan int
+	err := s.store.Update(ctx, []string{subject}, func(tx StoreTx) error {
+		rows, err := tx.Versions(ctx, subject)
+		if err != nil {
+			return err
+		}
+		// A number names a version even when soft-deleted (to delete it
+		// for good, or to say it was); "latest" is the latest live one.
+		seg := r.PathValue("version")
+		v, err := findVersion(subject, rows, seg, seg != "latest" && seg != "-1")
+		if err != nil {
+			return err
+		}
+		version = v.Version
+		if !permanent && v.Deleted {
+			return errf(CodeSchemaVersionSoftDeleted, "Subject '%s' Version %d was soft deleted. Set permanent=true to delete permanently", subject, v.Version)
+		}
+		if permanent && !v.Deleted {
+			return errf(CodeSchemaVersionNotSoftDeleted, "Subject '%s' Version %d was not deleted first before being permanently deleted", subject, v.Version)
+		}
+		ids, err := tx.ReferencedBy(ctx, subject, v.Version)
+		if err != nil {
+			return err
+		}
+		if len(ids) > 0 {
+			return referenceExists(subject, v.Version, ids)
+		}
+		if permanent {
+			orphan, err = tx.HardDelete(ctx, subject, v.Version)
+			return err
+		}
+		return tx.SoftDelete(ctx, subject, v.Version)
+	})
+	if err != nil {
+		return err
+	}
+	if orphan != 0 {
+		s.evict(orphan)
+	}
+	return reply(w, 200, version)
+}
+
+// --- config and mode ---
+
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) error {
+	subject := r.PathValue("subject")
+	v, ok, err := s.store.Setting(r.Context(), settingCompatibility, subject)
+	if err != nil {
+		return err
+	}
+	if !ok && subject != "" {
+		if !queryBool(r, "defaultToGlobal") {
+			return errf(CodeSubjectCompatibilityNotSet, "Subject '%s' does not have subject-level compatibility configured", subject)
+		}
+		v, ok, err = s.store.Setting(r.Context(), settingCompatibility, "")
+		if err != nil {
+			return err
+		}
+	}
+	if !ok {
+		v = string(s.defLevel)
+	}
+	return reply(w, 200, map[string]string{"compatibilityLevel": v})
+}
+
+func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Compatibility string `json:"compatibility"`
+	}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	l, err := schema.ParseLevel(body.Compatibility)
+	if err != nil {
+		return errf(CodeInvalidCompatibilityLevel, "Invalid compatibility level %q in field \"compatibility\". Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive", body.Compatibility)
+	}
+	if err := s.store.PutSetting(r.Context(), settingCompatibility, r.PathValue("subject"), string(l)); err != nil {
+		return err
+	}
+	return reply(w, 200, map[string]string{"compatibility": string(l)})
+}
+
+func (s *Server) deleteConfig(w http.ResponseWriter, r *http.Request) error {
+	subject := r.PathValue("subject")
+	v, ok, err := s.store.Setting(r.Context(), settingCompatibility, subject)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if subject != "" {
+			return errf(CodeSubjectCompatibilityNotSet, "Subject '%s' does not have subject-level compatibility configured", subject)
+		}
+		v = string(s.defLevel)
+	}
+	if err := s.store.DeleteSetting(r.Context(), settingCompatibility, subject); err != nil {
+		return err
+	}
+	return reply(w, 200, map[string]string{"compatibilityLevel": v})
+}
+
+func (s *Server) getMode(w http.ResponseWriter, r *http.Request) error {
+	subject := r.PathValue("subject")
+	v, ok, err := s.store.Setting(r.Context(), settingMode, subject)
+	if err != nil {
+		return err
+	}
+	if !ok && subject != "" {
+		if !queryBool(r, "defaultToGlobal") {
+			return errf(CodeSubjectModeNotSet, "Subject '%s' does not have subject-level mode configured", subject)
+		}
+		v, ok, err = s.store.Setting(r.Context(), settingMode, "")
+		if err != nil {
+			return err
+		}
+	}
+	if !ok {
+		v = ModeReadWrite
+	}
+	return reply(w, 200, map[string]string{"mode": v})
+}
+
+func (s *Server) putMode(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Mode string `json:"mode"`
+	}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	m := strings.ToUpper(body.Mode)
+	switch m {
+	case ModeReadWrite, ModeReadOnly, ModeReadOnlyOverride, ModeImport:
+	default:
+		return errf(CodeInvalidMode, "Invalid mode %q in field \"mode\". Valid values are READWRITE, READONLY, READONLY_OVERRIDE, IMPORT", body.Mode)
+	}
+	subject := r.PathValue("subject")
+	if m == ModeImport && !queryBool(r, "force") {
+		var rows []VersionRow
+		var err error
+		if subject == "" {
+			var subs []string
+			subs, err = s.store.Subjects(r.Context(), true)
+			if len(subs) > 0 {
+				rows = []VersionRow{{}}
+			}
+		} else {
+			rows, err = s.store.Versions(r.Context(), subject)
+		}
+		if err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			return errf(CodeOperationNotPermitted, "Cannot import since found existing subjects; use force=true to override")
+		}
+	}
+	if err := s.store.PutSetting(r.Context(), settingMode, subject, m); err != nil {
+		return err
+	}
+	return reply(w, 200, map[string]string{"mode": m})
+}
+
+func (s *Server) deleteMode(w http.ResponseWriter, r *http.Request) error {
+	subject := r.PathValue("subject")
+	v, ok, err := s.store.Setting(r.Context(), settingMode, subject)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if subject != "" {
+			return errf(CodeSubjectModeNotSet, "Subject '%s' does not have subject-level mode configured", subject)
+		}
+		v = ModeReadWrite
+	}
+	if err := s.store.DeleteSetting(r.Context(), settingMode, subject); err != nil {
+		return err
+	}
+	return reply(w, 200, map[string]string{"mode": v})
+}
