@@ -84,6 +84,31 @@ type Consumer struct {
 	log          *slog.Logger
 	observer     Observer
 	batch        int
+	validator    Validator
+}
+
+// Validator checks a delivered message before its handler runs, for
+// WithValidator. registry.Validator is one: it checks the data against the
+// schema registered for the topic.
+type Validator interface {
+	// ValidateMessage returns nil for a valid message, an error marked with
+	// handoff.Permanent for one that will never be valid, or another error
+	// when it could not tell (the registry is down): the message is then
+	// retried.
+	ValidateMessage(ctx context.Context, topic string, m *handoff.Message) error
+}
+
+// WithValidator checks every message before its handler runs: one the
+// validator refuses for good is dead-lettered with class "schema", and the
+// handler never sees it.
+func WithValidator(v Validator) Option {
+	return func(c *Consumer) error {
+		if v == nil {
+			return errors.New("consumer: WithValidator: validator must not be nil")
+		}
+		c.validator = v
+		return nil
+	}
 }
 
 // Option configures a Consumer.
@@ -565,8 +590,8 @@ func (r *run) stopTimers() {
 // handle runs the handler on one delivery and settles it. It returns what it
 // did and, for a retry, the delay asked of the broker.
 func (r *run) handle(ctx context.Context, d *handoff.Delivery) (Result, time.Duration) {
-	if res, bad := r.refuse(ctx, d); bad {
-		return res, 0
+	if res, delay, bad := r.refuse(ctx, d); bad {
+		return res, delay
 	}
 	hctx, span := r.span(ctx, d)
 	defer span.End()
@@ -589,8 +614,8 @@ func (r *run) handleBatch(ctx context.Context, ds []*handoff.Delivery) []verdict
 	var msgs []*handoff.Message
 	var idx []int
 	for i, d := range ds {
-		if res, bad := r.refuse(ctx, d); bad {
-			out[i] = verdict{res: res}
+		if res, delay, bad := r.refuse(ctx, d); bad {
+			out[i] = verdict{res, delay}
 			continue
 		}
 		msgs = append(msgs, d.Message)
@@ -635,7 +660,7 @@ func (r *run) handleBatch(ctx context.Context, ds []*handoff.Delivery) []verdict
 
 // refuse dead-letters a delivery the handler must not see: undecodable,
 // invalid or oversize.
-func (r *run) refuse(ctx context.Context, d *handoff.Delivery) (Result, bool) {
+func (r *run) refuse(ctx context.Context, d *handoff.Delivery) (Result, time.Duration, bool) {
 	if d.Message == nil {
 		d.Message = &handoff.Message{}
 	}
@@ -644,12 +669,22 @@ func (r *run) refuse(ctx context.Context, d *handoff.Delivery) (Result, bool) {
 		if errors.Is(d.Err, handoff.ErrInvalid) {
 			class = dlq.ClassInvalid
 		}
-		return r.deadLetter(ctx, d, class, d.Err, "", 0), true
+		return r.deadLetter(ctx, d, class, d.Err, "", 0), 0, true
 	}
 	if err := handoff.CheckSize(d.Message, r.c.maxSize); err != nil {
-		return r.deadLetter(ctx, d, dlq.ClassTooLarge, err, "", 0), true
+		return r.deadLetter(ctx, d, dlq.ClassTooLarge, err, "", 0), 0, true
 	}
-	return 0, false
+	if r.c.validator != nil {
+		if err := r.c.validator.ValidateMessage(ctx, d.Topic, d.Message); err != nil {
+			if handoff.IsPermanent(err) {
+				return r.deadLetter(ctx, d, dlq.ClassSchema, err, "", 0), 0, true
+			}
+			// Could not tell: retry like a failed handler.
+			res, delay := r.settle(ctx, d, trace.SpanFromContext(ctx), err, "", 0)
+			return res, delay, true
+		}
+	}
+	return 0, 0, false
 }
 
 // span starts the process span of a delivery, continuing the trace the

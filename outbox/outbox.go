@@ -76,6 +76,27 @@ type Writer struct {
 	partitions int
 	maxSize    int
 	wake       chan struct{}
+	validator  Validator
+}
+
+// Validator checks a message before it is written, for WithValidator.
+// registry.Validator is one: it checks the data against the schema
+// registered for the topic.
+type Validator interface {
+	ValidateMessage(ctx context.Context, topic string, m *handoff.Message) error
+}
+
+// WithValidator checks every message at Add: if one is refused, Add
+// returns the validator's error (naming the failing path) and nothing is
+// written.
+func WithValidator(v Validator) Option {
+	return func(w *Writer) error {
+		if v == nil {
+			return errors.New("outbox: WithValidator: validator must not be nil")
+		}
+		w.validator = v
+		return nil
+	}
 }
 
 // Option configures a Writer.
@@ -160,6 +181,11 @@ func (w *Writer) Add(ctx context.Context, tx Execer, topic string, msgs ...*hand
 		}
 		if err := handoff.CheckSize(m, w.maxSize); err != nil {
 			return fmt.Errorf("outbox: add to %s: %w", topic, err)
+		}
+		if w.validator != nil {
+			if err := w.validator.ValidateMessage(ctx, topic, m); err != nil {
+				return fmt.Errorf("outbox: add %s to %s: %w", m.ID, topic, err)
+			}
 		}
 		env, err := m.MarshalJSON()
 		if err != nil {

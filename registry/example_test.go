@@ -1,0 +1,56 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+
+	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff/registry"
+	"github.com/handoffhq/handoff/schema"
+)
+
+// A registry on SQLite, a client registering two versions of a schema, and
+// a third version refused with every reason given.
+func Example() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "registry-example")
+	defer os.RemoveAll(dir)
+	db, _ := sqlite.Open(ctx, filepath.Join(dir, "registry.db"))
+	defer db.Close()
+	if err := sqlite.Migrate(ctx, db); err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv, _ := registry.NewServer(sqlite.RegistryStore(db), registry.WithDefaultCompatibility(schema.Backward))
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+
+	c, _ := registry.NewClient(hs.URL)
+	v1 := `{"type":"object","properties":{"order":{"type":"string"}},"required":["order"],"additionalProperties":false}`
+	v2 := `{"type":"object","properties":{"order":{"type":"string"},"note":{"type":"string"}},"required":["order"],"additionalProperties":false}`
+	v3 := `{"type":"object","properties":{"order":{"type":"integer"},"total":{"type":"number"}},"required":["order","total"],"additionalProperties":false}`
+	for _, text := range []string{v1, v2, v3} {
+		id, err := c.Register(ctx, "orders-value", registry.SchemaSpec{Type: schema.JSON, Text: text})
+		var re *registry.Error
+		if errors.As(err, &re) {
+			fmt.Println("refused:", re.Code)
+			res, _ := c.CheckCompatibility(ctx, "orders-value", "latest", registry.SchemaSpec{Type: schema.JSON, Text: text}, true)
+			for _, m := range res.Messages {
+				fmt.Println(" ", m)
+			}
+			continue
+		}
+		fmt.Println("registered id", id)
+	}
+	// Output:
+	// registered id 1
+	// registered id 2
+	// refused: 409
+	//   PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL at /properties/note (reader, version 2): property "note" was removed while the reader's content model is closed: old data carrying it is rejected; hint: keep the property (it may be deprecated), or open the content model (additionalProperties)
+	//   TYPE_CHANGED at /properties/order (reader, version 2): type changed from string to integer; hint: keep the old type; add the new one next to it (a type array or anyOf), or use a new property
+	//   REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL at /properties/total (reader, version 2): required property "total" was added to a content model that is not open; old data lacks it; hint: add the property as optional
+}
