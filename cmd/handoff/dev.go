@@ -24,7 +24,9 @@ import (
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/inbox"
 	"github.com/handoffhq/handoff/outbox"
+	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/relay"
+	"github.com/handoffhq/handoff/schema"
 	"github.com/handoffhq/handoff/telemetry"
 )
 
@@ -123,13 +125,19 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(ls)
 	})
+	reg, err := registry.NewServer(sqlite.RegistryStore(db), registry.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	mux.Handle("/registry/", http.StripPrefix("/registry", reg))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "health        %s/healthz\n", base)
-	fmt.Fprintf(stdout, "dead letters  %s/dead-letters\n", base)
-	fmt.Fprintf(stdout, "nats          %s\n", ns.URL())
-	fmt.Fprintf(stdout, "data          %s\n", *dataDir)
+	fmt.Fprintf(stdout, "health           %s/healthz\n", base)
+	fmt.Fprintf(stdout, "dead letters     %s/dead-letters\n", base)
+	fmt.Fprintf(stdout, "schema registry  %s/registry\n", base)
+	fmt.Fprintf(stdout, "nats             %s\n", ns.URL())
+	fmt.Fprintf(stdout, "data             %s\n", *dataDir)
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
@@ -149,14 +157,18 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	})
 	if *demo {
-		c, in, err := demoConsumer(db, broker, deadLetters, log)
+		validator, err := demoSchema(ctx, base+"/registry")
+		if err != nil {
+			return err
+		}
+		c, in, err := demoConsumer(db, broker, deadLetters, validator, log)
 		if err != nil {
 			return err
 		}
 		running.Store(true)
 		goRun("inbox cleanup", func() error { return in.Run(ctx) })
 		goRun("demo consumer", func() error { defer running.Store(false); return c.Run(ctx) })
-		w, err := outbox.New(sqlite.OutboxStore(db))
+		w, err := outbox.New(sqlite.OutboxStore(db), outbox.WithValidator(validator))
 		if err != nil {
 			return fmt.Errorf("dev: %w", err)
 		}
@@ -220,6 +232,37 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 const demoTopic = "demo.orders"
 
+// demoOrderSchema is the JSON Schema of the demo's order events, registered
+// under demo.orders-value; the outbox refuses an order event that breaks it,
+// and the consumer dead-letters one (class "schema").
+const demoOrderSchema = `{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "properties": {
+    "order": {"type": "string", "minLength": 1},
+    "customer": {"type": "string"},
+    "total": {"type": "number", "minimum": 0}
+  },
+  "required": ["order", "customer", "total"]
+}`
+
+// demoSchema registers the demo's schema in the dev registry and returns
+// the validator the demo's producer and consumer use.
+func demoSchema(ctx context.Context, registryURL string) (*registry.Validator, error) {
+	c, err := registry.NewClient(registryURL)
+	if err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	if _, err := c.Register(ctx, demoTopic+"-value", registry.SchemaSpec{Type: schema.JSON, Text: demoOrderSchema}); err != nil {
+		return nil, fmt.Errorf("dev: register the demo schema: %w", err)
+	}
+	v, err := registry.NewValidator(c, registry.WithTopicNameStrategy())
+	if err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	return v, nil
+}
+
 type demoOrder struct {
 	Order    string  `json:"order"`
 	Customer string  `json:"customer"`
@@ -275,7 +318,7 @@ func demoProducer(ctx context.Context, db *sql.DB, w *outbox.Writer, every time.
 
 // demoConsumer handles order.placed with the inbox: the shipment row and the
 // inbox mark commit together, so a redelivery never ships twice.
-func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, log *slog.Logger) (*consumer.Consumer, *inbox.Inbox, error) {
+func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, v *registry.Validator, log *slog.Logger) (*consumer.Consumer, *inbox.Inbox, error) {
 	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS demo_shipments (
 		order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, message_id TEXT NOT NULL, created_at TEXT NOT NULL)`); err != nil {
 		return nil, nil, fmt.Errorf("dev: demo table: %w", err)
@@ -298,7 +341,8 @@ func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, log *slog
 		return nil
 	}))
 	c, err := consumer.New(sub, demoTopic, "demo-shipping", &mux, dead,
-		consumer.WithLogger(log), consumer.WithSystem("nats"), consumer.WithBackoff(time.Second, time.Minute))
+		consumer.WithLogger(log), consumer.WithSystem("nats"), consumer.WithBackoff(time.Second, time.Minute),
+		consumer.WithValidator(v))
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev: %w", err)
 	}

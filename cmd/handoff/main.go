@@ -32,6 +32,7 @@ Usage:
   handoff dev   [--data-dir DIR] [--addr HOST:PORT]   run the embedded defaults and a demo flow
   handoff relay --db URL --broker URL               publish outbox rows to a broker
   handoff dlq   list|show|edit|replay|purge ...       work with dead letters
+  handoff registry serve --db URL [--token T]         run the schema registry (Confluent's REST API)
   handoff help                                         show this help
 
 Run "handoff COMMAND -h" for a command's flags.
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return relayCmd(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		return dlqCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "registry":
+		return registryCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

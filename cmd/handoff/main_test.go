@@ -73,8 +73,29 @@ func TestDev_ComesUpHealthyAndRunsTheDemo(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(stdout.String(), "nats          nats://127.0.0.1:") {
+	if !strings.Contains(stdout.String(), "nats             nats://127.0.0.1:") {
 		t.Fatalf("NATS URL not printed on its own line: %q", stdout.String())
+	}
+	// The registry's base URL is on a line of its own; the demo registered
+	// its schema there, and Confluent's API answers.
+	registryURL := ""
+	sc := bufio.NewScanner(strings.NewReader(stdout.String()))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "schema" && f[1] == "registry" {
+			registryURL = f[2]
+		}
+	}
+	if registryURL == "" {
+		t.Fatalf("no schema registry URL printed: %q", stdout.String())
+	}
+	res, err := http.Get(registryURL + "/subjects/demo.orders-value/versions/latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"schemaType":"JSON"`) {
+		t.Fatalf("registry: GET latest demo schema: %d %s", res.StatusCode, body)
 	}
 	// Healthy, and the demo flow reaches the consumer's inbox handler.
 	for {

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/handoffhq/handoff/adapter/mysql"
+	"github.com/handoffhq/handoff/adapter/postgres"
+	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff/registry"
+	"github.com/handoffhq/handoff/schema"
+)
+
+// registryStore opens the database named by spec, creates the tables, and
+// returns the registry's store on it.
+func registryStore(ctx context.Context, spec string) (*sql.DB, registry.Store, error) {
+	var (
+		db  *sql.DB
+		err error
+		st  func(*sql.DB) registry.Store
+		mig func(context.Context, *sql.DB) error
+	)
+	switch {
+	case spec == "":
+		return nil, nil, errors.New("--db is required (or HANDOFF_DB)")
+	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
+		db, err = postgres.Open(ctx, spec)
+		st, mig = postgres.RegistryStore, postgres.Migrate
+	case strings.HasPrefix(spec, "mysql://"):
+		db, err = mysql.Open(ctx, strings.TrimPrefix(spec, "mysql://"))
+		st, mig = mysql.RegistryStore, mysql.Migrate
+	default:
+		db, err = sqlite.Open(ctx, strings.TrimPrefix(spec, "sqlite:"))
+		st, mig = sqlite.RegistryStore, sqlite.Migrate
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := mig(ctx, db); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, st(db), nil
+}
+
+const registryUsage = `Usage:
+  handoff registry serve --db URL [--addr HOST:PORT] [--token T] [--open-reads] [--compatibility LEVEL]
+
+Serves a schema registry with Confluent's REST API: point Confluent clients
+and serializers at the printed URL.
+`
+
+func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "serve" {
+		fmt.Fprint(stderr, registryUsage)
+		if len(args) == 0 {
+			return errors.New("registry: a subcommand is required")
+		}
+		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+			return flag.ErrHelp
+		}
+		return fmt.Errorf("registry: unknown subcommand %q", args[0])
+	}
+	fs := flag.NewFlagSet("registry serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "database: postgres://..., mysql://user@tcp(host:3306)/db, or a SQLite path (env HANDOFF_DB)")
+	addr := fs.String("addr", envOr("HANDOFF_REGISTRY_ADDR", "127.0.0.1:8081"), "listen address (env HANDOFF_REGISTRY_ADDR)")
+	token := fs.String("token", envOr("HANDOFF_REGISTRY_TOKEN", ""), "token writes need, as Bearer or basic-auth password (env HANDOFF_REGISTRY_TOKEN)")
+	openReads := fs.Bool("open-reads", false, "let reads through without the token")
+	level := fs.String("compatibility", "BACKWARD", "default compatibility level until one is PUT to /config")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	l, err := schema.ParseLevel(*level)
+	if err != nil {
+		return fmt.Errorf("registry: --compatibility: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	db, store, err := registryStore(ctx, *dbSpec)
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	defer db.Close()
+	opts := []registry.ServerOption{registry.WithDefaultCompatibility(l), registry.WithLogger(log)}
+	if *token != "" {
+		opts = append(opts, registry.WithRequiredToken(*token), registry.WithOpenReads(*openReads))
+	} else {
+		log.Warn("registry: no --token: anyone who can reach the port may register and delete schemas")
+	}
+	srv, err := registry.NewServer(store, opts...)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("registry: listen on %s: %w", *addr, err)
+	}
+	fmt.Fprintf(stdout, "schema registry  http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
+	return serveUntilDone(ctx, ln, srv)
+}
+
+// serveUntilDone serves h on ln until ctx ends, then shuts down gracefully.
+func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx)
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
