@@ -1,14 +1,37 @@
 // Package registry is a schema registry compatible with Confluent's REST
-// API and wire format, and its client.
+// API and wire format, its client, serializers, and a validator for the
+// outbox and the consumer.
 //
-// The server (NewServer) stores subjects, versions and schemas on
-// PostgreSQL or SQLite (or in memory), checks every registration with the
-// schema package's compatibility engine, and explains a refusal: each
-// violation with its rule, path, direction and a hint. Existing Confluent
-// clients and serializers work against it unchanged.
+// The server (NewServer over a Store from adapter/postgres, adapter/sqlite
+// or adapter/mysql) keeps subjects, numbered versions and globally
+// numbered schemas. Registering checks the new version with the schema
+// package's engine at the subject's compatibility level, and a refusal (409)
+// lists every violation with its rule, path, direction, version and a hint.
+// Registering a schema again returns its id; the same schema under two
+// subjects has one id. A version another schema references cannot be
+// deleted. Writes need the token given to WithRequiredToken; reads too,
+// unless WithOpenReads. Existing Confluent clients and serializers work
+// against it unchanged (registry/confluenttest runs Confluent's Go client).
 //
-// The client (NewClient) caches id → schema and schema → id, and the
-// serializers write and read Confluent's wire format: a zero magic byte, the
-// 4-byte big-endian schema id, then the payload (Avro binary, JSON, or
-// Protobuf with its message indexes).
+//	srv, _ := registry.NewServer(postgres.RegistryStore(db), registry.WithRequiredToken(token))
+//	http.ListenAndServe(addr, srv)
+//
+// The client (NewClient) caches what never changes: id → schema, (subject,
+// schema) → id and the parsed schema per id. Serializer and Deserializer
+// write and read Confluent's wire format: a zero magic byte, the 4-byte
+// big-endian schema id, then Avro binary, JSON, or Protobuf after its
+// message indexes. SerializeEvent is the CloudEvents way: the data is left
+// unframed and the event's dataschema names the schema
+// (<registry>/schemas/ids/<id>).
+//
+// A Validator binds topics to subjects. Given to outbox.WithValidator, it
+// refuses an event whose data breaks the schema before anything is written,
+// with an error naming the failing path; given to consumer.WithValidator,
+// it dead-letters such a message with class "schema" before its handler
+// runs. A registry that cannot be reached is not a verdict: the consumer
+// retries.
+//
+// The server caches schemas by id in memory (they never change); subjects,
+// versions and settings are read from the database, so several instances
+// can share one.
 package registry
