@@ -325,6 +325,14 @@ func (s *Server) entry(ctx context.Context, id int, get func(context.Context, in
 	if err != nil {
 		return nil, err
 	}
+	e, err = newEntry(st)
+	if err != nil {
+		return nil, err
+	}
+	return s.put(e), nil
+}
+
+func newEntry(st StoredSchema) (*entry, error) {
 	body := Registered{GUID: st.GUID, Schema: st.Text, References: st.References, Metadata: st.Metadata, RuleSet: st.RuleSet}
 	if st.Type != string(schema.Avro) {
 		body.SchemaType = st.Type
@@ -333,18 +341,35 @@ func (s *Server) entry(ctx context.Context, id int, get func(context.Context, in
 	if err != nil {
 		return nil, err
 	}
-	e = &entry{stored: st, body: b}
+	return &entry{stored: st, body: b}, nil
+}
+
+// put caches e unless its id is cached already, and returns the cached one.
+func (s *Server) put(e *entry) *entry {
 	s.mu.Lock()
-	if old := s.cache[id]; old != nil {
-		e = old
-	} else {
-		if len(s.cache) >= 100_000 {
-			clear(s.cache)
-		}
-		s.cache[id] = e
+	defer s.mu.Unlock()
+	if old := s.cache[e.stored.ID]; old != nil {
+		return old
 	}
-	s.mu.Unlock()
-	return e, nil
+	if len(s.cache) >= 100_000 {
+		clear(s.cache)
+	}
+	s.cache[e.stored.ID] = e
+	return e
+}
+
+// remember caches a schema just committed, with its parsed form.
+func (s *Server) remember(st StoredSchema, p *schema.Parsed) {
+	e, err := newEntry(st)
+	if err != nil {
+		return
+	}
+	e = s.put(e)
+	e.mu.Lock()
+	if e.parsed == nil {
+		e.parsed = p
+	}
+	e.mu.Unlock()
 }
 
 func (s *Server) evict(id int) {
@@ -684,12 +709,15 @@ type request struct {
 	Version    int             `json:"version"`
 }
 
-// candidate is a request's schema, parsed with its references resolved.
+// candidate is a request's schema with its references resolved and its
+// content hash; it is parsed only when needed (a schema registered already
+// is recognised by its hash).
 type candidate struct {
 	req    request
 	typ    schema.Type
-	parsed *schema.Parsed
+	refs   map[string]string
 	hash   string
+	parsed *schema.Parsed
 }
 
 func (s *Server) candidate(ctx context.Context, r *http.Request) (*candidate, error) {
@@ -723,11 +751,28 @@ func (s *Server) parseCandidate(ctx context.Context, req request) (*candidate, e
 		return nil, err
 	}
 	req.References = resolved
-	p, err := schema.Parse(schema.Schema{Type: typ, Text: req.Schema, References: refs})
+	c := &candidate{req: req, typ: typ, refs: refs}
+	canon, err := schema.Canonical(typ, req.Schema)
 	if err != nil {
-		return nil, errf(CodeInvalidSchema, "Invalid schema: %s", strings.TrimPrefix(err.Error(), "schema: "))
+		// Not even JSON: parse to say exactly why.
+		return nil, c.parse()
 	}
-	return &candidate{req: req, typ: typ, parsed: p, hash: hashOf(typ, p.Canonical(), resolved, req.Metadata, req.RuleSet)}, nil
+	c.hash = hashOf(typ, canon, resolved, req.Metadata, req.RuleSet)
+	return c, nil
+}
+
+// parse parses the candidate, once; a schema that does not parse is a
+// 42201 naming where and why.
+func (c *candidate) parse() error {
+	if c.parsed != nil {
+		return nil
+	}
+	p, err := schema.Parse(schema.Schema{Type: c.typ, Text: c.req.Schema, References: c.refs})
+	if err != nil {
+		return errf(CodeInvalidSchema, "Invalid schema: %s", strings.TrimPrefix(err.Error(), "schema: "))
+	}
+	c.parsed = p
+	return nil
 }
 
 // guidOf derives a schema's GUID from its content hash (a version 8 UUID),
@@ -831,30 +876,39 @@ func (s *Server) parsedOf(ctx context.Context, e *entry) (*schema.Parsed, error)
 	return p, nil
 }
 
-func (s *Server) level(ctx context.Context, subject string) (schema.Level, error) {
-	for _, sub := range []string{subject, ""} {
-		v, ok, err := s.store.Setting(ctx, settingCompatibility, sub)
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			return schema.Level(v), nil
+// settings returns the compatibility level and the mode in force for
+// subject: its own, else the global one, else the default.
+func (s *Server) settings(ctx context.Context, subject string) (schema.Level, string, error) {
+	all, err := s.store.Settings(ctx, subject)
+	if err != nil {
+		return "", "", err
+	}
+	level, mode := s.defLevel, ModeReadWrite
+	var levelOwn, modeOwn bool
+	for _, st := range all {
+		own := st.Subject == subject && subject != ""
+		switch st.Kind {
+		case settingCompatibility:
+			if own || !levelOwn {
+				level, levelOwn = schema.Level(st.Value), own
+			}
+		case settingMode:
+			if own || !modeOwn {
+				mode, modeOwn = st.Value, own
+			}
 		}
 	}
-	return s.defLevel, nil
+	return level, mode, nil
+}
+
+func (s *Server) level(ctx context.Context, subject string) (schema.Level, error) {
+	l, _, err := s.settings(ctx, subject)
+	return l, err
 }
 
 func (s *Server) mode(ctx context.Context, subject string) (string, error) {
-	for _, sub := range []string{subject, ""} {
-		v, ok, err := s.store.Setting(ctx, settingMode, sub)
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			return v, nil
-		}
-	}
-	return ModeReadWrite, nil
+	_, m, err := s.settings(ctx, subject)
+	return m, err
 }
 
 // checkAgainst runs the compatibility check of c against rows (live
@@ -893,7 +947,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if err := validSubject(subject); err != nil {
 		return err
 	}
-	mode, err := s.mode(ctx, subject)
+	level, mode, err := s.settings(ctx, subject)
 	if err != nil {
 		return err
 	}
@@ -907,16 +961,32 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if c.req.ID < 0 || c.req.Version < 0 {
 		return errf(CodeInvalidSchema, "Invalid schema: fields \"id\" and \"version\" must not be negative")
 	}
-	level, err := s.level(ctx, subject)
-	if err != nil {
+	// Registered already (producers auto-register on every start): answer
+	// without parsing or a write transaction. Registering is idempotent, so
+	// reading outside the transaction is enough.
+	if mode != ModeImport {
+		v, ok, err := s.store.VersionByHash(ctx, subject, c.hash)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return reply(w, 200, registration(subject, v.Version, v.SchemaID, c))
+		}
+	}
+	if err := c.parse(); err != nil {
 		return err
 	}
 	locks := []string{subject}
 	for _, ref := range c.req.References {
 		locks = append(locks, ref.Subject)
 	}
-	var id, version int
+	var (
+		id, version int
+		inserted    bool
+		fresh       StoredSchema
+	)
 	err = s.store.Update(ctx, locks, func(tx StoreTx) error {
+		fresh = StoredSchema{}
 		rows, err := tx.Versions(ctx, subject)
 		if err != nil {
 			return err
@@ -970,8 +1040,13 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		if mode == ModeImport {
 			st.ID = c.req.ID
 		}
-		if id, err = tx.InsertSchema(ctx, st); err != nil {
+		id, inserted, err = tx.InsertSchema(ctx, st)
+		if err != nil {
 			return err
+		}
+		if inserted {
+			st.ID = id
+			fresh = st
 		}
 		version = next
 		return tx.InsertVersion(ctx, subject, next, id)
@@ -979,14 +1054,23 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// Older clients read only the id; Confluent Platform 8's also read the
-	// GUID and the rest of the schema.
+	if fresh.ID != 0 {
+		// Committed: cache the new schema with its parsed form, so the
+		// next registration of the subject does not parse it again.
+		s.remember(fresh, c.parsed)
+	}
+	return reply(w, 200, registration(subject, version, id, c))
+}
+
+// registration is the answer to a registration. Older clients read only
+// the id; Confluent Platform 8's also read the GUID and the rest.
+func registration(subject string, version, id int, c *candidate) Registered {
 	out := Registered{Subject: subject, Version: version, ID: id, GUID: guidOf(c.hash), Schema: c.req.Schema,
 		References: c.req.References, Metadata: c.req.Metadata, RuleSet: c.req.RuleSet}
 	if c.typ != schema.Avro {
 		out.SchemaType = string(c.typ)
 	}
-	return reply(w, 200, out)
+	return out
 }
 
 func validSubject(subject string) error {
@@ -1023,6 +1107,10 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
 			return reply(w, 200, reg)
 		}
 	}
+	// Not there: an invalid schema says so rather than "not found".
+	if err := c.parse(); err != nil {
+		return err
+	}
 	return errf(CodeSchemaNotFound, "Schema not found")
 }
 
@@ -1047,6 +1135,9 @@ func (s *Server) checkCompatibility(w http.ResponseWriter, r *http.Request) erro
 	}
 	c, err := s.candidate(ctx, r)
 	if err != nil {
+		return err
+	}
+	if err := c.parse(); err != nil {
 		return err
 	}
 	res, err := s.checkAgainst(ctx, s.store.Schema, level, c, rows)

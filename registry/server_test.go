@@ -481,6 +481,48 @@ func testConcurrent(t *testing.T, st registry.Store) {
 	if got := a.ok("GET", "/subjects/shared/versions", nil); fmt.Sprint(got) != "[1]" {
 		t.Fatalf("concurrent registrations of one schema made versions %v", got)
 	}
+	// Rounds of one new schema into many subjects at once: each insert of
+	// the schema row waits for the first, then finds it; none fails.
+	for round := range 10 {
+		text := fmt.Sprintf(`{"type":"record","name":"R%d","fields":[{"name":"a","type":"string"}]}`, round)
+		ids := make([]int, 12)
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, out := a.call("POST", fmt.Sprintf("/subjects/r%d-%d/versions", round, i), avro(text))
+				if st != 200 {
+					t.Errorf("round %d register %d: %d %v", round, i, st, out)
+					return
+				}
+				ids[i] = idOf(out)
+			}()
+		}
+		wg.Wait()
+		for i := range ids {
+			if ids[i] != ids[0] {
+				t.Fatalf("round %d: one schema got several ids: %v", round, ids)
+			}
+		}
+	}
+	// Different schemas into one subject at once: versions 1..n, no gaps,
+	// each checked against the one before (NONE here, so all pass).
+	a.ok("PUT", "/config/many", map[string]any{"compatibility": "NONE"})
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			text := fmt.Sprintf(`{"type":"record","name":"M%d","fields":[{"name":"a","type":"string"}]}`, i)
+			if st, out := a.call("POST", "/subjects/many/versions", avro(text)); st != 200 {
+				t.Errorf("register %d: %d %v", i, st, out)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := a.ok("GET", "/subjects/many/versions", nil); fmt.Sprint(got) != "[1 2 3 4 5 6 7 8 9 10]" {
+		t.Fatalf("concurrent versions of one subject = %v", got)
+	}
 }
 
 func TestServer_Auth(t *testing.T) {

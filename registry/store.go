@@ -30,6 +30,11 @@ type VersionRow struct {
 	Deleted  bool // soft-deleted
 }
 
+// Setting is one compatibility or mode setting; Subject "" is global.
+type Setting struct {
+	Kind, Subject, Value string
+}
+
 // Settings kinds.
 const (
 	settingCompatibility = "compatibility"
@@ -49,12 +54,18 @@ type Store interface {
 	// Versions lists a subject's versions, soft-deleted ones included,
 	// oldest first.
 	Versions(ctx context.Context, subject string) ([]VersionRow, error)
+	// VersionByHash returns the latest live version of subject whose
+	// schema has the hash, if any.
+	VersionByHash(ctx context.Context, subject, hash string) (VersionRow, bool, error)
 	// SchemaVersions lists the versions, in any subject, that use the schema id.
 	SchemaVersions(ctx context.Context, id int) ([]VersionRow, error)
 	// ReferencedBy lists the ids of the schemas that reference the version.
 	ReferencedBy(ctx context.Context, subject string, version int) ([]int, error)
 	// Setting returns a setting of a subject ("" is the global one).
 	Setting(ctx context.Context, kind, subject string) (value string, ok bool, err error)
+	// Settings returns every setting of the subject and every global one,
+	// in one read.
+	Settings(ctx context.Context, subject string) ([]Setting, error)
 	PutSetting(ctx context.Context, kind, subject, value string) error
 	DeleteSetting(ctx context.Context, kind, subject string) error
 	// Update runs fn in one transaction that holds the write locks of the
@@ -68,9 +79,9 @@ type StoreTx interface {
 	Schema(ctx context.Context, id int) (StoredSchema, error)
 	ReferencedBy(ctx context.Context, subject string, version int) ([]int, error)
 	// InsertSchema stores s unless a schema with its Hash exists, and
-	// returns the id of the stored one. A non-zero s.ID (import mode) is
-	// used as the id.
-	InsertSchema(ctx context.Context, s StoredSchema) (int, error)
+	// returns the id of the stored one and whether it is s. A non-zero
+	// s.ID (import mode) is used as the id.
+	InsertSchema(ctx context.Context, s StoredSchema) (id int, inserted bool, err error)
 	InsertVersion(ctx context.Context, subject string, version, schemaID int) error
 	SoftDelete(ctx context.Context, subject string, version int) error
 	// HardDelete removes the version, and the schema with its references

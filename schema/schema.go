@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -157,6 +159,25 @@ type evolver interface {
 	// evolve reports what the receiver, the newer schema, breaks by
 	// reusing what older gave up.
 	evolve(older parsed) []Violation
+}
+
+// Canonical returns a schema's canonical text without parsing it: the text
+// with insignificant whitespace removed (JSON's for Avro and JSON Schema,
+// line ends and trailing blanks for Protobuf). When the schema parses it
+// equals Parsed.Canonical, so a registry can recognise a schema it holds
+// already without parsing it again.
+func Canonical(t Type, text string) (string, error) {
+	switch t {
+	case Avro, JSON:
+		var b bytes.Buffer
+		if err := json.Compact(&b, []byte(text)); err != nil {
+			return "", &ParseError{Type: t, Reason: "not a JSON document: " + err.Error()}
+		}
+		return b.String(), nil
+	case Protobuf:
+		return canonicalProto(text), nil
+	}
+	return "", &ParseError{Type: t, Reason: "schemaType must be one of AVRO, JSON, PROTOBUF"}
 }
 
 // Parsed is a parsed schema, ready for compatibility checks and validation.

@@ -77,6 +77,20 @@ func (s *RegistryStore) Versions(ctx context.Context, subject string) ([]registr
 	return regVersions(ctx, s.db, s.d, subject)
 }
 
+func (s *RegistryStore) VersionByHash(ctx context.Context, subject, hash string) (registry.VersionRow, bool, error) {
+	v := registry.VersionRow{Subject: subject}
+	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT v.version, v.schema_id FROM handoff_registry_versions v
+		JOIN handoff_registry_schemas s ON s.id = v.schema_id
+		WHERE v.subject = ? AND s.hash = ? AND v.deleted = ? ORDER BY v.version DESC LIMIT 1`), subject, hash, false).Scan(&v.Version, &v.SchemaID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, false, nil
+	}
+	if err != nil {
+		return v, false, fmt.Errorf("sqlstore: registry find %q by hash: %w", subject, err)
+	}
+	return v, true, nil
+}
+
 func (s *RegistryStore) SchemaVersions(ctx context.Context, id int) ([]registry.VersionRow, error) {
 	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT subject, version, schema_id, deleted
 		FROM handoff_registry_versions WHERE schema_id = ? ORDER BY subject, version`), id)
@@ -101,6 +115,23 @@ func (s *RegistryStore) Setting(ctx context.Context, kind, subject string) (stri
 		return "", false, fmt.Errorf("sqlstore: registry setting %s %q: %w", kind, subject, err)
 	}
 	return v, true, nil
+}
+
+func (s *RegistryStore) Settings(ctx context.Context, subject string) ([]registry.Setting, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT kind, subject, value FROM handoff_registry_settings WHERE subject IN (?, '')`), subject)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: registry settings %q: %w", subject, err)
+	}
+	defer rows.Close()
+	var out []registry.Setting
+	for rows.Next() {
+		var st registry.Setting
+		if err := rows.Scan(&st.Kind, &st.Subject, &st.Value); err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
 }
 
 func (s *RegistryStore) PutSetting(ctx context.Context, kind, subject, value string) error {
@@ -184,18 +215,10 @@ func (t *regTx) ReferencedBy(ctx context.Context, subject string, version int) (
 	return regReferencedBy(ctx, t.tx, t.d, subject, version)
 }
 
-func (t *regTx) InsertSchema(ctx context.Context, s registry.StoredSchema) (int, error) {
-	var id int
-	err := t.tx.QueryRowContext(ctx, t.d.q(`SELECT id FROM handoff_registry_schemas WHERE hash = ?`), s.Hash).Scan(&id)
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("sqlstore: registry find schema: %w", err)
-	}
+func (t *regTx) InsertSchema(ctx context.Context, s registry.StoredSchema) (int, bool, error) {
 	refs, err := json.Marshal(s.References)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if s.References == nil {
 		refs = []byte("[]")
@@ -208,40 +231,45 @@ func (t *regTx) InsertSchema(ctx context.Context, s registry.StoredSchema) (int,
 		args = append([]any{s.ID}, args...)
 	}
 	ins := `INSERT INTO handoff_registry_schemas (` + cols + `) VALUES (` + marks + `)`
+	// A schema stored already (by another subject, or a concurrent writer,
+	// which makes the insert wait for its commit) is not inserted again:
+	// its id is read.
+	existing := func() (int, bool, error) {
+		var id int
+		if err := t.tx.QueryRowContext(ctx, t.d.q(`SELECT id FROM handoff_registry_schemas WHERE hash = ?`), s.Hash).Scan(&id); err != nil {
+			return 0, false, fmt.Errorf("sqlstore: registry insert schema: %w", err)
+		}
+		return id, false, nil
+	}
+	var id int
 	switch t.d.Name {
 	case "mysql":
 		res, err := t.tx.ExecContext(ctx, strings.Replace(ins, "INSERT", "INSERT IGNORE", 1), args...)
 		if err != nil {
-			return 0, fmt.Errorf("sqlstore: registry insert schema: %w", err)
+			return 0, false, fmt.Errorf("sqlstore: registry insert schema: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			err = t.tx.QueryRowContext(ctx, `SELECT id FROM handoff_registry_schemas WHERE hash = ?`, s.Hash).Scan(&id)
-			if err != nil {
-				return 0, fmt.Errorf("sqlstore: registry insert schema: %w", err)
-			}
-			break
+			return existing()
 		}
 		n, err := res.LastInsertId()
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		id = int(n)
 	default:
-		// A concurrent writer of the same schema (another subject) makes
-		// this wait, then find nothing to insert; the row is then read.
 		err := t.tx.QueryRowContext(ctx, t.d.q(ins+` ON CONFLICT (hash) DO NOTHING RETURNING id`), args...).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			err = t.tx.QueryRowContext(ctx, t.d.q(`SELECT id FROM handoff_registry_schemas WHERE hash = ?`), s.Hash).Scan(&id)
+			return existing()
 		}
 		if err != nil {
-			return 0, fmt.Errorf("sqlstore: registry insert schema: %w", err)
+			return 0, false, fmt.Errorf("sqlstore: registry insert schema: %w", err)
 		}
 	}
 	if s.ID != 0 && t.d.Name == "postgres" {
 		// Keep the sequence ahead of imported ids.
 		if _, err := t.tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('handoff_registry_schemas', 'id'),
 			GREATEST((SELECT MAX(id) FROM handoff_registry_schemas), 1))`); err != nil {
-			return 0, fmt.Errorf("sqlstore: registry advance ids: %w", err)
+			return 0, false, fmt.Errorf("sqlstore: registry advance ids: %w", err)
 		}
 	}
 	seen := map[[2]any]bool{}
@@ -253,10 +281,10 @@ func (t *regTx) InsertSchema(ctx context.Context, s registry.StoredSchema) (int,
 		seen[k] = true
 		if _, err := t.tx.ExecContext(ctx, t.d.q(`INSERT INTO handoff_registry_refs (schema_id, ref_subject, ref_version) VALUES (?, ?, ?)`),
 			id, r.Subject, r.Version); err != nil {
-			return 0, fmt.Errorf("sqlstore: registry insert reference: %w", err)
+			return 0, false, fmt.Errorf("sqlstore: registry insert reference: %w", err)
 		}
 	}
-	return id, nil
+	return id, true, nil
 }
 
 func nullJSON(b json.RawMessage) any {

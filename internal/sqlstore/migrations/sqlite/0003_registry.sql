@@ -3,7 +3,7 @@
 CREATE TABLE IF NOT EXISTS handoff_registry_schemas (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     hash        TEXT   NOT NULL UNIQUE,
-    guid        TEXT NOT NULL UNIQUE,
+    guid        TEXT NOT NULL,
     schema_type TEXT   NOT NULL,
     schema_text TEXT   NOT NULL,
     refs        TEXT   NOT NULL DEFAULT '[]',
@@ -19,6 +19,10 @@ CREATE TABLE IF NOT EXISTS handoff_registry_versions (
     PRIMARY KEY (subject, version)
 );
 CREATE INDEX IF NOT EXISTS handoff_registry_versions_schema ON handoff_registry_versions (schema_id);
+-- The GUID is derived from the hash, so it is unique as the hash is; a
+-- unique index here would make concurrent inserts of one schema fail
+-- instead of waiting on the hash.
+CREATE INDEX IF NOT EXISTS handoff_registry_schemas_guid ON handoff_registry_schemas (guid);
 
 -- Which (subject, version) each schema references.
 CREATE TABLE IF NOT EXISTS handoff_registry_refs (

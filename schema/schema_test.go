@@ -1,0 +1,32 @@
+package schema
+
+import "testing"
+
+// Canonical (no parsing) and Parsed.Canonical agree, so a registry may
+// recognise a schema by the one and store the other.
+func TestCanonicalAgreesWithParsed(t *testing.T) {
+	for _, s := range []Schema{
+		{Type: Avro, Text: ` { "type" : "record", "name":"R", "fields" : [ {"name":"a","type":"string"} ] } `},
+		{Type: Avro, Text: `"string"`},
+		{Type: JSON, Text: "{\n  \"type\": \"object\",\n  \"properties\": {\"a\": {\"type\": \"string\"}}\n}\n"},
+		{Type: Protobuf, Text: "\r\nsyntax = \"proto3\";  \r\nmessage M { string a = 1; }\t\n\n"},
+	} {
+		p, err := Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Canonical(s.Type, s.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c != p.Canonical() {
+			t.Errorf("%s: Canonical %q, Parsed.Canonical %q", s.Type, c, p.Canonical())
+		}
+	}
+	if _, err := Canonical(JSON, `{"a":`); err == nil {
+		t.Error("Canonical of broken JSON: no error")
+	}
+	if _, err := Canonical("XML", `<a/>`); err == nil {
+		t.Error("Canonical of an unknown type: no error")
+	}
+}
