@@ -45,6 +45,7 @@ type Server struct {
 
 	mu    sync.RWMutex
 	cache map[int]*entry // immutable schemas by id
+	gone  map[int]bool   // ids hard-deleted here: never cached again from a read
 }
 
 // entry is a cached schema: its row, the body of GET /schemas/ids/{id}, and
@@ -120,7 +121,7 @@ func NewServer(store Store, opts ...ServerOption) (*Server, error) {
 	if store == nil {
 		return nil, errors.New("registry: NewServer: store must not be nil")
 	}
-	s := &Server{store: store, defLevel: schema.Backward, maxBody: 8 << 20, log: slog.Default(), cache: map[int]*entry{}}
+	s := &Server{store: store, defLevel: schema.Backward, maxBody: 8 << 20, log: slog.Default(), cache: map[int]*entry{}, gone: map[int]bool{}}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
@@ -344,10 +345,18 @@ func newEntry(st StoredSchema) (*entry, error) {
 	return &entry{stored: st, body: b}, nil
 }
 
-// put caches e unless its id is cached already, and returns the cached one.
+// put caches e unless its id is cached already, and returns the cached
+// one. A read that raced a hard delete is not cached (the id is gone).
 func (s *Server) put(e *entry) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.putLocked(e)
+}
+
+func (s *Server) putLocked(e *entry) *entry {
+	if s.gone[e.stored.ID] {
+		return e
+	}
 	if old := s.cache[e.stored.ID]; old != nil {
 		return old
 	}
@@ -364,7 +373,10 @@ func (s *Server) remember(st StoredSchema, p *schema.Parsed) {
 	if err != nil {
 		return
 	}
-	e = s.put(e)
+	s.mu.Lock()
+	delete(s.gone, st.ID) // just inserted: whatever had the id before is gone
+	e = s.putLocked(e)
+	s.mu.Unlock()
 	e.mu.Lock()
 	if e.parsed == nil {
 		e.parsed = p
@@ -375,6 +387,7 @@ func (s *Server) remember(st StoredSchema, p *schema.Parsed) {
 func (s *Server) evict(id int) {
 	s.mu.Lock()
 	delete(s.cache, id)
+	s.gone[id] = true
 	s.mu.Unlock()
 }
 
@@ -746,7 +759,7 @@ func (s *Server) parseCandidate(ctx context.Context, req request) (*candidate, e
 			return nil, errf(CodeInvalidSchema, "Invalid schema: references[%d].version must be -1 (latest) or at least 1, got %d", i, ref.Version)
 		}
 	}
-	refs, resolved, err := s.resolve(ctx, req.References, 0)
+	refs, resolved, err := s.resolve(ctx, s.store, req.References)
 	if err != nil {
 		return nil, err
 	}
@@ -815,46 +828,81 @@ func compactJSON(b json.RawMessage) []byte {
 	return buf.Bytes()
 }
 
-// resolve loads the referenced versions (latest for -1) and, recursively,
-// their references, as the name → text map the schema package takes. It
-// returns the references with -1 replaced by the version found.
-func (s *Server) resolve(ctx context.Context, refs []Reference, depth int) (map[string]string, []Reference, error) {
+// reader is what resolving and checking read: the store, or the
+// transaction of a registration (so that it never needs a second
+// connection while holding one).
+type reader interface {
+	Versions(ctx context.Context, subject string) ([]VersionRow, error)
+	Schema(ctx context.Context, id int) (StoredSchema, error)
+}
+
+// maxReferences bounds the distinct schema versions one schema may
+// reference, directly or not.
+const maxReferences = 1000
+
+// resolve loads the referenced versions (latest for -1) and, breadth first,
+// their own references, as the name → text map the schema package takes;
+// each (subject, version) is read once, and where two references share a
+// name the shallower one wins. It returns refs with -1 replaced by the
+// version found.
+func (s *Server) resolve(ctx context.Context, rd reader, refs []Reference) (map[string]string, []Reference, error) {
 	if len(refs) == 0 {
 		return nil, nil, nil
 	}
-	if depth > 32 {
-		return nil, nil, errf(CodeInvalidSchema, "Invalid schema: references nest deeper than 32 levels")
+	if len(refs) > maxReferences {
+		return nil, nil, errf(CodeInvalidSchema, "Invalid schema: %d references, more than %d", len(refs), maxReferences)
+	}
+	type node struct {
+		subject string
+		version int
 	}
 	out := map[string]string{}
 	resolved := make([]Reference, len(refs))
-	for i, ref := range refs {
-		rows, err := s.store.Versions(ctx, ref.Subject)
-		if err != nil {
-			return nil, nil, err
+	seen := map[node]bool{}
+	level := refs
+	for depth := 0; len(level) > 0; depth++ {
+		if depth > 32 {
+			return nil, nil, errf(CodeInvalidSchema, "Invalid schema: references nest deeper than 32 levels")
 		}
-		v, err := findVersion(ref.Subject, rows, strconv.Itoa(ref.Version), false)
-		if err != nil {
-			return nil, nil, errf(CodeInvalidSchema, "Invalid schema: reference %q: subject %q version %d not found", ref.Name, ref.Subject, ref.Version)
+		var next []Reference
+		for i, ref := range level {
+			rows, err := rd.Versions(ctx, ref.Subject)
+			if err != nil {
+				return nil, nil, err
+			}
+			v, err := findVersion(ref.Subject, rows, strconv.Itoa(ref.Version), false)
+			if err != nil {
+				return nil, nil, errf(CodeInvalidSchema, "Invalid schema: reference %q: subject %q version %d not found", ref.Name, ref.Subject, ref.Version)
+			}
+			if depth == 0 {
+				resolved[i] = Reference{Name: ref.Name, Subject: ref.Subject, Version: v.Version}
+			}
+			e, err := s.entry(ctx, v.SchemaID, rd.Schema)
+			if err != nil {
+				return nil, nil, err
+			}
+			if prev, ok := out[ref.Name]; !ok {
+				out[ref.Name] = e.stored.Text
+			} else if depth == 0 && prev != e.stored.Text {
+				return nil, nil, errf(CodeInvalidSchema, "Invalid schema: two references named %q name different schemas", ref.Name)
+			}
+			k := node{ref.Subject, v.Version}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if len(seen) > maxReferences {
+				return nil, nil, errf(CodeInvalidSchema, "Invalid schema: references reach more than %d schema versions", maxReferences)
+			}
+			next = append(next, e.stored.References...)
 		}
-		e, err := s.entry(ctx, v.SchemaID, s.store.Schema)
-		if err != nil {
-			return nil, nil, err
-		}
-		out[ref.Name] = e.stored.Text
-		resolved[i] = Reference{Name: ref.Name, Subject: ref.Subject, Version: v.Version}
-		sub, _, err := s.resolve(ctx, e.stored.References, depth+1)
-		if err != nil {
-			return nil, nil, err
-		}
-		for k, t := range sub {
-			out[k] = t
-		}
+		level = next
 	}
 	return out, resolved, nil
 }
 
 // parsedOf returns the parsed form of a stored schema, parsing it once.
-func (s *Server) parsedOf(ctx context.Context, e *entry) (*schema.Parsed, error) {
+func (s *Server) parsedOf(ctx context.Context, rd reader, e *entry) (*schema.Parsed, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.parsed != nil {
@@ -864,7 +912,7 @@ func (s *Server) parsedOf(ctx context.Context, e *entry) (*schema.Parsed, error)
 	if err != nil {
 		return nil, err
 	}
-	refs, _, err := s.resolve(ctx, e.stored.References, 0)
+	refs, _, err := s.resolve(ctx, rd, e.stored.References)
 	if err != nil {
 		return nil, err
 	}
@@ -884,7 +932,7 @@ func (s *Server) settings(ctx context.Context, subject string) (schema.Level, st
 		return "", "", err
 	}
 	level, mode := s.defLevel, ModeReadWrite
-	var levelOwn, modeOwn bool
+	var levelOwn, modeOwn, globalOverride bool
 	for _, st := range all {
 		own := st.Subject == subject && subject != ""
 		switch st.Kind {
@@ -893,10 +941,17 @@ func (s *Server) settings(ctx context.Context, subject string) (schema.Level, st
 				level, levelOwn = schema.Level(st.Value), own
 			}
 		case settingMode:
+			if st.Subject == "" && st.Value == ModeReadOnlyOverride {
+				globalOverride = true
+			}
 			if own || !modeOwn {
 				mode, modeOwn = st.Value, own
 			}
 		}
+	}
+	if globalOverride {
+		// A global READONLY_OVERRIDE freezes every subject, whatever its own mode.
+		mode = ModeReadOnlyOverride
 	}
 	return level, mode, nil
 }
@@ -913,18 +968,18 @@ func (s *Server) mode(ctx context.Context, subject string) (string, error) {
 
 // checkAgainst runs the compatibility check of c against rows (live
 // versions, oldest first) at level.
-func (s *Server) checkAgainst(ctx context.Context, get func(context.Context, int) (StoredSchema, error),
+func (s *Server) checkAgainst(ctx context.Context, rd reader,
 	level schema.Level, c *candidate, rows []VersionRow) (schema.Result, error) {
 	earlier := make([]schema.Version, 0, len(rows))
 	if !level.Transitive() && len(rows) > 1 {
 		rows = rows[len(rows)-1:]
 	}
 	for _, v := range rows {
-		e, err := s.entry(ctx, v.SchemaID, get)
+		e, err := s.entry(ctx, v.SchemaID, rd.Schema)
 		if err != nil {
 			return schema.Result{}, err
 		}
-		p, err := s.parsedOf(ctx, e)
+		p, err := s.parsedOf(ctx, rd, e)
 		if err != nil {
 			return schema.Result{}, err
 		}
@@ -987,6 +1042,17 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	)
 	err = s.store.Update(ctx, locks, func(tx StoreTx) error {
 		fresh = StoredSchema{}
+		// The referenced versions were resolved before the transaction;
+		// their subjects are locked now, so check they are still there.
+		for _, ref := range c.req.References {
+			rows, err := tx.Versions(ctx, ref.Subject)
+			if err != nil {
+				return err
+			}
+			if _, err := findVersion(ref.Subject, rows, strconv.Itoa(ref.Version), false); err != nil {
+				return errf(CodeInvalidSchema, "Invalid schema: reference %q: subject %q version %d was deleted meanwhile", ref.Name, ref.Subject, ref.Version)
+			}
+		}
 		rows, err := tx.Versions(ctx, subject)
 		if err != nil {
 			return err
@@ -1025,7 +1091,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 				}
 			}
 		} else {
-			res, err := s.checkAgainst(ctx, tx.Schema, level, c, live)
+			res, err := s.checkAgainst(ctx, tx, level, c, live)
 			if err != nil {
 				return err
 			}
@@ -1043,6 +1109,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		id, inserted, err = tx.InsertSchema(ctx, st)
 		if err != nil {
 			return err
+		}
+		if mode == ModeImport && c.req.ID > 0 && id != c.req.ID {
+			return errf(CodeOperationNotPermitted, "Schema already registered with id %d instead of input id %d", id, c.req.ID)
 		}
 		if inserted {
 			st.ID = id
@@ -1126,6 +1195,22 @@ func (s *Server) checkCompatibility(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	if seg := r.PathValue("version"); seg != "" {
+		if len(rows) == 0 && (seg == "latest" || seg == "-1") {
+			// Nothing to be incompatible with, as Confluent answers (a
+			// CI check of a brand-new subject must pass).
+			c, err := s.candidate(ctx, r)
+			if err != nil {
+				return err
+			}
+			if err := c.parse(); err != nil {
+				return err
+			}
+			out := CompatibilityResult{IsCompatible: true}
+			if queryBool(r, "verbose") {
+				out.Messages = []string{}
+			}
+			return reply(w, 200, out)
+		}
 		v, err := findVersion(subject, rows, seg, false)
 		if err != nil {
 			return err
@@ -1140,7 +1225,7 @@ func (s *Server) checkCompatibility(w http.ResponseWriter, r *http.Request) erro
 	if err := c.parse(); err != nil {
 		return err
 	}
-	res, err := s.checkAgainst(ctx, s.store.Schema, level, c, rows)
+	res, err := s.checkAgainst(ctx, s.store, level, c, rows)
 	if err != nil {
 		return err
 	}

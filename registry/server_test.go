@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/handoffhq/handoff/adapter/mysql"
 	"github.com/handoffhq/handoff/adapter/postgres"
@@ -257,6 +258,16 @@ func testRegisterAndRead(t *testing.T, st registry.Store) {
 		t.Fatalf("escaped subject = %v", got)
 	}
 
+	// Subjects are compared byte for byte: case and trailing spaces count.
+	a.ok("POST", "/subjects/Case/versions", avro(avroV1))
+	a.ok("POST", "/subjects/case/versions", avro(avroV3))
+	a.ok("POST", "/subjects/case%20/versions", avro(`"int"`))
+	for _, sub := range []string{"Case", "case", "case%20"} {
+		if got := a.ok("GET", "/subjects/"+sub+"/versions", nil); fmt.Sprint(got) != "[1]" {
+			t.Fatalf("subject %q versions = %v: subjects that differ only in case or spaces were merged", sub, got)
+		}
+	}
+
 	// Errors, with Confluent's codes.
 	a.fails("GET", "/subjects/nope/versions", nil, 404, registry.CodeSubjectNotFound)
 	a.fails("GET", "/subjects/orders-value/versions/9", nil, 404, registry.CodeVersionNotFound)
@@ -300,7 +311,11 @@ func testCompatibility(t *testing.T, st registry.Store) {
 	if res["is_compatible"] != true {
 		t.Fatalf("check against all = %v", res)
 	}
-	a.fails("POST", "/compatibility/subjects/nope/versions/latest", avro(avroV1), 404, registry.CodeSubjectNotFound)
+	// A brand-new subject: nothing to be incompatible with (as Confluent).
+	if res := a.ok("POST", "/compatibility/subjects/nope/versions/latest", avro(avroV1)).(map[string]any); res["is_compatible"] != true {
+		t.Fatalf("check of a new subject = %v", res)
+	}
+	a.fails("POST", "/compatibility/subjects/nope/versions/1", avro(avroV1), 404, registry.CodeSubjectNotFound)
 	a.fails("POST", "/compatibility/subjects/s/versions/7", avro(avroV1), 404, registry.CodeVersionNotFound)
 	// NONE lets it through.
 	a.ok("PUT", "/config/s", map[string]any{"compatibility": "NONE"})
@@ -430,6 +445,13 @@ func testConfigAndMode(t *testing.T, st registry.Store) {
 	a.fails("POST", "/subjects/ro/versions", avro(avroV1), 422, registry.CodeOperationNotPermitted)
 	a.ok("DELETE", "/mode/ro", nil)
 	a.ok("POST", "/subjects/ro/versions", avro(avroV1))
+	// A global READONLY_OVERRIDE freezes even a subject whose own mode is READWRITE.
+	a.ok("PUT", "/mode/ro", map[string]any{"mode": "READWRITE"})
+	a.ok("PUT", "/mode?force=true", map[string]any{"mode": "READONLY_OVERRIDE"})
+	a.fails("POST", "/subjects/ro/versions", avro(avroV2), 422, registry.CodeOperationNotPermitted)
+	a.fails("DELETE", "/subjects/ro", nil, 422, registry.CodeOperationNotPermitted)
+	a.ok("PUT", "/mode", map[string]any{"mode": "READWRITE"})
+	a.ok("DELETE", "/mode/ro", nil)
 
 	// IMPORT keeps given ids and versions, and refuses to overwrite an id.
 	a.fails("PUT", "/mode", map[string]any{"mode": "IMPORT"}, 422, registry.CodeOperationNotPermitted)
@@ -442,6 +464,8 @@ func testConfigAndMode(t *testing.T, st registry.Store) {
 		t.Fatalf("imported version = %v", got)
 	}
 	a.fails("POST", "/subjects/imp/versions", map[string]any{"schema": avroV3, "id": 500, "version": 8}, 422, registry.CodeOperationNotPermitted)
+	// A schema stored already under another id may not be imported under a new one.
+	a.fails("POST", "/subjects/imp/versions", map[string]any{"schema": avroV1, "id": 600, "version": 9}, 422, registry.CodeOperationNotPermitted)
 	a.ok("PUT", "/mode/imp", map[string]any{"mode": "READWRITE"})
 	// New ids continue after imported ones.
 	if id := idOf(a.ok("POST", "/subjects/after/versions", avro(`{"type":"enum","name":"E","symbols":["A"]}`))); id <= 500 {
@@ -551,5 +575,39 @@ func TestServer_Auth(t *testing.T) {
 	}
 	if _, err := registry.NewServer(st, registry.WithRequiredToken("")); err == nil {
 		t.Fatal("an empty token must be refused")
+	}
+}
+
+// A registration after a restart parses the earlier version, references
+// included, inside its transaction: on a store with one connection it must
+// not wait for a second (it once did, for ever).
+func TestServer_RegistersAfterRestartOnOneConnection(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), "file:restart?mode=memory&cache=shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	migrate(t, db, sqlite.Migrate)
+	st := sqlite.RegistryStore(db)
+	addr := `{"type":"record","name":"Address","namespace":"acme","fields":[{"name":"zip","type":"string"}]}`
+	ref := []any{map[string]any{"name": "acme.Address", "subject": "address", "version": 1}}
+	v1 := `{"type":"record","name":"Customer","namespace":"acme","fields":[{"name":"address","type":"acme.Address"}]}`
+	v2 := `{"type":"record","name":"Customer","namespace":"acme","fields":[{"name":"address","type":"acme.Address"},{"name":"n","type":"int","default":0}]}`
+	a := newAPI(t, st)
+	a.ok("POST", "/subjects/address/versions", avro(addr))
+	a.ok("POST", "/subjects/customer/versions", map[string]any{"schema": v1, "references": ref})
+	restarted := newAPI(t, st) // a new server: nothing cached
+	done := make(chan int, 1)
+	go func() {
+		st, _ := restarted.call("POST", "/subjects/customer/versions", map[string]any{"schema": v2, "references": ref})
+		done <- st
+	}()
+	select {
+	case code := <-done:
+		if code != 200 {
+			t.Fatalf("registration after restart: status %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("registration after restart hangs: it waits for a second connection while holding the only one")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -101,7 +102,8 @@ func NewValidator(c *Client, opts ...ValidatorOption) (*Validator, error) {
 
 // ValidateMessage checks m's data against its topic's schema. A mismatch is
 // a handoff.Permanent error wrapping a *schema.ValidationError (the failing
-// path and rule); a registry that cannot be reached gives a plain error.
+// path and rule); a registry that cannot be reached, or answers with
+// anything but the registry's own "not found", gives a plain error (retry).
 func (v *Validator) ValidateMessage(ctx context.Context, topic string, m *handoff.Message) error {
 	subject := v.subjects[topic]
 	if subject == "" && v.strategy != nil {
@@ -113,59 +115,148 @@ func (v *Validator) ValidateMessage(ctx context.Context, topic string, m *handof
 	refuse := func(err error) error {
 		return handoff.Permanent(fmt.Errorf("registry: message %s on %s (subject %s): %w", m.ID, topic, subject, err))
 	}
-	payload := m.Data
-	var (
-		id      int
-		indexes []int
-		err     error
-	)
-	named := true
+	transient := func(err error) error {
+		return fmt.Errorf("registry: validate %s on %s (subject %s): %w", m.ID, topic, subject, err)
+	}
+	var err error
 	switch {
 	case m.DataSchema != "":
-		if id, err = SchemaIDFromURL(m.DataSchema); err != nil {
-			return refuse(err)
-		}
-	case len(payload) >= HeaderSize && payload[0] == magic:
-		if id, payload, err = ParseHeader(payload); err != nil {
-			return refuse(err)
+		err = v.validateNamed(ctx, subject, m.DataSchema, m.Data)
+	case len(m.Data) >= HeaderSize && m.Data[0] == magic:
+		err = v.validateFramed(ctx, subject, m.Data)
+		if errors.Is(err, errNotMember) {
+			// Unframed data may start with a zero byte too (an Avro int 0,
+			// a null-first union): accept it if it is valid unframed.
+			if v.validateLatest(ctx, subject, m.Data) == nil {
+				return nil
+			}
 		}
 	default:
-		named = false
-		if id, err = v.latestID(ctx, subject); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return refuse(fmt.Errorf("no schema is registered under the subject: %w", err))
-			}
-			return fmt.Errorf("registry: validate %s: %w", m.ID, err)
-		}
+		err = v.validateLatest(ctx, subject, m.Data)
 	}
-	if named {
-		ok, err := v.member(ctx, subject, id)
-		if err != nil {
-			return fmt.Errorf("registry: validate %s: %w", m.ID, err)
-		}
-		if !ok {
-			return refuse(fmt.Errorf("schema id %d is not a version of subject %s", id, subject))
-		}
+	switch {
+	case err == nil:
+		return nil
+	case isVerdict(err):
+		return refuse(err)
+	default:
+		return transient(err)
 	}
+}
+
+// errNotMember: the schema a message names is not a version of its subject.
+var errNotMember = errors.New("the schema is not a version of the subject")
+
+// verdict marks an error as the registry's answer about the data, not a
+// failure to ask.
+type verdict struct{ err error }
+
+func (e verdict) Error() string { return e.err.Error() }
+func (e verdict) Unwrap() error { return e.err }
+
+func isVerdict(err error) bool {
+	var v verdict
+	return errors.As(err, &v)
+}
+
+// registryNotFound reports the registry's own "not found" (40401, 40402,
+// 40403): a 404 from anything else (a proxy, a wrong base path) is not one.
+func registryNotFound(err error) bool {
+	var re *Error
+	return errors.As(err, &re) && re.Code >= 1000 && re.HTTPStatus() == 404
+}
+
+// parsed fetches schema id, classifying the registry's answers.
+func (v *Validator) parsed(ctx context.Context, id int) (*schema.Parsed, error) {
 	p, err := v.client.ParsedByID(ctx, id)
+	switch {
+	case err == nil:
+		return p, nil
+	case registryNotFound(err), errors.Is(err, schema.ErrInvalidSchema):
+		return nil, verdict{fmt.Errorf("schema id %d: %w", id, err)}
+	}
+	return nil, err
+}
+
+func (v *Validator) validateNamed(ctx context.Context, subject, dataschema string, data []byte) error {
+	id, err := SchemaIDFromURL(dataschema)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, schema.ErrInvalidSchema) {
-			return refuse(err)
-		}
-		return fmt.Errorf("registry: validate %s: %w", m.ID, err)
+		return verdict{err}
 	}
-	if p.Type() == schema.Protobuf && m.DataSchema == "" && named {
+	if err := v.requireMember(ctx, subject, id); err != nil {
+		return err
+	}
+	p, err := v.parsed(ctx, id)
+	if err != nil {
+		return err
+	}
+	if u, _ := url.Parse(dataschema); u != nil && u.Fragment != "" && p.Type() == schema.Protobuf {
+		// SerializeEvent names the Protobuf message in the fragment.
+		indexes, err := p.MessageIndexes(u.Fragment)
+		if err != nil {
+			return verdict{err}
+		}
+		return validatePayload(p, id, indexes, data)
+	}
+	return validatePayload(p, id, nil, data)
+}
+
+func (v *Validator) validateFramed(ctx context.Context, subject string, data []byte) error {
+	id, payload, err := ParseHeader(data)
+	if err != nil {
+		return verdict{err}
+	}
+	if err := v.requireMember(ctx, subject, id); err != nil {
+		return err
+	}
+	p, err := v.parsed(ctx, id)
+	if err != nil {
+		return err
+	}
+	var indexes []int
+	if p.Type() == schema.Protobuf {
 		if indexes, payload, err = ParseMessageIndexes(payload); err != nil {
-			return refuse(err)
+			return verdict{err}
 		}
 	}
+	return validatePayload(p, id, indexes, payload)
+}
+
+func (v *Validator) validateLatest(ctx context.Context, subject string, data []byte) error {
+	id, err := v.latestID(ctx, subject)
+	if err != nil {
+		if registryNotFound(err) {
+			return verdict{fmt.Errorf("no schema is registered under the subject: %w", err)}
+		}
+		return err
+	}
+	p, err := v.parsed(ctx, id)
+	if err != nil {
+		return err
+	}
+	return validatePayload(p, id, nil, data)
+}
+
+func (v *Validator) requireMember(ctx context.Context, subject string, id int) error {
+	ok, err := v.member(ctx, subject, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return verdict{fmt.Errorf("schema id %d: %w %s", id, errNotMember, subject)}
+	}
+	return nil
+}
+
+func validatePayload(p *schema.Parsed, id int, indexes []int, payload []byte) error {
+	var err error
 	if len(indexes) > 0 && !(len(indexes) == 1 && indexes[0] == 0) {
 		err = validateProtobufMessage(p, indexes, payload)
 	} else {
 		err = p.Validate(payload)
 	}
 	if err != nil {
-		return refuse(fmt.Errorf("schema id %d: %w", id, err))
+		return verdict{fmt.Errorf("schema id %d: %w", id, err)}
 	}
 	return nil
 }
@@ -216,8 +307,10 @@ func (v *Validator) member(ctx context.Context, subject string, id int) (bool, e
 		return true, nil
 	}
 	var out []subjectVersion
-	err := v.client.do(ctx, "GET", fmt.Sprintf("/schemas/ids/%d/versions", id), nil, nil, &out)
-	if errors.Is(err, ErrNotFound) {
+	// deleted=true: a message written before its version was soft-deleted
+	// is still valid.
+	err := v.client.do(ctx, "GET", fmt.Sprintf("/schemas/ids/%d/versions", id), url.Values{"deleted": {"true"}}, nil, &out)
+	if registryNotFound(err) {
 		return false, nil
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"github.com/handoffhq/handoff/outbox"
 	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/schema"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 )
 
 const orderJSONSchema = `{
@@ -239,3 +242,55 @@ func TestValidator_FramedPayloadsAndRegistryDown(t *testing.T) {
 type observer func(consumer.Outcome)
 
 func (f observer) Observe(o consumer.Outcome) { f(o) }
+
+// A Protobuf event made by SerializeEvent names its message in the
+// dataschema fragment: the validator checks the data as that message, not
+// as the file's first.
+func TestValidator_ProtobufMessageNamedInDataschema(t *testing.T) {
+	ctx := context.Background()
+	c, _ := registryWith(t)
+	proto := "syntax = \"proto3\";\npackage p;\nmessage A { int64 n = 1; }\nmessage C { string s = 1; }\n"
+	spec := registry.SchemaSpec{Type: schema.Protobuf, Text: proto}
+	ser, err := registry.NewSerializer(c, "pb-value", registry.WithSchema(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := schema.Parse(schema.Schema{Type: schema.Protobuf, Text: proto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := p.MessageDescriptor([]int{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := dynamicpb.NewMessage(md)
+	msg.Set(md.Fields().ByName("s"), protoreflect.ValueOfString("hello"))
+	m := handoff.NewMessage("/test", "c.made", nil)
+	if err := ser.SerializeEvent(ctx, m, msg); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := registry.NewValidator(c, registry.WithTopicNameStrategy())
+	if err := v.ValidateMessage(ctx, "pb", m); err != nil {
+		t.Fatalf("valid C refused (dataschema %s): %v", m.DataSchema, err)
+	}
+	m.Data = []byte{0x0a, 0xff} // field 1, length 255: truncated
+	if err := v.ValidateMessage(ctx, "pb", m); !handoff.IsPermanent(err) {
+		t.Fatalf("truncated C: %v, want permanent", err)
+	}
+}
+
+// A 404 that is not the registry's own answer (a proxy, a wrong base path)
+// is no verdict about the data: the consumer must retry, not dead-letter.
+func TestValidator_ForeignNotFoundIsRetryable(t *testing.T) {
+	proxy := httptest.NewServer(http.NotFoundHandler())
+	defer proxy.Close()
+	c, err := registry.NewClient(proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := registry.NewValidator(c, registry.WithTopicNameStrategy())
+	err = v.ValidateMessage(context.Background(), "orders", event(`{"order":"o1","total":1}`))
+	if err == nil || handoff.IsPermanent(err) {
+		t.Fatalf("plain 404: %v, want a retryable error", err)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/handoffhq/handoff/registry"
 )
@@ -244,11 +243,14 @@ func (t *regTx) InsertSchema(ctx context.Context, s registry.StoredSchema) (int,
 	var id int
 	switch t.d.Name {
 	case "mysql":
-		res, err := t.tx.ExecContext(ctx, strings.Replace(ins, "INSERT", "INSERT IGNORE", 1), args...)
+		// Not INSERT IGNORE: it would turn every error, a truncation
+		// included, into a warning. A duplicate hash leaves the row as it
+		// is (0 rows affected) and reports its id.
+		res, err := t.tx.ExecContext(ctx, ins+` ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)`, args...)
 		if err != nil {
 			return 0, false, fmt.Errorf("sqlstore: registry insert schema: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n, _ := res.RowsAffected(); n != 1 {
 			return existing()
 		}
 		n, err := res.LastInsertId()

@@ -1,18 +1,20 @@
 -- The schema registry. A schema is stored once (by its hash) and gets a
 -- global id; subjects hold numbered versions pointing at schema ids.
+-- Subjects are VARBINARY: compared byte for byte, as in every other store
+-- (a case-insensitive or space-padding collation would merge subjects).
 CREATE TABLE IF NOT EXISTS handoff_registry_schemas (
     id          INT    AUTO_INCREMENT PRIMARY KEY,
     hash        VARCHAR(64) NOT NULL UNIQUE,
     guid        VARCHAR(36) NOT NULL,
     schema_type TEXT   NOT NULL,
     schema_text LONGTEXT   NOT NULL,
-    refs        TEXT   NOT NULL,
+    refs        LONGTEXT NOT NULL,
     metadata    LONGTEXT   NULL,
     rule_set    LONGTEXT   NULL
 );
 
 CREATE TABLE IF NOT EXISTS handoff_registry_versions (
-    subject   VARCHAR(255)    NOT NULL,
+    subject   VARBINARY(255)    NOT NULL,
     version   INT     NOT NULL,
     schema_id INT     NOT NULL,
     deleted   BOOLEAN NOT NULL DEFAULT FALSE,
@@ -27,7 +29,7 @@ CREATE INDEX IF NOT EXISTS handoff_registry_schemas_guid ON handoff_registry_sch
 -- Which (subject, version) each schema references.
 CREATE TABLE IF NOT EXISTS handoff_registry_refs (
     schema_id   INT  NOT NULL,
-    ref_subject VARCHAR(255) NOT NULL,
+    ref_subject VARBINARY(255) NOT NULL,
     ref_version INT  NOT NULL,
     PRIMARY KEY (schema_id, ref_subject, ref_version)
 );
@@ -36,7 +38,7 @@ CREATE INDEX IF NOT EXISTS handoff_registry_refs_target ON handoff_registry_refs
 -- Compatibility and mode, globally (subject '') and per subject.
 CREATE TABLE IF NOT EXISTS handoff_registry_settings (
     kind    VARCHAR(32) NOT NULL,
-    subject VARCHAR(255) NOT NULL,
+    subject VARBINARY(255) NOT NULL,
     value   VARCHAR(64) NOT NULL,
     PRIMARY KEY (kind, subject)
 );
@@ -44,6 +46,6 @@ CREATE TABLE IF NOT EXISTS handoff_registry_settings (
 -- One row per subject ever written: writers lock it, so a subject's
 -- registrations and deletions happen one after another.
 CREATE TABLE IF NOT EXISTS handoff_registry_subjects (
-    subject VARCHAR(255) PRIMARY KEY,
+    subject VARBINARY(255) PRIMARY KEY,
     writes  BIGINT NOT NULL DEFAULT 1
 );
