@@ -1024,6 +1024,17 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		if !ok {
+			inherited, err := s.inherit(ctx, subject, c)
+			if err != nil {
+				return err
+			}
+			if inherited {
+				if v, ok, err = s.store.VersionByHash(ctx, subject, c.hash); err != nil {
+					return err
+				}
+			}
+		}
 		if ok {
 			return reply(w, 200, registration(subject, v.Version, v.SchemaID, c))
 		}
@@ -1131,6 +1142,34 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, 200, registration(subject, version, id, c))
 }
 
+// inherit gives a candidate without metadata and rule set those of the
+// subject's latest version, as Confluent's registry does (so a serializer
+// auto-registering the bare schema does not drop a data contract's
+// metadata and rules). It reports whether it changed the candidate.
+func (s *Server) inherit(ctx context.Context, subject string, c *candidate) (bool, error) {
+	if len(c.req.Metadata) > 0 || len(c.req.RuleSet) > 0 {
+		return false, nil
+	}
+	rows, err := s.visibleVersions(ctx, subject, false)
+	if err != nil || len(rows) == 0 {
+		return false, err
+	}
+	e, err := s.entry(ctx, rows[len(rows)-1].SchemaID, s.store.Schema)
+	if err != nil {
+		return false, err
+	}
+	if len(e.stored.Metadata) == 0 && len(e.stored.RuleSet) == 0 {
+		return false, nil
+	}
+	c.req.Metadata, c.req.RuleSet = e.stored.Metadata, e.stored.RuleSet
+	canon, err := schema.Canonical(c.typ, c.req.Schema)
+	if err != nil {
+		return false, err
+	}
+	c.hash = hashOf(c.typ, canon, c.req.References, c.req.Metadata, c.req.RuleSet)
+	return true, nil
+}
+
 // registration is the answer to a registration. Older clients read only
 // the id; Confluent Platform 8's also read the GUID and the rest.
 func registration(subject string, version, id int, c *candidate) Registered {
@@ -1163,12 +1202,16 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	bare := c.hash
+	if _, err := s.inherit(ctx, subject, c); err != nil {
+		return err
+	}
 	for i := len(rows) - 1; i >= 0; i-- {
 		e, err := s.entry(ctx, rows[i].SchemaID, s.store.Schema)
 		if err != nil {
 			return err
 		}
-		if e.stored.Hash == c.hash {
+		if e.stored.Hash == c.hash || e.stored.Hash == bare {
 			reg, err := s.registered(ctx, rows[i])
 			if err != nil {
 				return err

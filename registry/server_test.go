@@ -201,6 +201,14 @@ func testRegisterAndRead(t *testing.T, st registry.Store) {
 		t.Fatalf("latest with metadata = %v", got)
 	}
 	a.fails("GET", "/subjects/orders-value/metadata?key=owner&value=team-b", nil, 404, registry.CodeSchemaNotFound)
+	// A registration or look-up without metadata inherits the latest
+	// version's (as Confluent's registry does): the bare schema is version 2.
+	if got := a.ok("POST", "/subjects/orders-value/versions", avro(avroV2)).(map[string]any); got["version"].(float64) != 2 || int(got["id"].(float64)) != id2 {
+		t.Fatalf("bare re-registration of version 2 = %v", got)
+	}
+	if got := a.ok("POST", "/subjects/orders-value", avro(avroV2)).(map[string]any); got["version"].(float64) != 2 {
+		t.Fatalf("bare look-up of version 2 = %v", got)
+	}
 	if got := a.ok("GET", "/subjects/orders-value/versions", nil); fmt.Sprint(got) != "[1 2]" {
 		t.Fatalf("versions = %v", got)
 	}

@@ -469,12 +469,19 @@ func TestConfluentClient_MetadataAndRuleSetRoundTrip(t *testing.T) {
 		if got, err := other.GetID("orders-value", info, false); err != nil || got != id {
 			t.Errorf("GetID with metadata and rules = %d, %v; want %d", got, err, id)
 		}
-		// The same text with other metadata is another schema.
+		// The same text without metadata inherits the latest version's
+		// (Confluent 7.4+): the same schema, the same id.
 		plain := f.info(f.v1)
-		pid, err := e.sr.Register("orders-value", plain, false)
+		if got, err := e.sr.Register("orders-value", plain, false); err != nil || got != id {
+			t.Errorf("the bare schema registered as %d, %v; want %d (metadata inherited)", got, err, id)
+		}
+		// The same text with other metadata is another schema.
+		changed := f.info(f.v1)
+		changed.Metadata = &schemaregistry.Metadata{Properties: map[string]string{"owner": "team-billing"}}
+		pid, err := e.sr.Register("orders-value", changed, false)
 		check(t, err)
 		if pid == id {
-			t.Errorf("the schema without metadata got the id %d of the one with it", id)
+			t.Errorf("the schema with other metadata got the id %d of the first", id)
 		}
 		// handoff's client reads the same fields back.
 		r, err := e.ours.Latest(t.Context(), "orders-value")
