@@ -1150,11 +1150,11 @@ func (s *Server) inherit(ctx context.Context, subject string, c *candidate) (boo
 	if len(c.req.Metadata) > 0 || len(c.req.RuleSet) > 0 {
 		return false, nil
 	}
-	rows, err := s.visibleVersions(ctx, subject, false)
-	if err != nil || len(rows) == 0 {
+	latest, ok, err := s.store.Latest(ctx, subject)
+	if err != nil || !ok {
 		return false, err
 	}
-	e, err := s.entry(ctx, rows[len(rows)-1].SchemaID, s.store.Schema)
+	e, err := s.entry(ctx, latest.SchemaID, s.store.Schema)
 	if err != nil {
 		return false, err
 	}
