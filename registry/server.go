@@ -1020,17 +1020,33 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	// without parsing or a write transaction. Registering is idempotent, so
 	// reading outside the transaction is enough.
 	if mode != ModeImport {
-		v, ok, err := s.store.VersionByHash(ctx, subject, c.hash)
+		rows, err := s.visibleVersions(ctx, subject, false)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			inherited, err := s.inherit(ctx, subject, c)
+		find := func() (VersionRow, bool, error) {
+			for i := len(rows) - 1; i >= 0; i-- {
+				e, err := s.entry(ctx, rows[i].SchemaID, s.store.Schema)
+				if err != nil {
+					return VersionRow{}, false, err
+				}
+				if e.stored.Hash == c.hash {
+					return rows[i], true, nil
+				}
+			}
+			return VersionRow{}, false, nil
+		}
+		v, ok, err := find()
+		if err != nil {
+			return err
+		}
+		if !ok && len(rows) > 0 {
+			inherited, err := s.inheritFrom(ctx, rows[len(rows)-1], c)
 			if err != nil {
 				return err
 			}
 			if inherited {
-				if v, ok, err = s.store.VersionByHash(ctx, subject, c.hash); err != nil {
+				if v, ok, err = find(); err != nil {
 					return err
 				}
 			}
@@ -1142,17 +1158,14 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, 200, registration(subject, version, id, c))
 }
 
-// inherit gives a candidate without metadata and rule set those of the
-// subject's latest version, as Confluent's registry does (so a serializer
-// auto-registering the bare schema does not drop a data contract's
-// metadata and rules). It reports whether it changed the candidate.
-func (s *Server) inherit(ctx context.Context, subject string, c *candidate) (bool, error) {
+// inheritFrom gives a candidate without metadata and rule set those of
+// the subject's latest live version, as Confluent's registry does (so a
+// serializer auto-registering the bare schema does not drop a data
+// contract's metadata and rules). It reports whether it changed the
+// candidate.
+func (s *Server) inheritFrom(ctx context.Context, latest VersionRow, c *candidate) (bool, error) {
 	if len(c.req.Metadata) > 0 || len(c.req.RuleSet) > 0 {
 		return false, nil
-	}
-	latest, ok, err := s.store.Latest(ctx, subject)
-	if err != nil || !ok {
-		return false, err
 	}
 	e, err := s.entry(ctx, latest.SchemaID, s.store.Schema)
 	if err != nil {
@@ -1203,8 +1216,13 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	bare := c.hash
-	if _, err := s.inherit(ctx, subject, c); err != nil {
-		return err
+	for i := len(rows) - 1; i >= 0; i-- {
+		if !rows[i].Deleted {
+			if _, err := s.inheritFrom(ctx, rows[i], c); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	for i := len(rows) - 1; i >= 0; i-- {
 		e, err := s.entry(ctx, rows[i].SchemaID, s.store.Schema)

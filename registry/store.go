@@ -54,11 +54,6 @@ type Store interface {
 	// Versions lists a subject's versions, soft-deleted ones included,
 	// oldest first.
 	Versions(ctx context.Context, subject string) ([]VersionRow, error)
-	// Latest returns the subject's latest live version, if any.
-	Latest(ctx context.Context, subject string) (VersionRow, bool, error)
-	// VersionByHash returns the latest live version of subject whose
-	// schema has the hash, if any.
-	VersionByHash(ctx context.Context, subject, hash string) (VersionRow, bool, error)
 	// SchemaVersions lists the versions, in any subject, that use the schema id.
 	SchemaVersions(ctx context.Context, id int) ([]VersionRow, error)
 	// ReferencedBy lists the ids of the schemas that reference the version.

@@ -76,33 +76,6 @@ func (s *RegistryStore) Versions(ctx context.Context, subject string) ([]registr
 	return regVersions(ctx, s.db, s.d, subject)
 }
 
-func (s *RegistryStore) Latest(ctx context.Context, subject string) (registry.VersionRow, bool, error) {
-	v := registry.VersionRow{Subject: subject}
-	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT version, schema_id FROM handoff_registry_versions
-		WHERE subject = ? AND deleted = ? ORDER BY version DESC LIMIT 1`), subject, false).Scan(&v.Version, &v.SchemaID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, false, nil
-	}
-	if err != nil {
-		return v, false, fmt.Errorf("sqlstore: registry latest of %q: %w", subject, err)
-	}
-	return v, true, nil
-}
-
-func (s *RegistryStore) VersionByHash(ctx context.Context, subject, hash string) (registry.VersionRow, bool, error) {
-	v := registry.VersionRow{Subject: subject}
-	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT v.version, v.schema_id FROM handoff_registry_versions v
-		JOIN handoff_registry_schemas s ON s.id = v.schema_id
-		WHERE v.subject = ? AND s.hash = ? AND v.deleted = ? ORDER BY v.version DESC LIMIT 1`), subject, hash, false).Scan(&v.Version, &v.SchemaID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, false, nil
-	}
-	if err != nil {
-		return v, false, fmt.Errorf("sqlstore: registry find %q by hash: %w", subject, err)
-	}
-	return v, true, nil
-}
-
 func (s *RegistryStore) SchemaVersions(ctx context.Context, id int) ([]registry.VersionRow, error) {
 	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT subject, version, schema_id, deleted
 		FROM handoff_registry_versions WHERE schema_id = ? ORDER BY subject, version`), id)
