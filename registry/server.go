@@ -158,18 +158,18 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /subjects/{subject}/versions/{version}", write(s.deleteVersion))
 	m.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", read(s.checkCompatibility))
 	m.HandleFunc("POST /compatibility/subjects/{subject}/versions", read(s.checkCompatibility))
-	m.HandleFunc("GET /config", read(s.getConfig))
+	m.HandleFunc("GET /config", read(s.getSetting(compatibilitySetting)))
 	m.HandleFunc("PUT /config", write(s.putConfig))
-	m.HandleFunc("DELETE /config", write(s.deleteConfig))
-	m.HandleFunc("GET /config/{subject}", read(s.getConfig))
+	m.HandleFunc("DELETE /config", write(s.deleteSetting(compatibilitySetting)))
+	m.HandleFunc("GET /config/{subject}", read(s.getSetting(compatibilitySetting)))
 	m.HandleFunc("PUT /config/{subject}", write(s.putConfig))
-	m.HandleFunc("DELETE /config/{subject}", write(s.deleteConfig))
-	m.HandleFunc("GET /mode", read(s.getMode))
+	m.HandleFunc("DELETE /config/{subject}", write(s.deleteSetting(compatibilitySetting)))
+	m.HandleFunc("GET /mode", read(s.getSetting(modeSetting)))
 	m.HandleFunc("PUT /mode", write(s.putMode))
-	m.HandleFunc("DELETE /mode", write(s.deleteMode))
-	m.HandleFunc("GET /mode/{subject}", read(s.getMode))
+	m.HandleFunc("DELETE /mode", write(s.deleteSetting(modeSetting)))
+	m.HandleFunc("GET /mode/{subject}", read(s.getSetting(modeSetting)))
 	m.HandleFunc("PUT /mode/{subject}", write(s.putMode))
-	m.HandleFunc("DELETE /mode/{subject}", write(s.deleteMode))
+	m.HandleFunc("DELETE /mode/{subject}", write(s.deleteSetting(modeSetting)))
 	m.HandleFunc("/", s.notFound)
 	s.mux = m
 }
@@ -391,18 +391,28 @@ func (s *Server) evict(id int) {
 	s.mu.Unlock()
 }
 
-func (s *Server) schemaByID(w http.ResponseWriter, r *http.Request) error {
+// entryByID is the cached schema the request's {id} names.
+func (s *Server) entryByID(r *http.Request) (*entry, error) {
 	id, err := parseID(r.PathValue("id"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	e, err := s.entry(r.Context(), id, s.store.Schema)
+	return s.entry(r.Context(), id, s.store.Schema)
+}
+
+// writeBody writes a body that is ready (pre-encoded JSON, or a raw schema).
+func writeBody(w http.ResponseWriter, b []byte) error {
+	w.Header().Set("Content-Type", contentType)
+	_, err := w.Write(b)
+	return err
+}
+
+func (s *Server) schemaByID(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.entryByID(r)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", contentType)
-	_, err = w.Write(e.body)
-	return err
+	return writeBody(w, e.body)
 }
 
 func (s *Server) schemaByGUID(w http.ResponseWriter, r *http.Request) error {
@@ -418,9 +428,7 @@ func (s *Server) schemaByGUID(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", contentType)
-	_, err = w.Write(e.body)
-	return err
+	return writeBody(w, e.body)
 }
 
 // latestWithMetadata answers the latest version whose metadata properties
@@ -470,28 +478,19 @@ func (s *Server) latestWithMetadata(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) rawSchemaByID(w http.ResponseWriter, r *http.Request) error {
-	id, err := parseID(r.PathValue("id"))
+	e, err := s.entryByID(r)
 	if err != nil {
 		return err
 	}
-	e, err := s.entry(r.Context(), id, s.store.Schema)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", contentType)
-	_, err = w.Write([]byte(e.stored.Text))
-	return err
+	return writeBody(w, []byte(e.stored.Text))
 }
 
 func (s *Server) liveSchemaVersions(r *http.Request) ([]VersionRow, error) {
-	id, err := parseID(r.PathValue("id"))
+	e, err := s.entryByID(r)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.entry(r.Context(), id, s.store.Schema); err != nil {
-		return nil, err
-	}
-	rows, err := s.store.SchemaVersions(r.Context(), id)
+	rows, err := s.store.SchemaVersions(r.Context(), e.stored.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -688,9 +687,7 @@ func (s *Server) getRawVersion(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", contentType)
-	_, err = w.Write([]byte(e.stored.Text))
-	return err
+	return writeBody(w, []byte(e.stored.Text))
 }
 
 func (s *Server) referencedBy(w http.ResponseWriter, r *http.Request) error {
@@ -1438,25 +1435,73 @@ func (s *Server) deleteVersion(w http.ResponseWriter, r *http.Request) error {
 
 // --- config and mode ---
 
-func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) error {
-	subject := r.PathValue("subject")
-	v, ok, err := s.store.Setting(r.Context(), settingCompatibility, subject)
-	if err != nil {
-		return err
+// setting describes one kind of setting for its GET and DELETE routes.
+type setting struct {
+	kind   string // settingCompatibility or settingMode
+	field  string // the answer's field
+	notSet int    // the code when a subject has none of its own
+	what   string // for messages
+}
+
+var (
+	compatibilitySetting = setting{settingCompatibility, "compatibilityLevel", CodeSubjectCompatibilityNotSet, "compatibility"}
+	modeSetting          = setting{settingMode, "mode", CodeSubjectModeNotSet, "mode"}
+)
+
+func (s *Server) settingDefault(k setting) string {
+	if k.kind == settingMode {
+		return ModeReadWrite
 	}
-	if !ok && subject != "" {
-		if !queryBool(r, "defaultToGlobal") {
-			return errf(CodeSubjectCompatibilityNotSet, "Subject '%s' does not have subject-level compatibility configured", subject)
-		}
-		v, ok, err = s.store.Setting(r.Context(), settingCompatibility, "")
+	return string(s.defLevel)
+}
+
+func (s *Server) notSet(k setting, subject string) *Error {
+	return errf(k.notSet, "Subject '%s' does not have subject-level %s configured", subject, k.what)
+}
+
+// getSetting answers the subject's own setting (with defaultToGlobal, the
+// global one when it has none), or the global one.
+func (s *Server) getSetting(k setting) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		subject := r.PathValue("subject")
+		v, ok, err := s.store.Setting(r.Context(), k.kind, subject)
 		if err != nil {
 			return err
 		}
+		if !ok && subject != "" {
+			if !queryBool(r, "defaultToGlobal") {
+				return s.notSet(k, subject)
+			}
+			if v, ok, err = s.store.Setting(r.Context(), k.kind, ""); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			v = s.settingDefault(k)
+		}
+		return reply(w, 200, map[string]string{k.field: v})
 	}
-	if !ok {
-		v = string(s.defLevel)
+}
+
+// deleteSetting removes a setting and answers the one it removed.
+func (s *Server) deleteSetting(k setting) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		subject := r.PathValue("subject")
+		v, ok, err := s.store.Setting(r.Context(), k.kind, subject)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if subject != "" {
+				return s.notSet(k, subject)
+			}
+			v = s.settingDefault(k)
+		}
+		if err := s.store.DeleteSetting(r.Context(), k.kind, subject); err != nil {
+			return err
+		}
+		return reply(w, 200, map[string]string{k.field: v})
 	}
-	return reply(w, 200, map[string]string{"compatibilityLevel": v})
 }
 
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) error {
@@ -1474,45 +1519,6 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return reply(w, 200, map[string]string{"compatibility": string(l)})
-}
-
-func (s *Server) deleteConfig(w http.ResponseWriter, r *http.Request) error {
-	subject := r.PathValue("subject")
-	v, ok, err := s.store.Setting(r.Context(), settingCompatibility, subject)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		if subject != "" {
-			return errf(CodeSubjectCompatibilityNotSet, "Subject '%s' does not have subject-level compatibility configured", subject)
-		}
-		v = string(s.defLevel)
-	}
-	if err := s.store.DeleteSetting(r.Context(), settingCompatibility, subject); err != nil {
-		return err
-	}
-	return reply(w, 200, map[string]string{"compatibilityLevel": v})
-}
-
-func (s *Server) getMode(w http.ResponseWriter, r *http.Request) error {
-	subject := r.PathValue("subject")
-	v, ok, err := s.store.Setting(r.Context(), settingMode, subject)
-	if err != nil {
-		return err
-	}
-	if !ok && subject != "" {
-		if !queryBool(r, "defaultToGlobal") {
-			return errf(CodeSubjectModeNotSet, "Subject '%s' does not have subject-level mode configured", subject)
-		}
-		v, ok, err = s.store.Setting(r.Context(), settingMode, "")
-		if err != nil {
-			return err
-		}
-	}
-	if !ok {
-		v = ModeReadWrite
-	}
-	return reply(w, 200, map[string]string{"mode": v})
 }
 
 func (s *Server) putMode(w http.ResponseWriter, r *http.Request) error {
@@ -1552,22 +1558,4 @@ func (s *Server) putMode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return reply(w, 200, map[string]string{"mode": m})
-}
-
-func (s *Server) deleteMode(w http.ResponseWriter, r *http.Request) error {
-	subject := r.PathValue("subject")
-	v, ok, err := s.store.Setting(r.Context(), settingMode, subject)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		if subject != "" {
-			return errf(CodeSubjectModeNotSet, "Subject '%s' does not have subject-level mode configured", subject)
-		}
-		v = ModeReadWrite
-	}
-	if err := s.store.DeleteSetting(r.Context(), settingMode, subject); err != nil {
-		return err
-	}
-	return reply(w, 200, map[string]string{"mode": v})
 }

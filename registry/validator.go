@@ -183,10 +183,7 @@ func (v *Validator) validateNamed(ctx context.Context, subject, dataschema strin
 	if err != nil {
 		return verdict{err}
 	}
-	if err := v.requireMember(ctx, subject, id); err != nil {
-		return err
-	}
-	p, err := v.parsed(ctx, id)
+	p, err := v.named(ctx, subject, id)
 	if err != nil {
 		return err
 	}
@@ -206,10 +203,7 @@ func (v *Validator) validateFramed(ctx context.Context, subject string, data []b
 	if err != nil {
 		return verdict{err}
 	}
-	if err := v.requireMember(ctx, subject, id); err != nil {
-		return err
-	}
-	p, err := v.parsed(ctx, id)
+	p, err := v.named(ctx, subject, id)
 	if err != nil {
 		return err
 	}
@@ -237,15 +231,17 @@ func (v *Validator) validateLatest(ctx context.Context, subject string, data []b
 	return validatePayload(p, id, nil, data)
 }
 
-func (v *Validator) requireMember(ctx context.Context, subject string, id int) error {
+// named returns the schema a message names, which must be a version of
+// its subject.
+func (v *Validator) named(ctx context.Context, subject string, id int) (*schema.Parsed, error) {
 	ok, err := v.member(ctx, subject, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !ok {
-		return verdict{fmt.Errorf("schema id %d: %w %s", id, errNotMember, subject)}
+		return nil, verdict{fmt.Errorf("schema id %d: %w %s", id, errNotMember, subject)}
 	}
-	return nil
+	return v.parsed(ctx, id)
 }
 
 func validatePayload(p *schema.Parsed, id int, indexes []int, payload []byte) error {
