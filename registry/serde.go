@@ -57,6 +57,39 @@ func (c *Client) SchemaURL(id int) string {
 	return c.base + "/schemas/ids/" + strconv.Itoa(id)
 }
 
+// ErrNotSchemaURL marks a dataschema that is not a schema URL of a registry.
+var ErrNotSchemaURL = errors.New("registry: dataschema is not a registry schema URL")
+
+// SchemaIDOf returns the schema id a dataschema URL names: either
+// …/schemas/ids/<id> (what SerializeEvent writes; no request) or
+// …/subjects/<subject>/versions/<version> (the registered version; asked of
+// the registry).
+func (c *Client) SchemaIDOf(ctx context.Context, dataschema string) (int, error) {
+	if id, err := SchemaIDFromURL(dataschema); err == nil {
+		return id, nil
+	}
+	u, err := url.Parse(dataschema)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %q: %v", ErrNotSchemaURL, dataschema, err)
+	}
+	path := strings.TrimSuffix(strings.TrimSuffix(u.EscapedPath(), "/"), "/schema")
+	i := strings.LastIndex(path, "/subjects/")
+	if i < 0 {
+		return 0, fmt.Errorf("%w: %q: want …/schemas/ids/<id> or …/subjects/<subject>/versions/<version>", ErrNotSchemaURL, dataschema)
+	}
+	subj, ver, ok := strings.Cut(path[i+len("/subjects/"):], "/versions/")
+	subject, err := url.PathUnescape(subj)
+	n, nerr := strconv.Atoi(ver)
+	if !ok || err != nil || subject == "" || nerr != nil || n < 1 {
+		return 0, fmt.Errorf("%w: %q: want …/subjects/<subject>/versions/<version number>", ErrNotSchemaURL, dataschema)
+	}
+	r, err := c.Version(ctx, subject, n)
+	if err != nil {
+		return 0, err
+	}
+	return r.ID, nil
+}
+
 // SchemaIDFromURL reads the schema id from a dataschema URL made by
 // SchemaURL (…/schemas/ids/<id>, optionally followed by /schema, and a
 // #fragment). The registry's address is not checked: a consumer may reach
@@ -395,7 +428,7 @@ func (d *Deserializer) DeserializeEvent(ctx context.Context, m *handoff.Message,
 	if m.DataSchema == "" {
 		return d.Deserialize(ctx, m.Data, v)
 	}
-	id, err := SchemaIDFromURL(m.DataSchema)
+	id, err := d.c.SchemaIDOf(ctx, m.DataSchema)
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,9 @@ import (
 // "schema" before its handler runs).
 //
 // The schema a message is checked against is, in order: the one its
-// dataschema names (…/schemas/ids/<id>); the one its data's Confluent
-// header names; else the subject's latest version. A named schema must be
+// dataschema names (…/schemas/ids/<id>, or …/subjects/<s>/versions/<n>);
+// the one its data's Confluent header names; else the subject's latest
+// version. A named schema must be
 // registered under the topic's subject. Topics bound to no subject are not
 // checked.
 type Validator struct {
@@ -179,9 +180,12 @@ func (v *Validator) parsed(ctx context.Context, id int) (*schema.Parsed, error) 
 }
 
 func (v *Validator) validateNamed(ctx context.Context, subject, dataschema string, data []byte) error {
-	id, err := SchemaIDFromURL(dataschema)
+	id, err := v.client.SchemaIDOf(ctx, dataschema)
 	if err != nil {
-		return verdict{err}
+		if errors.Is(err, ErrNotSchemaURL) || registryNotFound(err) {
+			return verdict{err}
+		}
+		return err // the registry could not answer: retry
 	}
 	p, err := v.named(ctx, subject, id)
 	if err != nil {

@@ -294,3 +294,26 @@ func TestValidator_ForeignNotFoundIsRetryable(t *testing.T) {
 		t.Fatalf("plain 404: %v, want a retryable error", err)
 	}
 }
+
+// A dataschema may name the registered version instead of the id.
+func TestValidator_DataschemaNamesTheVersion(t *testing.T) {
+	ctx := context.Background()
+	c, _ := registryWith(t)
+	v, _ := registry.NewValidator(c, registry.WithTopicNameStrategy())
+	m := event(`{"order":"o1","total":1}`)
+	m.DataSchema = c.BaseURL() + "/subjects/orders-value/versions/1"
+	if err := v.ValidateMessage(ctx, "orders", m); err != nil {
+		t.Fatalf("valid data naming version 1 refused: %v", err)
+	}
+	m.Data = []byte(`{"order":"o1","total":-1}`)
+	if err := v.ValidateMessage(ctx, "orders", m); !handoff.IsPermanent(err) {
+		t.Fatalf("invalid data naming version 1: %v, want permanent", err)
+	}
+	for _, ds := range []string{c.BaseURL() + "/subjects/orders-value/versions/9", "https://example.com/order.json"} {
+		m.DataSchema = ds
+		m.Data = []byte(`{"order":"o1","total":1}`)
+		if err := v.ValidateMessage(ctx, "orders", m); !handoff.IsPermanent(err) {
+			t.Fatalf("dataschema %s: %v, want permanent", ds, err)
+		}
+	}
+}
