@@ -26,7 +26,9 @@
 //
 // A Validator binds topics to subjects. Given to outbox.WithValidator, it
 // refuses an event whose data breaks the schema before anything is written,
-// with an error naming the failing path; given to consumer.WithValidator,
+// with an error naming the failing path; wrapping a publisher
+// (Validator.Publisher), it refuses such a batch before anything is
+// published; given to consumer.WithValidator,
 // it dead-letters such a message with class "schema" before its handler
 // runs. A registry that cannot be reached is not a verdict: the consumer
 // retries.

@@ -326,3 +326,27 @@ func (v *Validator) member(ctx context.Context, subject string, id int) (bool, e
 	}
 	return false, nil
 }
+
+// Publisher returns a publisher that checks every message with the
+// validator before handing the batch to next: if one is refused, nothing
+// is published and the error names the message and the failing path.
+func (v *Validator) Publisher(next handoff.Publisher) handoff.Publisher {
+	return validatingPublisher{v: v, next: next}
+}
+
+type validatingPublisher struct {
+	v    *Validator
+	next handoff.Publisher
+}
+
+func (p validatingPublisher) Publish(ctx context.Context, topic string, msgs ...*handoff.Message) error {
+	for _, m := range msgs {
+		if m == nil {
+			continue // next refuses it, with its own error
+		}
+		if err := p.v.ValidateMessage(ctx, topic, m); err != nil {
+			return fmt.Errorf("registry: publish to %s: %w", topic, err)
+		}
+	}
+	return p.next.Publish(ctx, topic, msgs...)
+}

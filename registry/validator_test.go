@@ -317,3 +317,35 @@ func TestValidator_DataschemaNamesTheVersion(t *testing.T) {
 		}
 	}
 }
+
+// A publisher wrapped by the validator publishes nothing of a batch with an
+// invalid message.
+func TestValidator_PublisherRefusesInvalidBatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, _ := registryWith(t)
+	v, _ := registry.NewValidator(c, registry.WithTopicNameStrategy())
+	b, err := memory.NewBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pub := v.Publisher(b)
+	err = pub.Publish(ctx, "orders", event(`{"order":"o1","total":1}`), event(`{"order":"o2","total":-1}`))
+	var ve *schema.ValidationError
+	if !errors.As(err, &ve) || ve.Path != "/total" {
+		t.Fatalf("Publish = %v, want a validation error at /total", err)
+	}
+	good := event(`{"order":"o3","total":3}`)
+	if err := pub.Publish(ctx, "orders", good); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	go b.Subscribe(ctx, handoff.Subscription{Topic: "orders", Group: "g"}, func(d *handoff.Delivery) {
+		got <- d.Message.ID
+		d.Settler.Ack(ctx)
+	})
+	if id := <-got; id != good.ID {
+		t.Fatalf("first delivered %s, want only %s (the refused batch must not be published)", id, good.ID)
+	}
+}
