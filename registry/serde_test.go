@@ -198,14 +198,7 @@ func TestSerde_AvroRoundTrip(t *testing.T) {
 	}
 
 	// A fresh client, as a consumer elsewhere would have.
-	c2, err := NewClient(c.BaseURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	de, err := NewDeserializer(c2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, de := freshDeserializer(t, c)
 	var got avroUserV1
 	if err := de.Deserialize(ctx, b, &got); err != nil || got.Name != "ann" {
 		t.Fatalf("Deserialize = %+v, %v", got, err)
@@ -498,14 +491,7 @@ func TestSerde_EventCarriesSchemaURLAndUnframedData(t *testing.T) {
 	}
 
 	// The dataschema URL, fetched, is the registry's answer for the id.
-	c2, err := NewClient(c.BaseURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	de, err := NewDeserializer(c2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, de := freshDeserializer(t, c)
 	var got avroUserV1
 	if err := de.DeserializeEvent(ctx, m, &got); err != nil || got.Name != "ann" {
 		t.Errorf("DeserializeEvent = %+v, %v", got, err)
@@ -743,4 +729,19 @@ func TestSerde_ProtobufEvent(t *testing.T) {
 	if err := de.DeserializeEvent(ctx, m, into); err != nil || !bytes.Equal(protoBytes(t, into), protoBytes(t, receipt)) {
 		t.Errorf("DeserializeEvent into a Receipt = %v, %v", into, err)
 	}
+}
+
+// freshDeserializer is a new client of c's registry and its deserializer,
+// as a consumer elsewhere would have.
+func freshDeserializer(t *testing.T, c *Client, opts ...SerdeOption) (*Client, *Deserializer) {
+	t.Helper()
+	c2, err := NewClient(c.BaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	de, err := NewDeserializer(c2, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c2, de
 }
