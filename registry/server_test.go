@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -75,7 +76,8 @@ type api struct {
 
 func newAPI(t *testing.T, st registry.Store, opts ...registry.ServerOption) *api {
 	t.Helper()
-	srv, err := registry.NewServer(st, opts...)
+	quiet := registry.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := registry.NewServer(st, append([]registry.ServerOption{quiet}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -617,5 +619,43 @@ func TestServer_RegistersAfterRestartOnOneConnection(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("registration after restart hangs: it waits for a second connection while holding the only one")
+	}
+}
+
+// With its database gone, the registry keeps serving the schemas it has
+// cached by id (what serializers and deserializers ask for), refuses writes
+// with 50001, and what it accepted before is there after a restart.
+func TestServer_DatabaseOutage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	open := func() *sql.DB {
+		db, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		migrate(t, db, sqlite.Migrate)
+		return db
+	}
+	db := open()
+	a := newAPI(t, sqlite.RegistryStore(db))
+	id := idOf(a.ok("POST", "/subjects/s/versions", avro(avroV1)))
+	a.ok("GET", fmt.Sprintf("/schemas/ids/%d", id), nil)
+	db.Close() // the database goes away
+
+	if got := a.ok("GET", fmt.Sprintf("/schemas/ids/%d", id), nil).(map[string]any); got["schema"] != avroV1 {
+		t.Fatalf("cached id during the outage = %v", got)
+	}
+	a.fails("POST", "/subjects/s/versions", avro(avroV2), 500, registry.CodeBackendStore)
+	a.fails("GET", "/subjects/s/versions", nil, 500, registry.CodeBackendStore)
+
+	// Back: a new server on the same file has what was accepted, not the
+	// refused write.
+	db = open()
+	defer db.Close()
+	b := newAPI(t, sqlite.RegistryStore(db))
+	if got := b.ok("GET", "/subjects/s/versions", nil); fmt.Sprint(got) != "[1]" {
+		t.Fatalf("versions after the outage = %v", got)
+	}
+	if got := idOf(b.ok("POST", "/subjects/s/versions", avro(avroV2))); got == id {
+		t.Fatalf("version 2 got version 1's id")
 	}
 }
