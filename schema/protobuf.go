@@ -666,7 +666,7 @@ func (d *pbDiff) oneofs(path string, rm, wm protoreflect.MessageDescriptor) {
 			if rfs.ByNumber(wfd.Number()) == nil {
 				d.add(pbOneofFieldRemoved, path+"/"+string(wfd.Name()),
 					fmt.Sprintf("field %s (number %d) of oneof %s is missing from the reader: when the writer sets it, the reader sees the oneof unset", wfd.Name(), wfd.Number(), wo.Name()),
-					"keep the field in the oneof (mark it deprecated)")
+					"every version must know every case of the oneof: never delete a case (deprecate it), and add cases only where consumers upgrade first (BACKWARD)")
 			}
 		}
 	}
