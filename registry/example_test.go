@@ -50,7 +50,7 @@ func Example() {
 	// registered id 1
 	// registered id 2
 	// refused: 409
-	//   PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL at /properties/note (reader, version 2): property "note" was removed while the reader's content model is closed: old data carrying it is rejected; hint: keep the property (it may be deprecated), or open the content model (additionalProperties)
-	//   TYPE_CHANGED at /properties/order (reader, version 2): type changed from string to integer; hint: keep the old type; add the new one next to it (a type array or anyOf), or use a new property
-	//   REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL at /properties/total (reader, version 2): required property "total" was added to a content model that is not open; old data lacks it; hint: add the property as optional
+	//   PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL at /properties/note (reader, version 2): the writer declares property "note", which the reader does not declare while its content model is closed: data carrying it fails the reader; hint: declare the property in both (it may be deprecated), or open the reader's content model (additionalProperties)
+	//   TYPE_CHANGED at /properties/order (reader, version 2): the reader accepts integer, the writer allows string: the writer's data fails the reader; hint: make both accept the same types (a type array or anyOf on the reader), or use another property name
+	//   REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL at /properties/total (reader, version 2): the reader requires property "total", which the writer's content model (not open) does not declare: the writer's data lacks it; hint: declare the property in both and require it in both, or in neither
 }

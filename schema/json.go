@@ -376,71 +376,71 @@ const (
 
 // jsonHints says, per rule, how to make the change compatible.
 var jsonHints = map[string]string{
-	ruleTypeChanged:        "keep the old type; add the new one next to it (a type array or anyOf), or use a new property",
-	ruleTypeNarrowed:       "keep accepting every type the old schema accepted",
-	ruleEnumNarrowed:       "keep every value the old schema allowed (enum/const may only grow)",
-	ruleMaxLengthAdded:     "do not add maxLength to an existing string",
-	ruleMaxLengthDecreased: "keep maxLength at least as large as before",
-	ruleMinLengthAdded:     "do not add minLength to an existing string",
-	ruleMinLengthIncreased: "keep minLength at most as large as before",
-	rulePatternAdded:       "do not add a pattern to an existing string",
-	rulePatternChanged:     "keep the old pattern (patterns are compared as text)",
-	ruleFormatAdded:        "do not add a format to an existing string (formats are asserted)",
-	ruleFormatChanged:      "keep the old format",
-	ruleMaximumAdded:       "do not add an upper bound to an existing number",
-	ruleMaximumDecreased:   "keep maximum at least as large as before",
-	ruleMinimumAdded:       "do not add a lower bound to an existing number",
-	ruleMinimumIncreased:   "keep minimum at most as large as before",
-	ruleExclMaxAdded:       "do not add an upper bound to an existing number",
-	ruleExclMaxDecreased:   "keep exclusiveMaximum above every value the old schema allowed",
-	ruleExclMinAdded:       "do not add a lower bound to an existing number",
-	ruleExclMinIncreased:   "keep exclusiveMinimum below every value the old schema allowed",
-	ruleMultipleOfAdded:    "do not add multipleOf to an existing number",
-	ruleMultipleOfExpanded: "use a multipleOf that divides the old one",
-	ruleMultipleOfChanged:  "use a multipleOf that divides the old one",
+	ruleTypeChanged:        "make both accept the same types (a type array or anyOf on the reader), or use another property name",
+	ruleTypeNarrowed:       "make the reader accept every type the writer accepts",
+	ruleEnumNarrowed:       "make the reader's enum/const include every value the writer allows",
+	ruleMaxLengthAdded:     "give both the same maxLength, or neither",
+	ruleMaxLengthDecreased: "make the reader's maxLength at least the writer's",
+	ruleMinLengthAdded:     "give both the same minLength, or neither",
+	ruleMinLengthIncreased: "make the reader's minLength at most the writer's",
+	rulePatternAdded:       "give both the same pattern, or neither",
+	rulePatternChanged:     "give both the same pattern (patterns are compared as text)",
+	ruleFormatAdded:        "give both the same format, or neither (formats are asserted)",
+	ruleFormatChanged:      "give both the same format",
+	ruleMaximumAdded:       "give both the same upper bound, or neither",
+	ruleMaximumDecreased:   "make the reader's upper bound at least the writer's",
+	ruleMinimumAdded:       "give both the same lower bound, or neither",
+	ruleMinimumIncreased:   "make the reader's lower bound at most the writer's",
+	ruleExclMaxAdded:       "give both the same upper bound, or neither",
+	ruleExclMaxDecreased:   "make the reader's exclusiveMaximum exceed every value the writer allows",
+	ruleExclMinAdded:       "give both the same lower bound, or neither",
+	ruleExclMinIncreased:   "make the reader's exclusiveMinimum lie below every value the writer allows",
+	ruleMultipleOfAdded:    "give both the same multipleOf, or neither",
+	ruleMultipleOfExpanded: "make the reader's multipleOf a divisor of the writer's",
+	ruleMultipleOfChanged:  "make the reader's multipleOf a divisor of the writer's",
 
-	rulePropAddedOpen:           "close the old schema first (additionalProperties: false), give the new property a schema that accepts any value, or use a new property name nobody can have sent",
-	rulePropAddedPartial:        "make the new property's schema accept everything the old additionalProperties/patternProperties schema allowed",
-	rulePropRemovedClosed:       "keep the property (it may be deprecated), or open the content model (additionalProperties)",
-	rulePropRemovedPartial:      "keep the property, or make additionalProperties accept its old values",
-	ruleRequiredAttrAdded:       "make the property optional",
-	ruleRequiredPropAddedUnopen: "add the property as optional",
-	ruleAddlPropsRemoved:        "keep additionalProperties open (true or a schema that accepts the old values)",
-	ruleAddlPropsNarrowed:       "make the additionalProperties schema accept everything it accepted before",
-	rulePatternPropAdded:        "make the new patternProperties schema accept every value undeclared properties could carry before",
-	rulePatternPropsNarrowed:    "keep the old patternProperties schema, or widen it",
-	rulePropertyNamesNarrowed:   "keep propertyNames at least as permissive as before",
-	ruleMaxPropsAdded:           "do not add maxProperties to an existing object",
-	ruleMaxPropsDecreased:       "keep maxProperties at least as large as before",
-	ruleMinPropsAdded:           "do not add minProperties to an existing object",
-	ruleMinPropsIncreased:       "keep minProperties at most as large as before",
-	ruleDepArrayAdded:           "do not add dependentRequired/dependencies to an existing property",
-	ruleDepArrayExtended:        "do not add properties to an existing dependency",
-	ruleDepSchemaAdded:          "do not add a dependent schema to an existing property",
-	ruleDepSchemaNarrowed:       "keep the dependent schema at least as permissive as before",
+	rulePropAddedOpen:           "declare the property in both, close the writer (additionalProperties: false), or let the reader's schema for it accept any value",
+	rulePropAddedPartial:        "make the reader's schema for the property accept everything the writer's additionalProperties/patternProperties allow",
+	rulePropRemovedClosed:       "declare the property in both (it may be deprecated), or open the reader's content model (additionalProperties)",
+	rulePropRemovedPartial:      "declare the property in both, or make the reader's additionalProperties accept the writer's values for it",
+	ruleRequiredAttrAdded:       "require it in both, or in neither",
+	ruleRequiredPropAddedUnopen: "declare the property in both and require it in both, or in neither",
+	ruleAddlPropsRemoved:        "give both the same additionalProperties, or keep the reader's open (true or a schema that accepts the writer's values)",
+	ruleAddlPropsNarrowed:       "make the reader's additionalProperties accept everything the writer's accepts",
+	rulePatternPropAdded:        "give both the same patternProperties, or make the reader's accept every value the writer allows for undeclared properties",
+	rulePatternPropsNarrowed:    "give both the same patternProperties, or widen the reader's",
+	rulePropertyNamesNarrowed:   "make the reader's propertyNames accept every name the writer allows",
+	ruleMaxPropsAdded:           "give both the same maxProperties, or neither",
+	ruleMaxPropsDecreased:       "make the reader's maxProperties at least the writer's",
+	ruleMinPropsAdded:           "give both the same minProperties, or neither",
+	ruleMinPropsIncreased:       "make the reader's minProperties at most the writer's",
+	ruleDepArrayAdded:           "give both the same dependentRequired/dependencies, or neither",
+	ruleDepArrayExtended:        "make the reader's dependency require no name the writer's does not",
+	ruleDepSchemaAdded:          "give both the same dependent schema, or neither",
+	ruleDepSchemaNarrowed:       "make the reader's dependent schema at least as permissive as the writer's",
 
-	ruleItemAddedOpen:      "close the old tuple first (items/additionalItems: false), or give the new position a schema that accepts any value",
-	ruleItemAddedPartial:   "make the new position's schema accept everything the old items/additionalItems schema allowed",
-	ruleItemRemovedClosed:  "keep the tuple position, or allow further items",
-	ruleItemRemovedPartial: "keep the tuple position, or make the items schema accept its old values",
-	ruleAddlItemsRemoved:   "keep accepting items beyond the tuple",
-	ruleAddlItemsNarrowed:  "make the items/additionalItems schema accept everything it accepted before",
-	ruleMaxItemsAdded:      "do not add maxItems to an existing array",
-	ruleMaxItemsDecreased:  "keep maxItems at least as large as before",
-	ruleMinItemsAdded:      "do not add minItems to an existing array",
-	ruleMinItemsIncreased:  "keep minItems at most as large as before",
-	ruleUniqueItemsAdded:   "do not add uniqueItems to an existing array",
-	ruleContainsAdded:      "do not add contains to an existing array",
-	ruleContainsNarrowed:   "keep contains (and minContains/maxContains) at least as permissive as before",
+	ruleItemAddedOpen:      "give both the same tuple, close the writer's tuple (items/additionalItems: false), or let the reader's position accept any value",
+	ruleItemAddedPartial:   "make the reader's position accept everything the writer's items/additionalItems schema allows",
+	ruleItemRemovedClosed:  "give both the same tuple, or let the reader accept further items",
+	ruleItemRemovedPartial: "give both the same tuple, or make the reader's items schema accept the writer's values there",
+	ruleAddlItemsRemoved:   "let the reader accept items beyond its tuple, as the writer does",
+	ruleAddlItemsNarrowed:  "make the reader's items/additionalItems schema accept everything the writer's accepts",
+	ruleMaxItemsAdded:      "give both the same maxItems, or neither",
+	ruleMaxItemsDecreased:  "make the reader's maxItems at least the writer's",
+	ruleMinItemsAdded:      "give both the same minItems, or neither",
+	ruleMinItemsIncreased:  "make the reader's minItems at most the writer's",
+	ruleUniqueItemsAdded:   "give both uniqueItems, or neither",
+	ruleContainsAdded:      "give both the same contains, or neither",
+	ruleContainsNarrowed:   "make the reader's contains (and minContains/maxContains) at least as permissive as the writer's",
 
-	ruleProductExtended: "do not add a member to allOf; widen an existing one instead",
-	ruleSumNarrowed:     "keep a branch that accepts every old branch",
-	ruleCombinedChanged: "keep a branch (or the combinator) that accepts everything the old schema accepted",
-	ruleOneOfOverlap:    "make the new oneOf branch exclusive (distinct type, const or required property), or use anyOf",
-	ruleNotAdded:        "do not add not to an existing schema",
-	ruleNotExtended:     "keep the not schema at most as permissive as before",
-	ruleConditional:     "keep if/then/else as before, or make then/else accept the old values",
-	ruleUnverifiable:    "simplify the schema's nesting; handoff could not prove the change compatible",
+	ruleProductExtended: "give both the same allOf members; widen a shared member instead",
+	ruleSumNarrowed:     "give the reader a branch that accepts each of the writer's branches",
+	ruleCombinedChanged: "give the reader a branch (or combinator) that accepts everything the writer accepts",
+	ruleOneOfOverlap:    "make the reader's oneOf branches exclusive (distinct types, or a required property with distinct const values), or use anyOf",
+	ruleNotAdded:        "give both the same not, or neither",
+	ruleNotExtended:     "make the reader's not schema at most as permissive as the writer's",
+	ruleConditional:     "give both the same if/then/else, or make the reader's then/else accept the writer's values",
+	ruleUnverifiable:    "simplify the schemas (nesting depth, number of anyOf/oneOf branches); handoff could not prove the writer's data valid under the reader",
 }
 
 func jsonViolation(rule, path, format string, args ...any) Violation {
@@ -678,6 +678,10 @@ type jsonCompat struct {
 	same_    map[[2]*jsch]bool
 	closures map[*jsch][]*jsch
 	types_   map[*jsch]uint8
+	tags_    map[*jsch]map[string]map[string]bool
+	fps      map[*jsch]string
+	fpIndex  map[sliceKey]map[string][]int
+	covers   map[coverKey]coverResult
 	depth    int
 }
 
@@ -693,6 +697,10 @@ func newJSONCompat() *jsonCompat {
 		same_:    map[[2]*jsch]bool{},
 		closures: map[*jsch][]*jsch{},
 		types_:   map[*jsch]uint8{},
+		tags_:    map[*jsch]map[string]map[string]bool{},
+		fps:      map[*jsch]string{},
+		fpIndex:  map[sliceKey]map[string][]int{},
+		covers:   map[coverKey]coverResult{},
 	}
 }
 
@@ -804,7 +812,7 @@ func (c *jsonCompat) subset(w, r *jsch, path string) []Violation {
 		return nil // recursive schemas: assume the pair holds (coinduction)
 	}
 	if c.depth >= jsonMaxDepth {
-		return []Violation{jsonViolation(ruleUnverifiable, path, "schemas nest deeper than %d levels; the change could not be verified", jsonMaxDepth)}
+		return []Violation{jsonViolation(ruleUnverifiable, path, "the schemas nest deeper than %d levels: the writer's data could not be proven valid under the reader", jsonMaxDepth)}
 	}
 	c.active[pair] = true
 	c.depth++
@@ -840,7 +848,7 @@ func (c *jsonCompat) subsetAny(ws []*jsch, r *jsch, path string) []Violation {
 
 func (c *jsonCompat) step(w, r *jsch, path string) []Violation {
 	if isFalse(r) {
-		return []Violation{jsonViolation(ruleTypeNarrowed, path, "the reader's schema is false: it accepts nothing the writer sends")}
+		return []Violation{jsonViolation(ruleTypeNarrowed, path, "the reader's schema is false: it rejects everything the writer allows")}
 	}
 	if vals, ok := c.finiteValues(w); ok {
 		return c.valueCheck(vals, r, path)
@@ -940,7 +948,7 @@ func (c *jsonCompat) allOf(w, r *jsch, path string) []Violation {
 			continue
 		}
 		if len(w.AllOf) > 0 && i >= len(w.AllOf) && !slices.ContainsFunc(c.closure(w), func(x *jsch) bool { return c.same(x, m) }) {
-			vs = append(vs, jsonViolation(ruleProductExtended, loc(m), "allOf gained member %d, which the writer's data need not satisfy: %s", i, mv[0].Message))
+			vs = append(vs, jsonViolation(ruleProductExtended, loc(m), "the reader's allOf member %d is not among the writer's and the writer's data need not satisfy it: %s", i, mv[0].Message))
 			continue
 		}
 		vs = append(vs, mv...)
@@ -990,16 +998,15 @@ func (c *jsonCompat) splitByType(w *jsch) []*jsch {
 }
 
 func (c *jsonCompat) coveredBy(b *jsch, rs []*jsch) bool {
-	for _, r := range rs {
-		if len(c.subset(b, r, loc(r))) == 0 {
-			return true
-		}
-	}
-	return false
+	i, _ := c.coverIndex(b, rs)
+	return i >= 0
 }
 
 func (c *jsonCompat) sum(w *jsch, rs []*jsch, kw, path string) []Violation {
 	wb, wkw := writerBranches(w)
+	if c.tooManyBranches(orSelf(wb, w), rs) {
+		return []Violation{c.unverifiable(path + "/" + kw)}
+	}
 	if wb == nil {
 		if c.coveredBy(w, rs) {
 			return nil
@@ -1026,26 +1033,83 @@ func (c *jsonCompat) sum(w *jsch, rs []*jsch, kw, path string) []Violation {
 	return vs
 }
 
-// oneOfOverlap flags reader oneOf branches that are new or wider than any
-// writer branch and may match the same instance as another branch: such an
-// instance matches two branches and fails oneOf.
+// oneOfOverlap flags reader oneOf branches that may match the same writer
+// instance as another branch: such an instance fails oneOf. Each writer
+// branch (or the writer itself) is matched to the reader branch that covers
+// it; a reader branch that covers no writer branch must be disjoint from the
+// matched ones, or from the writer's data.
 func (c *jsonCompat) oneOfOverlap(w, r *jsch, path string) []Violation {
-	wb, _ := writerBranches(w)
+	wb, wkw := writerBranches(w)
 	if wb == nil {
 		wb = []*jsch{w}
 	}
+	if c.tooManyBranches(wb, r.OneOf) {
+		return nil // sum reported SUBSCHEMA_UNVERIFIABLE
+	}
 	wt := c.types(w)
+	matched := make([]bool, len(r.OneOf))
+	exact := make([]bool, len(r.OneOf)) // identical to a writer oneOf branch
+	for _, b := range wb {
+		i, same := c.coverIndex(b, r.OneOf)
+		if i < 0 {
+			continue // sum reports it
+		}
+		matched[i] = true
+		exact[i] = exact[i] || same && wkw == "oneOf"
+	}
+	idx := func(k int) []int {
+		var out []int
+		for i := range r.OneOf {
+			if i != k && matched[i] {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	// Matched branches may overlap each other, unless the writer's own
+	// oneOf already excluded the instances they share.
 	for k, rk := range r.OneOf {
-		if slices.ContainsFunc(wb, func(b *jsch) bool { return c.same(b, rk) || len(c.subset(rk, b, "")) == 0 }) {
+		if !matched[k] {
 			continue
 		}
-		for i, ri := range r.OneOf {
-			if i != k && c.types(rk)&c.types(ri)&wt != 0 {
-				return []Violation{jsonViolation(ruleOneOfOverlap, loc(rk), "oneOf branch %d is new or wider and may match the same instances as branch %d, which then fail oneOf", k, i)}
+		for _, i := range idx(k) {
+			if i < k || exact[k] && exact[i] {
+				continue
+			}
+			if c.types(rk)&c.types(r.OneOf[i])&wt != 0 && !c.disjoint(rk, r.OneOf[i]) {
+				return []Violation{c.overlap(k, i, rk)}
+			}
+		}
+	}
+	for k, rk := range r.OneOf {
+		if matched[k] || c.types(rk)&wt == 0 {
+			continue
+		}
+		if !slices.ContainsFunc(wb, func(b *jsch) bool { return !c.disjoint(rk, b) }) {
+			continue // no writer instance matches it
+		}
+		for _, i := range idx(k) {
+			if c.types(rk)&c.types(r.OneOf[i])&wt != 0 && !c.disjoint(rk, r.OneOf[i]) {
+				return []Violation{c.overlap(k, i, rk)}
 			}
 		}
 	}
 	return nil
+}
+
+func orSelf(wb []*jsch, w *jsch) []*jsch {
+	if wb == nil {
+		return []*jsch{w}
+	}
+	return wb
+}
+
+func (c *jsonCompat) overlap(k, i int, rk *jsch) Violation {
+	return jsonViolation(ruleOneOfOverlap, loc(rk), "the reader's oneOf branches %d and %d may both match an instance the writer allows, which then fails oneOf", k, i)
+}
+
+func (c *jsonCompat) unverifiable(path string) Violation {
+	return jsonViolation(ruleUnverifiable, path, "more than %d×%d anyOf/oneOf branch pairs would have to be compared; the writer's data could not be proven valid under the reader", jsonMaxPairs, jsonMaxPairs)
 }
 
 func (c *jsonCompat) not(w, n *jsch, path string) []Violation {
@@ -1064,7 +1128,7 @@ func (c *jsonCompat) not(w, n *jsch, path string) []Violation {
 	if had {
 		return []Violation{jsonViolation(ruleNotExtended, path+"/not", "the reader's not schema excludes instances the writer allows")}
 	}
-	return []Violation{jsonViolation(ruleNotAdded, path+"/not", "the reader added a not schema that may exclude instances the writer allows")}
+	return []Violation{jsonViolation(ruleNotAdded, path+"/not", "the reader has a not schema, the writer none: it may exclude instances the writer allows")}
 }
 
 func (c *jsonCompat) cond(w, r *jsch, path string) []Violation {
@@ -1120,9 +1184,9 @@ func (c *jsonCompat) local(w, r *jsch, path string) []Violation {
 	rt := declaredTypes(r)
 	if missing := wt &^ rt; missing != 0 {
 		if wt&rt == 0 {
-			vs = append(vs, jsonViolation(ruleTypeChanged, path, "type changed from %s to %s", typeNames(wt), typeNames(rt)))
+			vs = append(vs, jsonViolation(ruleTypeChanged, path, "the reader accepts %s, the writer allows %s: the writer's data fails the reader", typeNames(rt), typeNames(wt)))
 		} else {
-			vs = append(vs, jsonViolation(ruleTypeNarrowed, path, "the reader no longer accepts %s", typeNames(missing)))
+			vs = append(vs, jsonViolation(ruleTypeNarrowed, path, "the reader does not accept %s, which the writer allows", typeNames(missing)))
 		}
 	}
 	if r.Enum != nil || r.Const != nil {
@@ -1170,17 +1234,17 @@ func (c *jsonCompat) strs(conj []*jsch, r *jsch, path string) []Violation {
 	if r.MaxLength != nil {
 		switch m := minInt(conj, func(s *jsch) *int { return s.MaxLength }); {
 		case m == nil:
-			vs = append(vs, jsonViolation(ruleMaxLengthAdded, path, "the reader added maxLength %d", *r.MaxLength))
+			vs = append(vs, jsonViolation(ruleMaxLengthAdded, path, "the reader has maxLength %d, the writer none: longer strings the writer allows fail the reader", *r.MaxLength))
 		case *m > *r.MaxLength:
-			vs = append(vs, jsonViolation(ruleMaxLengthDecreased, path, "maxLength decreased from %d to %d", *m, *r.MaxLength))
+			vs = append(vs, jsonViolation(ruleMaxLengthDecreased, path, "the reader's maxLength %d is below the writer's %d", *r.MaxLength, *m))
 		}
 	}
 	if r.MinLength != nil && *r.MinLength > 0 {
 		switch m := maxInt(conj, func(s *jsch) *int { return s.MinLength }); {
 		case m == nil:
-			vs = append(vs, jsonViolation(ruleMinLengthAdded, path, "the reader added minLength %d", *r.MinLength))
+			vs = append(vs, jsonViolation(ruleMinLengthAdded, path, "the reader has minLength %d, the writer none: shorter strings the writer allows fail the reader", *r.MinLength))
 		case *m < *r.MinLength:
-			vs = append(vs, jsonViolation(ruleMinLengthIncreased, path, "minLength increased from %d to %d", *m, *r.MinLength))
+			vs = append(vs, jsonViolation(ruleMinLengthIncreased, path, "the reader's minLength %d is above the writer's %d", *r.MinLength, *m))
 		}
 	}
 	if r.Pattern != nil {
@@ -1197,9 +1261,9 @@ func (c *jsonCompat) strs(conj []*jsch, r *jsch, path string) []Violation {
 		switch {
 		case ok:
 		case old == "":
-			vs = append(vs, jsonViolation(rulePatternAdded, path, "the reader added pattern %q", r.Pattern.String()))
+			vs = append(vs, jsonViolation(rulePatternAdded, path, "the reader has pattern %q, the writer none", r.Pattern.String()))
 		default:
-			vs = append(vs, jsonViolation(rulePatternChanged, path, "pattern changed from %q to %q", old, r.Pattern.String()))
+			vs = append(vs, jsonViolation(rulePatternChanged, path, "the reader's pattern %q differs from the writer's %q", r.Pattern.String(), old))
 		}
 	}
 	if r.Format != nil {
@@ -1216,9 +1280,9 @@ func (c *jsonCompat) strs(conj []*jsch, r *jsch, path string) []Violation {
 		switch {
 		case ok:
 		case old == "":
-			vs = append(vs, jsonViolation(ruleFormatAdded, path, "the reader added format %q", r.Format.Name))
+			vs = append(vs, jsonViolation(ruleFormatAdded, path, "the reader asserts format %q, the writer none", r.Format.Name))
 		default:
-			vs = append(vs, jsonViolation(ruleFormatChanged, path, "format changed from %q to %q", old, r.Format.Name))
+			vs = append(vs, jsonViolation(ruleFormatChanged, path, "the reader's format %q differs from the writer's %q", r.Format.Name, old))
 		}
 	}
 	return vs
@@ -1271,28 +1335,28 @@ func (c *jsonCompat) nums(conj []*jsch, r *jsch, path string, intOnly bool) []Vi
 	var vs []Violation
 	if r.Maximum != nil && (hi == nil || hi.v.Cmp(r.Maximum) > 0) {
 		if hi == nil {
-			vs = append(vs, jsonViolation(ruleMaximumAdded, path, "the reader added maximum %s", ratStr(r.Maximum)))
+			vs = append(vs, jsonViolation(ruleMaximumAdded, path, "the reader has maximum %s, the writer no upper bound", ratStr(r.Maximum)))
 		} else {
-			vs = append(vs, jsonViolation(ruleMaximumDecreased, path, "the upper bound decreased from %s to %s", ratStr(hi.v), ratStr(r.Maximum)))
+			vs = append(vs, jsonViolation(ruleMaximumDecreased, path, "the reader's maximum %s is below the writer's upper bound %s", ratStr(r.Maximum), ratStr(hi.v)))
 		}
 	}
 	if e := r.ExclusiveMaximum; e != nil && (hi == nil || hi.v.Cmp(e) > 0 || hi.v.Cmp(e) == 0 && !hi.excl) {
 		if hi == nil {
-			vs = append(vs, jsonViolation(ruleExclMaxAdded, path, "the reader added exclusiveMaximum %s", ratStr(e)))
+			vs = append(vs, jsonViolation(ruleExclMaxAdded, path, "the reader has exclusiveMaximum %s, the writer no upper bound", ratStr(e)))
 		} else {
 			vs = append(vs, jsonViolation(ruleExclMaxDecreased, path, "the reader's exclusiveMaximum %s rejects values up to %s the writer allows", ratStr(e), ratStr(hi.v)))
 		}
 	}
 	if r.Minimum != nil && (lo == nil || lo.v.Cmp(r.Minimum) < 0) {
 		if lo == nil {
-			vs = append(vs, jsonViolation(ruleMinimumAdded, path, "the reader added minimum %s", ratStr(r.Minimum)))
+			vs = append(vs, jsonViolation(ruleMinimumAdded, path, "the reader has minimum %s, the writer no lower bound", ratStr(r.Minimum)))
 		} else {
-			vs = append(vs, jsonViolation(ruleMinimumIncreased, path, "the lower bound increased from %s to %s", ratStr(lo.v), ratStr(r.Minimum)))
+			vs = append(vs, jsonViolation(ruleMinimumIncreased, path, "the reader's minimum %s is above the writer's lower bound %s", ratStr(r.Minimum), ratStr(lo.v)))
 		}
 	}
 	if e := r.ExclusiveMinimum; e != nil && (lo == nil || lo.v.Cmp(e) < 0 || lo.v.Cmp(e) == 0 && !lo.excl) {
 		if lo == nil {
-			vs = append(vs, jsonViolation(ruleExclMinAdded, path, "the reader added exclusiveMinimum %s", ratStr(e)))
+			vs = append(vs, jsonViolation(ruleExclMinAdded, path, "the reader has exclusiveMinimum %s, the writer no lower bound", ratStr(e)))
 		} else {
 			vs = append(vs, jsonViolation(ruleExclMinIncreased, path, "the reader's exclusiveMinimum %s rejects values down to %s the writer allows", ratStr(e), ratStr(lo.v)))
 		}
@@ -1312,11 +1376,11 @@ func (c *jsonCompat) nums(conj []*jsch, r *jsch, path string, intOnly bool) []Vi
 		switch {
 		case ok:
 		case old == nil:
-			vs = append(vs, jsonViolation(ruleMultipleOfAdded, path, "the reader added multipleOf %s", ratStr(m)))
+			vs = append(vs, jsonViolation(ruleMultipleOfAdded, path, "the reader has multipleOf %s, the writer none", ratStr(m)))
 		case new(big.Rat).Quo(m, old).IsInt():
-			vs = append(vs, jsonViolation(ruleMultipleOfExpanded, path, "multipleOf expanded from %s to %s", ratStr(old), ratStr(m)))
+			vs = append(vs, jsonViolation(ruleMultipleOfExpanded, path, "the reader's multipleOf %s is a multiple of the writer's %s", ratStr(m), ratStr(old)))
 		default:
-			vs = append(vs, jsonViolation(ruleMultipleOfChanged, path, "multipleOf changed from %s to %s", ratStr(old), ratStr(m)))
+			vs = append(vs, jsonViolation(ruleMultipleOfChanged, path, "the reader's multipleOf %s does not divide the writer's %s", ratStr(m), ratStr(old)))
 		}
 	}
 	return vs
@@ -1506,12 +1570,12 @@ func (c *jsonCompat) objects(w *jsch, conj []*jsch, r *jsch, path string) []Viol
 			case modelClosed:
 			case modelOpen:
 				if slices.ContainsFunc(rl, func(s *jsch) bool { return !isTrue(s) }) {
-					vs = append(vs, jsonViolation(rulePropAddedOpen, propPath, "property %q was added while the writer's content model is open: old data may already carry %q with any value", n, n))
+					vs = append(vs, jsonViolation(rulePropAddedOpen, propPath, "the reader declares property %q, which the writer does not declare while its content model is open: the writer's data may carry %q with any value", n, n))
 				}
 			case modelPartial:
 				for _, rs := range rl {
 					if sv := c.subsetAny(wl, rs, locOr(rs, propPath)); len(sv) > 0 {
-						vs = append(vs, jsonViolation(rulePropAddedPartial, propPath, "property %q was added but the writer's additionalProperties/patternProperties allowed other values for it (%s)", n, first(sv)))
+						vs = append(vs, jsonViolation(rulePropAddedPartial, propPath, "the reader declares property %q, which the writer does not declare; the writer's additionalProperties/patternProperties allow other values for it (%s)", n, first(sv)))
 						break
 					}
 				}
@@ -1523,11 +1587,11 @@ func (c *jsonCompat) objects(w *jsch, conj []*jsch, r *jsch, path string) []Viol
 			switch modelOf(rl) {
 			case modelOpen:
 			case modelClosed:
-				vs = append(vs, jsonViolation(rulePropRemovedClosed, propPath, "property %q was removed while the reader's content model is closed: old data carrying it is rejected", n))
+				vs = append(vs, jsonViolation(rulePropRemovedClosed, propPath, "the writer declares property %q, which the reader does not declare while its content model is closed: data carrying it fails the reader", n))
 			case modelPartial:
 				for _, rs := range rl {
 					if sv := c.subsetAny(wl, rs, locOr(rs, propPath)); len(sv) > 0 {
-						vs = append(vs, jsonViolation(rulePropRemovedPartial, propPath, "property %q was removed and the reader's additionalProperties/patternProperties does not accept its old values (%s)", n, first(sv)))
+						vs = append(vs, jsonViolation(rulePropRemovedPartial, propPath, "the writer declares property %q, which the reader does not declare; the reader's additionalProperties/patternProperties do not accept the writer's values for it (%s)", n, first(sv)))
 						break
 					}
 				}
@@ -1574,7 +1638,7 @@ func (c *jsonCompat) freshNames(conj []*jsch, r *jsch, path string) []Violation 
 	addPath := path + "/" + rKw
 	if rAdd != nil && !hasFalse(wAdd) {
 		if isFalse(rAdd) {
-			vs = append(vs, jsonViolation(ruleAddlPropsRemoved, addPath, "the reader no longer accepts undeclared properties, which the writer allows"))
+			vs = append(vs, jsonViolation(ruleAddlPropsRemoved, addPath, "the reader rejects undeclared properties, which the writer allows"))
 		} else if sv := c.subsetAny(wAdd, rAdd, locOr(rAdd, addPath)); len(sv) > 0 {
 			vs = append(vs, jsonViolation(ruleAddlPropsNarrowed, locOr(rAdd, addPath), "the reader's %s accepts less than the writer allows for undeclared properties (%s)", rKw, first(sv)))
 		}
@@ -1603,7 +1667,7 @@ func (c *jsonCompat) freshNames(conj []*jsch, r *jsch, path string) []Violation 
 		}
 		if !seen[q.src] && !hasFalse(wAdd) {
 			if sv := c.subsetAny(wAdd, q.s, loc(q.s)); len(sv) > 0 {
-				vs = append(vs, jsonViolation(rulePatternPropAdded, loc(q.s), "patternProperties %q was added but undeclared properties the writer allows may match it with other values (%s)", q.src, first(sv)))
+				vs = append(vs, jsonViolation(rulePatternPropAdded, loc(q.s), "the reader has patternProperties %q, which the writer lacks; undeclared properties the writer allows may match it with other values (%s)", q.src, first(sv)))
 			}
 		}
 	}
@@ -1641,11 +1705,11 @@ func (c *jsonCompat) required(conj []*jsch, r *jsch, path string) []Violation {
 		wl, wDecl := c.writerName(conj, n)
 		switch {
 		case wDecl && !hasFalse(wl):
-			vs = append(vs, jsonViolation(ruleRequiredAttrAdded, propPath, "property %q became required; old data may lack it", n))
+			vs = append(vs, jsonViolation(ruleRequiredAttrAdded, propPath, "the reader requires property %q, which the writer does not require: data written without it fails the reader", n))
 		case modelOf(wl) == modelOpen:
-			vs = append(vs, jsonViolation(ruleRequiredAttrAdded, propPath, "property %q was added as required; old data may lack it", n))
+			vs = append(vs, jsonViolation(ruleRequiredAttrAdded, propPath, "the reader requires property %q, which the writer neither declares nor requires while its content model is open: data written without it fails the reader", n))
 		default:
-			vs = append(vs, jsonViolation(ruleRequiredPropAddedUnopen, propPath, "required property %q was added to a content model that is not open; old data lacks it", n))
+			vs = append(vs, jsonViolation(ruleRequiredPropAddedUnopen, propPath, "the reader requires property %q, which the writer's content model (not open) does not declare: the writer's data lacks it", n))
 		}
 	}
 	return vs
@@ -1656,9 +1720,9 @@ func (c *jsonCompat) objectCounts(conj []*jsch, r *jsch, path string) []Violatio
 	if r.MaxProperties != nil {
 		switch m := minInt(conj, func(s *jsch) *int { return s.MaxProperties }); {
 		case m == nil:
-			vs = append(vs, jsonViolation(ruleMaxPropsAdded, path, "the reader added maxProperties %d", *r.MaxProperties))
+			vs = append(vs, jsonViolation(ruleMaxPropsAdded, path, "the reader has maxProperties %d, the writer none", *r.MaxProperties))
 		case *m > *r.MaxProperties:
-			vs = append(vs, jsonViolation(ruleMaxPropsDecreased, path, "maxProperties decreased from %d to %d", *m, *r.MaxProperties))
+			vs = append(vs, jsonViolation(ruleMaxPropsDecreased, path, "the reader's maxProperties %d is below the writer's %d", *r.MaxProperties, *m))
 		}
 	}
 	if r.MinProperties != nil && *r.MinProperties > 0 {
@@ -1676,9 +1740,9 @@ func (c *jsonCompat) objectCounts(conj []*jsch, r *jsch, path string) []Violatio
 		switch {
 		case *m >= *r.MinProperties:
 		case *m == 0:
-			vs = append(vs, jsonViolation(ruleMinPropsAdded, path, "the reader added minProperties %d", *r.MinProperties))
+			vs = append(vs, jsonViolation(ruleMinPropsAdded, path, "the reader has minProperties %d, the writer none", *r.MinProperties))
 		default:
-			vs = append(vs, jsonViolation(ruleMinPropsIncreased, path, "minProperties increased from %d to %d", *m, *r.MinProperties))
+			vs = append(vs, jsonViolation(ruleMinPropsIncreased, path, "the reader's minProperties %d is above the writer's %d", *r.MinProperties, *m))
 		}
 	}
 	return vs
@@ -1785,9 +1849,9 @@ func (c *jsonCompat) dependencies(w *jsch, conj []*jsch, r *jsch, path string) [
 			}
 			p := path + "/" + kw + "/" + escapePointer(k)
 			if wd[k] == nil {
-				vs = append(vs, jsonViolation(ruleDepArrayAdded, p, "the reader requires %s whenever %q is present", strings.Join(missing, ", "), k))
+				vs = append(vs, jsonViolation(ruleDepArrayAdded, p, "the reader requires %s whenever %q is present; the writer has no such dependency", strings.Join(missing, ", "), k))
 			} else {
-				vs = append(vs, jsonViolation(ruleDepArrayExtended, p, "the reader also requires %s whenever %q is present", strings.Join(missing, ", "), k))
+				vs = append(vs, jsonViolation(ruleDepArrayExtended, p, "the reader requires %s whenever %q is present; the writer's dependency does not", strings.Join(missing, ", "), k))
 			}
 		}
 	}
@@ -1814,7 +1878,7 @@ func (c *jsonCompat) dependencies(w *jsch, conj []*jsch, r *jsch, path string) [
 		case had:
 			vs = append(vs, jsonViolation(ruleDepSchemaNarrowed, loc(ds), "the reader's dependent schema for %q accepts less than the writer's", k))
 		default:
-			vs = append(vs, jsonViolation(ruleDepSchemaAdded, loc(ds), "the reader added a dependent schema for %q", k))
+			vs = append(vs, jsonViolation(ruleDepSchemaAdded, loc(ds), "the reader has a dependent schema for %q, the writer none", k))
 		}
 	}
 	return vs
@@ -1910,10 +1974,10 @@ func (c *jsonCompat) arrays(conj []*jsch, r *jsch, path string) []Violation {
 			switch modelOf(wl) {
 			case modelClosed:
 			case modelOpen:
-				vs = append(vs, jsonViolation(ruleItemAddedOpen, loc(rs), "tuple item %d was added while the writer allows any item there", i))
+				vs = append(vs, jsonViolation(ruleItemAddedOpen, loc(rs), "the reader declares tuple position %d, where the writer allows any item", i))
 			case modelPartial:
 				if sv := c.subsetAny(wl, rs, loc(rs)); len(sv) > 0 {
-					vs = append(vs, jsonViolation(ruleItemAddedPartial, loc(rs), "tuple item %d was added but the writer's items schema allowed other values there (%s)", i, first(sv)))
+					vs = append(vs, jsonViolation(ruleItemAddedPartial, loc(rs), "the reader declares tuple position %d, where the writer's items schema allows other values (%s)", i, first(sv)))
 				}
 			}
 		case wDecl:
@@ -1921,9 +1985,9 @@ func (c *jsonCompat) arrays(conj []*jsch, r *jsch, path string) []Violation {
 				continue
 			}
 			if isFalse(rs) {
-				vs = append(vs, jsonViolation(ruleItemRemovedClosed, restPath, "tuple item %d was removed and the reader accepts no further items", i))
+				vs = append(vs, jsonViolation(ruleItemRemovedClosed, restPath, "the writer declares tuple position %d; the reader's tuple is shorter and accepts no further items", i))
 			} else if sv := c.subsetAny(wl, rs, locOr(rs, restPath)); len(sv) > 0 {
-				vs = append(vs, jsonViolation(ruleItemRemovedPartial, locOr(rs, restPath), "tuple item %d was removed and the reader's %s does not accept its old values (%s)", i, rv.restKw, first(sv)))
+				vs = append(vs, jsonViolation(ruleItemRemovedPartial, locOr(rs, restPath), "the writer declares tuple position %d; the reader's tuple is shorter and its %s does not accept the writer's values there (%s)", i, rv.restKw, first(sv)))
 			}
 		}
 	}
@@ -1951,21 +2015,21 @@ func (c *jsonCompat) arrays(conj []*jsch, r *jsch, path string) []Violation {
 	if r.MaxItems != nil {
 		switch {
 		case wMax == nil:
-			vs = append(vs, jsonViolation(ruleMaxItemsAdded, path, "the reader added maxItems %d", *r.MaxItems))
+			vs = append(vs, jsonViolation(ruleMaxItemsAdded, path, "the reader has maxItems %d, the writer none", *r.MaxItems))
 		case *wMax > *r.MaxItems:
-			vs = append(vs, jsonViolation(ruleMaxItemsDecreased, path, "maxItems decreased from %d to %d", *wMax, *r.MaxItems))
+			vs = append(vs, jsonViolation(ruleMaxItemsDecreased, path, "the reader's maxItems %d is below the writer's %d", *r.MaxItems, *wMax))
 		}
 	}
 	if r.MinItems != nil && *r.MinItems > 0 {
 		switch {
 		case wMin == nil:
-			vs = append(vs, jsonViolation(ruleMinItemsAdded, path, "the reader added minItems %d", *r.MinItems))
+			vs = append(vs, jsonViolation(ruleMinItemsAdded, path, "the reader has minItems %d, the writer none", *r.MinItems))
 		case *wMin < *r.MinItems:
-			vs = append(vs, jsonViolation(ruleMinItemsIncreased, path, "minItems increased from %d to %d", *wMin, *r.MinItems))
+			vs = append(vs, jsonViolation(ruleMinItemsIncreased, path, "the reader's minItems %d is above the writer's %d", *r.MinItems, *wMin))
 		}
 	}
 	if r.UniqueItems && !slices.ContainsFunc(conj, func(s *jsch) bool { return s.UniqueItems }) && (wMax == nil || *wMax > 1) {
-		vs = append(vs, jsonViolation(ruleUniqueItemsAdded, path, "the reader added uniqueItems"))
+		vs = append(vs, jsonViolation(ruleUniqueItemsAdded, path, "the reader has uniqueItems, the writer does not"))
 	}
 	vs = append(vs, c.contains(conj, wvs, wMin, r, path)...)
 	return vs
@@ -2020,7 +2084,7 @@ func (c *jsonCompat) contains(conj []*jsch, wvs []arrView, wMin *int, r *jsch, p
 	if had {
 		return []Violation{jsonViolation(ruleContainsNarrowed, loc(rc), "the reader's contains/minContains/maxContains accepts fewer arrays than the writer's")}
 	}
-	return []Violation{jsonViolation(ruleContainsAdded, loc(rc), "the reader added contains; the writer's arrays need not contain such an item")}
+	return []Violation{jsonViolation(ruleContainsAdded, loc(rc), "the reader has contains, the writer none: the writer's arrays need not contain such an item")}
 }
 
 // ---- structural identity (the fast path)
@@ -2178,4 +2242,344 @@ func (c *jsonCompat) sameFields(a, b *jsch) bool {
 		c.sameList(a.PrefixItems, b.PrefixItems) && c.sameMap(a.Properties, b.Properties) &&
 		c.sameMap(a.DependentSchemas, b.DependentSchemas) && c.sameAny(a.AdditionalProperties, b.AdditionalProperties) &&
 		c.sameAny(a.Items, b.Items) && c.sameAny(a.AdditionalItems, b.AdditionalItems)
+}
+
+// ---- anyOf/oneOf branch matching (fast paths and a cap on the work)
+
+// jsonMaxPairs bounds the branch comparisons of one combinator: more than
+// jsonMaxPairs² plausible (writer branch, reader branch) pairs that are not
+// identical is reported as SUBSCHEMA_UNVERIFIABLE.
+const jsonMaxPairs = 64
+
+type sliceKey struct {
+	first **jsch
+	n     int
+}
+
+func keyOf(rs []*jsch) sliceKey {
+	if len(rs) == 0 {
+		return sliceKey{}
+	}
+	return sliceKey{&rs[0], len(rs)}
+}
+
+type coverKey struct {
+	b  *jsch
+	rs sliceKey
+}
+
+type coverResult struct {
+	i    int
+	same bool
+}
+
+// byFingerprint indexes branches by fingerprint.
+func (c *jsonCompat) byFingerprint(rs []*jsch) map[string][]int {
+	k := keyOf(rs)
+	if m, ok := c.fpIndex[k]; ok {
+		return m
+	}
+	m := map[string][]int{}
+	for i, r := range rs {
+		f := c.fingerprint(r)
+		m[f] = append(m[f], i)
+	}
+	c.fpIndex[k] = m
+	return m
+}
+
+// sameBranch returns the index of a branch of rs structurally identical to
+// b, or -1.
+func (c *jsonCompat) sameBranch(b *jsch, rs []*jsch) int {
+	for _, i := range c.byFingerprint(rs)[c.fingerprint(b)] {
+		if c.same(b, rs[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// plausible reports whether b may be a subset of r: false when their
+// types or their discriminators (required properties with const/enum
+// values) are disjoint.
+func (c *jsonCompat) plausible(b, r *jsch) bool {
+	bt := c.types(b)
+	if bt == 0 {
+		return true
+	}
+	if bt&c.types(r) == 0 {
+		return false
+	}
+	return !c.tagsDisjoint(b, r)
+}
+
+// coverIndex returns the index of a reader branch that accepts everything b
+// accepts, or -1; same tells whether it is structurally identical to b.
+// Identical branches match first, then only plausible pairs are checked.
+func (c *jsonCompat) coverIndex(b *jsch, rs []*jsch) (int, bool) {
+	key := coverKey{b, keyOf(rs)}
+	if res, ok := c.covers[key]; ok {
+		return res.i, res.same
+	}
+	res := coverResult{i: -1}
+	if i := c.sameBranch(b, rs); i >= 0 {
+		res = coverResult{i, true}
+	} else {
+		for i, r := range rs {
+			if c.plausible(b, r) && len(c.subset(b, r, loc(r))) == 0 {
+				res.i = i
+				break
+			}
+		}
+	}
+	c.covers[key] = res
+	return res.i, res.same
+}
+
+// tooManyBranches reports whether matching the writer branches wb to the
+// reader branches rs would take more than jsonMaxPairs² subset checks.
+func (c *jsonCompat) tooManyBranches(wb, rs []*jsch) bool {
+	if len(wb)*len(rs) <= jsonMaxPairs*jsonMaxPairs {
+		return false
+	}
+	n := 0
+	for _, b := range wb {
+		if c.sameBranch(b, rs) >= 0 {
+			continue
+		}
+		for _, r := range rs {
+			if c.plausible(b, r) {
+				n++
+			}
+		}
+		if n > jsonMaxPairs*jsonMaxPairs {
+			return true
+		}
+	}
+	return false
+}
+
+// disjoint reports whether no instance can be valid under both a and b (a
+// false answer means they may overlap): disjoint types, a finite schema
+// none of whose values the other accepts, or objects with a property both
+// require whose const/enum values do not intersect.
+func (c *jsonCompat) disjoint(a, b *jsch) bool {
+	ta, tb := c.types(a), c.types(b)
+	if ta&tb == 0 {
+		return true
+	}
+	for _, p := range [][2]*jsch{{a, b}, {b, a}} {
+		if vals, ok := c.finiteValues(p[0]); ok {
+			return !slices.ContainsFunc(vals, func(v any) bool { return p[1].Validate(v) == nil })
+		}
+	}
+	return ta&tb&^tObj == 0 && c.tagsDisjoint(a, b)
+}
+
+// tagsDisjoint reports whether a and b both require a property whose
+// const/enum value sets do not intersect.
+func (c *jsonCompat) tagsDisjoint(a, b *jsch) bool {
+	ta, tb := c.tags(a), c.tags(b)
+	if len(ta) == 0 || len(tb) == 0 {
+		return false
+	}
+	for n, va := range ta {
+		vb, ok := tb[n]
+		if !ok {
+			continue
+		}
+		common := false
+		for v := range va {
+			if vb[v] {
+				common = true
+				break
+			}
+		}
+		if !common {
+			return true
+		}
+	}
+	return false
+}
+
+// tags maps each property s requires (in s or its conjuncts) whose schema
+// (after $ref and allOf) has a const or enum to the canonical keys of those
+// values: an object valid under s carries one of them under that name.
+func (c *jsonCompat) tags(s *jsch) map[string]map[string]bool {
+	if s == nil {
+		return nil
+	}
+	if t, ok := c.tags_[s]; ok {
+		return t
+	}
+	c.tags_[s] = nil
+	conj := c.closure(s)
+	var out map[string]map[string]bool
+	for _, x := range conj {
+		for _, n := range x.Required {
+			if out[n] != nil {
+				continue
+			}
+			for _, y := range conj {
+				p, ok := y.Properties[n]
+				if !ok {
+					continue
+				}
+				if keys := c.valueKeys(p); keys != nil {
+					if out == nil {
+						out = map[string]map[string]bool{}
+					}
+					out[n] = keys
+					break
+				}
+			}
+		}
+	}
+	c.tags_[s] = out
+	return out
+}
+
+// valueKeys returns the canonical keys of the const/enum values that bound
+// s, or nil when there are none (or one is an object or array).
+func (c *jsonCompat) valueKeys(s *jsch) map[string]bool {
+	for _, x := range c.closure(s) {
+		var vals []any
+		switch {
+		case x.Const != nil:
+			vals = []any{*x.Const}
+		case x.Enum != nil:
+			vals = x.Enum.Values
+		default:
+			continue
+		}
+		keys := map[string]bool{}
+		for _, v := range vals {
+			k, ok := scalarKey(v)
+			if !ok {
+				return nil
+			}
+			keys[k] = true
+		}
+		return keys
+	}
+	return nil
+}
+
+// scalarKey is a canonical text for a scalar JSON value (1 and 1.0 alike).
+func scalarKey(v any) (string, bool) {
+	switch v := v.(type) {
+	case nil:
+		return "null", true
+	case bool:
+		return fmt.Sprint(v), true
+	case string:
+		return strconvQuote(v), true
+	case json.Number:
+		r, ok := new(big.Rat).SetString(string(v))
+		if !ok {
+			return "", false
+		}
+		return "#" + r.RatString(), true
+	case float64:
+		r := new(big.Rat)
+		if r.SetFloat64(v) == nil {
+			return "", false
+		}
+		return "#" + r.RatString(), true
+	}
+	return "", false
+}
+
+// fingerprint is a canonical text of the schema's main keywords, followed
+// a few levels deep: structurally identical schemas have equal
+// fingerprints (then confirmed with same), so identical branches pair up
+// by a map lookup.
+func (c *jsonCompat) fingerprint(s *jsch) string {
+	if f, ok := c.fps[s]; ok {
+		return f
+	}
+	var b strings.Builder
+	fingerprintTo(&b, s, 3)
+	f := b.String()
+	c.fps[s] = f
+	return f
+}
+
+func fingerprintTo(b *strings.Builder, s *jsch, depth int) {
+	if s == nil || isTrue(s) {
+		b.WriteString("T")
+		return
+	}
+	if s.Bool != nil {
+		b.WriteString("F")
+		return
+	}
+	if depth == 0 {
+		b.WriteString("…")
+		return
+	}
+	fmt.Fprintf(b, "{t%d", declaredTypes(s))
+	if s.Const != nil {
+		j, _ := json.Marshal(*s.Const)
+		fmt.Fprintf(b, "c%s", j)
+	}
+	if s.Enum != nil {
+		j, _ := json.Marshal(s.Enum.Values)
+		fmt.Fprintf(b, "e%s", j)
+	}
+	if s.Format != nil {
+		fmt.Fprintf(b, "f%q", s.Format.Name)
+	}
+	if s.Pattern != nil {
+		fmt.Fprintf(b, "p%q", s.Pattern.String())
+	}
+	req := slices.Clone(s.Required)
+	slices.Sort(req)
+	fmt.Fprintf(b, "r%q", req)
+	for _, n := range []*int{s.MinLength, s.MaxLength, s.MinItems, s.MaxItems, s.MinProperties, s.MaxProperties} {
+		if n != nil {
+			fmt.Fprintf(b, "n%d", *n)
+		} else {
+			b.WriteString("n")
+		}
+	}
+	for _, r := range []*big.Rat{s.Minimum, s.Maximum, s.ExclusiveMinimum, s.ExclusiveMaximum, s.MultipleOf} {
+		if r != nil {
+			fmt.Fprintf(b, "q%s", r.RatString())
+		} else {
+			b.WriteString("q")
+		}
+	}
+	for _, n := range sortedKeys(s.Properties) {
+		fmt.Fprintf(b, "P%q:", n)
+		fingerprintTo(b, s.Properties[n], depth-1)
+	}
+	for _, pp := range patterns(s) {
+		fmt.Fprintf(b, "R%q:", pp.src)
+		fingerprintTo(b, pp.s, depth-1)
+	}
+	if a, ok := s.AdditionalProperties.(bool); ok {
+		fmt.Fprintf(b, "A%v", a)
+	} else if a, ok := s.AdditionalProperties.(*jsch); ok {
+		b.WriteString("A")
+		fingerprintTo(b, a, depth-1)
+	}
+	for _, x := range []*jsch{s.Ref, s.RecursiveRef, s.Not, s.If, s.Then, s.Else, s.Items2020, s.Contains, s.UnevaluatedProperties, s.PropertyNames} {
+		b.WriteString("S")
+		if x != nil {
+			fingerprintTo(b, x, depth-1)
+		}
+	}
+	if it, ok := s.Items.(*jsch); ok {
+		b.WriteString("I")
+		fingerprintTo(b, it, depth-1)
+	}
+	for kw, l := range [][]*jsch{s.AllOf, s.AnyOf, s.OneOf, s.PrefixItems} {
+		fmt.Fprintf(b, "L%d[", kw)
+		for _, x := range l {
+			fingerprintTo(b, x, depth-1)
+		}
+		b.WriteString("]")
+	}
+	b.WriteString("}")
 }

@@ -228,6 +228,15 @@ func TestJSONRules(t *testing.T) {
 				t.Fatalf("%s -> %s: want %s, got%s", tt.old, tt.bad, tt.rule, describe(vs))
 			}
 			covered[tt.rule] = true
+			// compat cannot tell which schema is newer: messages and hints
+			// speak of reader and writer only.
+			for _, v := range vs {
+				for _, word := range []string{"added", "removed", "became", "old", "new", "no longer", "increased", "decreased", "expanded", "changed from"} {
+					if strings.Contains(v.Message+" "+v.Hint, word) {
+						t.Errorf("%s: %q in %q", v.Rule, word, v)
+					}
+				}
+			}
 			if tt.path != "" {
 				i := slices.IndexFunc(vs, func(v Violation) bool { return v.Rule == tt.rule })
 				if vs[i].Path != tt.path {
@@ -669,5 +678,104 @@ func TestJSONCombinatorsAndRefs(t *testing.T) {
 				t.Fatalf("compatible = %v, want %v%s", res.Compatible(), tt.ok, describe(res.Violations))
 			}
 		})
+	}
+}
+
+// TestJSONOneOfBranches: tagged unions gain variants; new branches that
+// overlap an existing one are caught.
+func TestJSONOneOfBranches(t *testing.T) {
+	branch := func(tag string) string {
+		return `{"type":"object","properties":{"k":{"const":"` + tag + `"},"x":{"type":"string"}},"required":["k"]}`
+	}
+	union := func(tags ...string) string {
+		var bs []string
+		for _, tag := range tags {
+			bs = append(bs, branch(tag))
+		}
+		return obj(`,"properties":{"v":{"oneOf":[` + strings.Join(bs, ",") + `]}}`)
+	}
+	refUnion := `{"$defs":{"a":{"const":"a"},"b":{"enum":["b","bb"]},"c":{"const":"c"}},"oneOf":[` +
+		`{"type":"object","properties":{"k":{"$ref":"#/$defs/a"}},"required":["k"]},` +
+		`{"type":"object","properties":{"k":{"$ref":"#/$defs/b"}},"required":["k"]}`
+	tests := []struct {
+		name      string
+		old, next string
+		level     Level
+		want      []string // empty: compatible
+	}{
+		{"tagged union gains a variant", union("a", "b"), union("a", "b", "c"), Backward, nil},
+		{"tagged union gains a variant, FORWARD", union("a", "b"), union("a", "b", "c"), Forward, []string{ruleSumNarrowed}},
+		{"tagged union via $ref and enum gains a variant", refUnion + `]}`, refUnion + `,{"type":"object","properties":{"k":{"$ref":"#/$defs/c"}},"required":["k"]}]}`, Backward, nil},
+		{"new variant reuses a tag", union("a", "b"), union("a", "b", "b"), Backward, []string{ruleOneOfOverlap}},
+		{"new variant's tag is not required", union("a", "b"), obj(`,"properties":{"v":{"oneOf":[` + branch("a") + `,` + branch("b") + `,{"type":"object","properties":{"k":{"const":"c"}}}]}}`), Backward, []string{ruleOneOfOverlap}},
+		{"tagged union reordered", union("a", "b", "c"), union("c", "a", "b"), Full, nil},
+		{"disjoint top-level consts", `{"oneOf":[{"const":1},{"const":2}]}`, `{"oneOf":[{"const":1},{"const":2},{"const":3}]}`, Backward, nil},
+		{"disjoint enums of one type", `{"oneOf":[{"enum":["a","b"]}]}`, `{"oneOf":[{"enum":["a","b"]},{"enum":["c","d"]}]}`, Backward, nil},
+		{"overlapping enum added", `{"oneOf":[{"enum":["a","b"]}]}`, `{"oneOf":[{"enum":["a","b"]},{"enum":["b","c"]}]}`, Backward, []string{ruleOneOfOverlap}},
+		{"string gains an email branch", `{"type":"string"}`, `{"oneOf":[{"type":"string"},{"type":"string","format":"email"}]}`, Backward, []string{ruleOneOfOverlap}},
+		{"oneOf string|integer gains an email branch", `{"oneOf":[{"type":"string"},{"type":"integer"}]}`, `{"oneOf":[{"type":"string"},{"type":"integer"},{"type":"string","format":"email"}]}`, Backward, []string{ruleOneOfOverlap}},
+		{"anyOf of overlapping branches becomes oneOf", `{"anyOf":[{"type":"string"},{"type":"string","maxLength":3}]}`, `{"oneOf":[{"type":"string"},{"type":"string","maxLength":3}]}`, Backward, []string{ruleOneOfOverlap}},
+		{"oneOf of overlapping branches kept", `{"oneOf":[{"type":"string"},{"type":"string","maxLength":3}]}`, `{"oneOf":[{"type":"string","maxLength":3},{"type":"string"}]}`, Full, nil},
+		{"new branch of another type", `{"oneOf":[{"type":"string"}]}`, `{"oneOf":[{"type":"string"},{"type":"null"}]}`, Backward, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Check(tt.level, mustJSON(t, tt.next, nil), []Version{{Version: 1, Schema: mustJSON(t, tt.old, nil)}})
+			got := slices.Compact(slices.Sorted(slices.Values(rulesOf(res.Violations))))
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("rules = %v, want %v%s", got, tt.want, describe(res.Violations))
+			}
+		})
+	}
+}
+
+// TestJSONLargeCombinators: identical branches pair up without comparing
+// every pair, so a 500-branch anyOf in another order checks quickly; too
+// many pairs that must really be compared are reported as unverifiable.
+func TestJSONLargeCombinators(t *testing.T) {
+	branches := func(n int, f func(i int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = f(i)
+		}
+		return out
+	}
+	tagged := branches(500, func(i int) string {
+		return fmt.Sprintf(`{"type":"object","properties":{"kind":{"const":"k%d"},"f%d":{"type":"string","maxLength":%d}},"required":["kind"]}`, i, i, i+1)
+	})
+	reversed := slices.Clone(tagged)
+	slices.Reverse(reversed)
+	untagged := branches(100, func(i int) string { return fmt.Sprintf(`{"type":"string","maxLength":%d}`, i+1) })
+	wider := branches(100, func(i int) string { return fmt.Sprintf(`{"type":"string","maxLength":%d}`, i+201) })
+	anyOf := func(bs []string) string { return `{"anyOf":[` + strings.Join(bs, ",") + `]}` }
+	tests := []struct {
+		name      string
+		old, next string
+		want      []string
+	}{
+		{"500 tagged branches reordered", anyOf(tagged), anyOf(reversed), nil},
+		{"500 tagged branches reordered, one narrowed", anyOf(tagged), anyOf(append([]string{strings.Replace(reversed[0], `"maxLength":500`, `"maxLength":5`, 1)}, reversed[1:]...)), []string{ruleSumNarrowed}},
+		{"100×100 untagged branches to compare", anyOf(untagged), anyOf(wider), []string{ruleUnverifiable}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Check(Full, mustJSON(t, tt.next, nil), []Version{{Version: 1, Schema: mustJSON(t, tt.old, nil)}})
+			got := slices.Compact(slices.Sorted(slices.Values(rulesOf(res.Violations))))
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("rules = %v, want %v%s", got, tt.want, describe(res.Violations))
+			}
+		})
+	}
+}
+
+// TestJSONForwardMessage: a FORWARD break is described in reader/writer
+// terms (the old schema reads), not as if the new schema were the reader.
+func TestJSONForwardMessage(t *testing.T) {
+	prev := obj(`,"properties":{"zip":{"type":"string"}},"required":["zip"]`)
+	next := obj(`,"properties":{"zip":{"type":"string"}}`)
+	res := Check(Forward, mustJSON(t, next, nil), []Version{{Version: 1, Schema: mustJSON(t, prev, nil)}})
+	want := `REQUIRED_ATTRIBUTE_ADDED at /properties/zip (writer, version 1): the reader requires property "zip", which the writer does not require: data written without it fails the reader; hint: require it in both, or in neither`
+	if len(res.Violations) != 1 || res.Violations[0].String() != want {
+		t.Fatalf("got%s\nwant\n\t%s", describe(res.Violations), want)
 	}
 }
