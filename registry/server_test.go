@@ -659,3 +659,48 @@ func TestServer_DatabaseOutage(t *testing.T) {
 		t.Fatalf("version 2 got version 1's id")
 	}
 }
+
+// countingStore counts the subject-version reads a server makes.
+type countingStore struct {
+	registry.Store
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingStore) Versions(ctx context.Context, subject string) ([]registry.VersionRow, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Store.Versions(ctx, subject)
+}
+
+// References are resolved once per (subject, version): a chain where each
+// level references the one below twice costs reads linear in its depth,
+// not exponential.
+func TestServer_ReferencesResolvedOnceEach(t *testing.T) {
+	st := &countingStore{Store: sqliteStore(t)}
+	a := newAPI(t, st)
+	const depth = 14
+	a.ok("POST", "/subjects/l0/versions", avro(`{"type":"record","name":"L0","fields":[{"name":"x","type":"int"}]}`))
+	for k := 1; k <= depth; k++ {
+		below := fmt.Sprintf("L%d", k-1)
+		ref := map[string]any{"name": below, "subject": fmt.Sprintf("l%d", k-1), "version": 1}
+		a.ok("POST", fmt.Sprintf("/subjects/l%d/versions", k), map[string]any{
+			"schema":     fmt.Sprintf(`{"type":"record","name":"L%d","fields":[{"name":"a","type":%q},{"name":"b","type":%q}]}`, k, below, below),
+			"references": []any{ref, ref},
+		})
+	}
+	st.mu.Lock()
+	st.reads = 0
+	st.mu.Unlock()
+	top := map[string]any{"name": fmt.Sprintf("L%d", depth), "subject": fmt.Sprintf("l%d", depth), "version": 1}
+	a.ok("POST", "/subjects/top/versions", map[string]any{
+		"schema":     fmt.Sprintf(`{"type":"record","name":"Top","fields":[{"name":"l","type":"L%d"}]}`, depth),
+		"references": []any{top, top},
+	})
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.reads > 4*depth+20 {
+		t.Fatalf("%d subject reads for a reference chain of depth %d: references are resolved more than once each", st.reads, depth)
+	}
+}

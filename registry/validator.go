@@ -24,8 +24,11 @@ import (
 // dataschema names (…/schemas/ids/<id>, or …/subjects/<s>/versions/<n>);
 // the one its data's Confluent header names; else the subject's latest
 // version. A named schema must be
-// registered under the topic's subject. Topics bound to no subject are not
-// checked.
+// registered under the topic's subject, and a dataschema that is not a
+// registry schema URL is refused. Data of at least five bytes starting with
+// a zero byte is read as framed; if the id it names is not a version of the
+// subject, the data is tried unframed against the latest version. Topics
+// bound to no subject are not checked.
 type Validator struct {
 	client    *Client
 	subjects  map[string]string
