@@ -66,6 +66,16 @@ func crashChild() error {
 		<-ch
 		stop()
 	}()
+	err := runCrashChild(ctx)
+	if ctx.Err() != nil {
+		// Told to stop (possibly while still starting up, when opening the
+		// database fails with the cancelled context): a clean stop.
+		return nil
+	}
+	return err
+}
+
+func runCrashChild(ctx context.Context) error {
 	k := kinds[os.Getenv("HANDOFF_CRASH_DB")]
 	db, err := k.open(ctx, os.Getenv("HANDOFF_CRASH_DSN"))
 	if err != nil {
