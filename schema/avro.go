@@ -399,8 +399,6 @@ func avroLocate(doc any, err error) (rule, loc string) {
 			return ""
 		})
 	case strings.Contains(msg, "unknown type"):
-		name := msg[strings.Index(msg, "unknown type")+len("unknown type"):]
-		name = strings.TrimPrefix(name, ": ")
 		return avroParseRuleUnknownType, find(func(n avroNode, m map[string]any) string {
 			if n.field {
 				return ""

@@ -208,6 +208,9 @@ func urlPointer(u string) string {
 	if doc == jsonBaseURL {
 		return frag
 	}
+	// A referenced document compiled under the invented base shows as
+	// the relative name its $ref used (address.json), not the base's URL.
+	doc = strings.TrimPrefix(doc, jsonBaseURL[:strings.LastIndex(jsonBaseURL, "/")+1])
 	if frag == "" {
 		return doc
 	}

@@ -449,8 +449,8 @@ func TestJSONReferences(t *testing.T) {
 	}
 	slices.Sort(paths)
 	want := []string{
+		"address.json#/properties/zip", // as the $ref wrote it, not under handoff's invented base URL
 		"https://example.com/schemas/address.json#/properties/zip",
-		"https://handoff.invalid/address.json#/properties/zip",
 	}
 	if !slices.Equal(paths, want) {
 		t.Errorf("paths = %q, want %q", paths, want)

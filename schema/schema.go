@@ -247,9 +247,10 @@ type Violation struct {
 	// one (READER_FIELD_MISSING_DEFAULT_VALUE, PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL).
 	Rule string `json:"rule"`
 	// Path is a JSON pointer locating the change: into the schema document
-	// for JSON Schema (/properties/address/properties/zip); the field names
-	// from the root for Avro (/address/zip) and Protobuf
-	// (/acme.Order/address/zip).
+	// for JSON Schema (/properties/address/properties/zip, or
+	// address.json#/properties/zip inside a referenced schema); the field
+	// names from the root for Avro (/address/zip) and Protobuf
+	// (/acme.Order/address/zip). The root itself is "".
 	Path string `json:"path"`
 	// Direction is the role of the new schema in the failing read.
 	Direction Direction `json:"direction"`
