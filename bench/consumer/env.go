@@ -10,10 +10,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/handoffhq/handoff/adapter/postgres"
+	"github.com/handoffhq/handoff/bench/internal/sysstat"
 )
 
 // env holds what all runs share: the configuration, an admin connection to
@@ -254,19 +254,19 @@ type sampler struct {
 }
 
 func (s *sampler) start() {
-	s.busy0, s.total0 = cpuStat()
-	s.proc0 = procCPU()
+	s.busy0, s.total0 = sysstat.MachineCPU()
+	s.proc0 = sysstat.SelfCPU()
 	s.svc0 = serviceCPU()
 	s.t0 = time.Now()
 }
 
 func (s *sampler) stop() {
 	s.elapsed = time.Since(s.t0)
-	b, t := cpuStat()
+	b, t := sysstat.MachineCPU()
 	if t > s.total0 {
 		s.busy = float64(b-s.busy0) / float64(t-s.total0)
 	}
-	s.proc = procCPU() - s.proc0
+	s.proc = sysstat.SelfCPU() - s.proc0
 	s.svc = svcDelta(s.svc0, serviceCPU(), s.ours())
 }
 
@@ -349,31 +349,6 @@ func svcDelta(a, b map[int]svcProc, ours map[int]bool) map[string]time.Duration 
 		out[p.comm] += d
 	}
 	return out
-}
-
-func cpuStat() (busy, total uint64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	for i, v := range f[1:] {
-		x, _ := strconv.ParseUint(v, 10, 64)
-		total += x
-		if i != 3 && i != 4 { // idle, iowait
-			busy += x
-		}
-	}
-	return busy, total
-}
-
-func procCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // pace calls publish(i) for i in [0, n) at rate per second, from 4

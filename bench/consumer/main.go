@@ -32,6 +32,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/handoffhq/handoff/bench/internal/sysstat"
 )
 
 type config struct {
@@ -136,7 +138,7 @@ func run(ctx context.Context, cfg config) error {
 
 	fmt.Printf("consumer bench: n=%d reps=%d workers=%d inflight=%d keys=%d size=%dB batch=%d nats=%s GOMAXPROCS=%d\n",
 		cfg.n, cfg.reps, cfg.workers, cfg.inflight, cfg.keys, cfg.size, cfg.batch, cfg.natsURL, runtime.GOMAXPROCS(0))
-	fmt.Printf("load average at start: %s\n", loadavg())
+	fmt.Printf("load average at start: %s\n", strings.Join(sysstat.LoadAvg(), " "))
 
 	var thr = map[string][]result{}
 	for i := 0; i < cfg.reps; i++ {
@@ -261,7 +263,7 @@ func report(cfg config, thr, lat map[string][]result, rates map[string]float64, 
 				l.name, l.rate, l.perFlush, 100*l.cpuBusy, perMsg(l.s.proc, l.n), perMsg(l.s.svc["postgres"], l.n), perMsg(l.s.svc["nats-server"], l.n))
 		}
 	}
-	fmt.Printf("load average at end: %s\n", loadavg())
+	fmt.Printf("load average at end: %s\n", strings.Join(sysstat.LoadAvg(), " "))
 }
 
 func perMsg(d time.Duration, n int) float64 {
@@ -292,16 +294,4 @@ func pct(d []time.Duration, q float64) time.Duration {
 	i := int(q/100*float64(len(s))+0.5) - 1
 	i = max(0, min(i, len(s)-1))
 	return s[i]
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

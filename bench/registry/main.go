@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/handoffhq/handoff/bench/internal/sysstat"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -86,9 +87,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	fmt.Fprintf(out, "# bench/registry %s, host %s\n", started.Format(time.RFC3339), host)
 	fmt.Fprintf(out, "# command: cd bench && go run ./registry %s\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintf(out, "# machine: %s\n", machine())
-	fmt.Fprintf(out, "# load average at start: %s\n", loadavg())
+	fmt.Fprintf(out, "# load average at start: %s\n", strings.Join(sysstat.LoadAvg(), " "))
 	defer func() {
-		fmt.Fprintf(out, "# load average at end: %s; finished %s (%s)\n", loadavg(),
+		fmt.Fprintf(out, "# load average at end: %s; finished %s (%s)\n", strings.Join(sysstat.LoadAvg(), " "),
 			time.Now().UTC().Format(time.RFC3339), time.Since(started).Round(time.Second))
 		if err != nil {
 			fmt.Fprintf(&log, "\nFAILED: %v\n", err)
@@ -223,7 +224,7 @@ func (b *backend) runAll(ctx context.Context, out io.Writer) (_ []*roundResult, 
 	for round := range b.cfg.rounds {
 		r := &roundResult{}
 		rs = append(rs, r)
-		fmt.Fprintf(out, "\n### %s round %d (load %s)\n", b.name, round+1, loadavg())
+		fmt.Fprintf(out, "\n### %s round %d (load %s)\n", b.name, round+1, strings.Join(sysstat.LoadAvg(), " "))
 		if w["reads"] {
 			r.reads = b.reads(ctx)
 			if err := loadErr("reads", r.reads); err != nil {

@@ -8,8 +8,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/handoffhq/handoff/bench/internal/sysstat"
 )
 
 // machine describes the machine for the results file.
@@ -40,18 +41,6 @@ func machine() string {
 		runtime.NumCPU(), model, mem, kernel, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // cpuSample is a snapshot of CPU time: the machine's (/proc/stat), this
 // process's, the registry server's and all postgres processes'.
 type cpuSample struct {
@@ -61,8 +50,8 @@ type cpuSample struct {
 }
 
 func sampleCPU(serverPID int) cpuSample {
-	s := cpuSample{at: time.Now(), self: selfCPU(), srv: pidCPU(serverPID), pg: commCPU("postgres")}
-	s.busy, s.total = machineCPU()
+	s := cpuSample{at: time.Now(), self: sysstat.SelfCPU(), srv: pidCPU(serverPID), pg: commCPU("postgres")}
+	s.busy, s.total = sysstat.MachineCPU()
 	return s
 }
 
@@ -89,31 +78,6 @@ func cpuBetween(a, b cpuSample) cpuUse {
 func (u cpuUse) String() string {
 	return fmt.Sprintf("machine %.0f%% busy; cores: server %.2f, load generator %.2f, postgres %.2f",
 		100*u.machineBusy, u.srv, u.self, u.pg)
-}
-
-func machineCPU() (busy, total uint64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	for i, v := range f[1:] {
-		x, _ := strconv.ParseUint(v, 10, 64)
-		total += x
-		if i != 3 && i != 4 { // idle, iowait
-			busy += x
-		}
-	}
-	return busy, total
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // statCPU reads utime+stime of a /proc/<pid>/stat file, and the comm.

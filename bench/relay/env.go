@@ -13,13 +13,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
 	"github.com/handoffhq/handoff/adapter/postgres"
+	"github.com/handoffhq/handoff/bench/internal/sysstat"
 )
 
 // env holds what all measurements share: the two databases (the producing
@@ -265,15 +265,6 @@ func (t *tracker) split() (toPub, toRecv []time.Duration) {
 	return toPub, toRecv
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	return f[0]
-}
-
 // distinctReceived is how many different ids were received.
 func (t *tracker) distinctReceived() int64 {
 	t.mu.Lock()
@@ -413,19 +404,19 @@ type sampler struct {
 }
 
 func (s *sampler) start() {
-	s.busy0, s.total0 = cpuStat()
-	s.proc0 = procCPU()
+	s.busy0, s.total0 = sysstat.MachineCPU()
+	s.proc0 = sysstat.SelfCPU()
 	s.svc0 = serviceCPU()
 	s.t0 = time.Now()
 }
 
 func (s *sampler) stop() {
 	s.elapsed = time.Since(s.t0)
-	b, t := cpuStat()
+	b, t := sysstat.MachineCPU()
 	if t > s.total0 {
 		s.busy = float64(b-s.busy0) / float64(t-s.total0)
 	}
-	s.proc = procCPU() - s.proc0
+	s.proc = sysstat.SelfCPU() - s.proc0
 	s.svc = serviceCPU()
 	for k, v := range s.svc {
 		s.svc[k] = v - s.svc0[k]
@@ -440,7 +431,7 @@ func (s *sampler) cores() string {
 		return ""
 	}
 	return fmt.Sprintf("machine %.0f%% busy, load %s; cores: bench process %.2f, postgres %.2f, nats-server %.2f",
-		100*s.busy, loadavg(), s.proc.Seconds()/sec, s.svc["postgres"].Seconds()/sec, s.svc["nats-server"].Seconds()/sec)
+		100*s.busy, sysstat.LoadAvg()[0], s.proc.Seconds()/sec, s.svc["postgres"].Seconds()/sec, s.svc["nats-server"].Seconds()/sec)
 }
 
 func serviceCPU() map[string]time.Duration {
@@ -474,29 +465,4 @@ func serviceCPU() map[string]time.Duration {
 		out[comm] += time.Duration(ut+st) * (time.Second / 100)
 	}
 	return out
-}
-
-func cpuStat() (busy, total uint64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	for i, v := range f[1:] {
-		x, _ := strconv.ParseUint(v, 10, 64)
-		total += x
-		if i != 3 && i != 4 {
-			busy += x
-		}
-	}
-	return busy, total
-}
-
-func procCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
