@@ -200,7 +200,7 @@ func (s *Server) handle(write bool, h func(http.ResponseWriter, *http.Request) e
 			writeErr(w, &Error{Code: CodeUnauthorized, Message: "Unauthorized: a valid token is required"})
 			return
 		}
-		if r.Body != nil {
+		if r.Method != http.MethodGet && r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 		}
 		if err := h(w, r); err != nil {
@@ -726,6 +726,7 @@ type candidate struct {
 	req    request
 	typ    schema.Type
 	refs   map[string]string
+	canon  string
 	hash   string
 	parsed *schema.Parsed
 }
@@ -762,13 +763,18 @@ func (s *Server) parseCandidate(ctx context.Context, req request) (*candidate, e
 	}
 	req.References = resolved
 	c := &candidate{req: req, typ: typ, refs: refs}
-	canon, err := schema.Canonical(typ, req.Schema)
-	if err != nil {
+	if c.canon, err = schema.Canonical(typ, req.Schema); err != nil {
 		// Not even JSON: parse to say exactly why.
 		return nil, c.parse()
 	}
-	c.hash = hashOf(typ, canon, resolved, req.Metadata, req.RuleSet)
+	c.rehash()
 	return c, nil
+}
+
+// rehash computes the content hash from the canonical text, the resolved
+// references, the metadata and the rule set.
+func (c *candidate) rehash() {
+	c.hash = hashOf(c.typ, c.canon, c.req.References, c.req.Metadata, c.req.RuleSet)
 }
 
 // parse parses the candidate, once; a schema that does not parse is a
@@ -1172,11 +1178,7 @@ func (s *Server) inheritFrom(ctx context.Context, latest VersionRow, c *candidat
 		return false, nil
 	}
 	c.req.Metadata, c.req.RuleSet = e.stored.Metadata, e.stored.RuleSet
-	canon, err := schema.Canonical(c.typ, c.req.Schema)
-	if err != nil {
-		return false, err
-	}
-	c.hash = hashOf(c.typ, canon, c.req.References, c.req.Metadata, c.req.RuleSet)
+	c.rehash()
 	return true, nil
 }
 
@@ -1252,23 +1254,9 @@ func (s *Server) checkCompatibility(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if seg := r.PathValue("version"); seg != "" {
-		if len(rows) == 0 && (seg == "latest" || seg == "-1") {
-			// Nothing to be incompatible with, as Confluent answers (a
-			// CI check of a brand-new subject must pass).
-			c, err := s.candidate(ctx, r)
-			if err != nil {
-				return err
-			}
-			if err := c.parse(); err != nil {
-				return err
-			}
-			out := CompatibilityResult{IsCompatible: true}
-			if queryBool(r, "verbose") {
-				out.Messages = []string{}
-			}
-			return reply(w, 200, out)
-		}
+	// "latest" of a brand-new subject: nothing to be incompatible with, as
+	// Confluent answers (a CI check of a new subject must pass).
+	if seg := r.PathValue("version"); seg != "" && !(len(rows) == 0 && (seg == "latest" || seg == "-1")) {
 		v, err := findVersion(subject, rows, seg, false)
 		if err != nil {
 			return err
