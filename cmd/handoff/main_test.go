@@ -88,14 +88,24 @@ func TestDev_ComesUpHealthyAndRunsTheDemo(t *testing.T) {
 	if registryURL == "" {
 		t.Fatalf("no schema registry URL printed: %q", stdout.String())
 	}
-	res, err := http.Get(registryURL + "/subjects/demo.orders-value/versions/latest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 200 || !strings.Contains(string(body), `"schemaType":"JSON"`) {
-		t.Fatalf("registry: GET latest demo schema: %d %s", res.StatusCode, body)
+	// The demo registers its schema after the URLs are printed: wait for it.
+	for {
+		res, err := http.Get(registryURL + "/subjects/demo.orders-value/versions/latest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode == 200 {
+			if !strings.Contains(string(body), `"schemaType":"JSON"`) {
+				t.Fatalf("registry: GET latest demo schema: %s", body)
+			}
+			break
+		}
+		if res.StatusCode != 404 || time.Now().After(deadline) {
+			t.Fatalf("registry: GET latest demo schema: %d %s", res.StatusCode, body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	// Healthy, and the demo flow reaches the consumer's inbox handler.
 	for {
