@@ -906,6 +906,12 @@ func (c *avroResolver) add(rule string, path avroPtr, msg, hint string) {
 	c.out = append(c.out, Violation{Rule: rule, Path: path.at(), Message: msg, Hint: hint})
 }
 
+// addStrict adds a finding only StrictRules refuse: Confluent's registry
+// (Avro's own schema resolution) ignores logical types.
+func (c *avroResolver) addStrict(rule string, path avroPtr, msg, hint string) {
+	c.out = append(c.out, Violation{Rule: rule, Path: path.at(), Message: msg, Hint: hint, Strict: true})
+}
+
 func avroPathJoin(path, seg string) string {
 	seg = strings.ReplaceAll(seg, "~", "~0")
 	return path + "/" + strings.ReplaceAll(seg, "/", "~1")
@@ -1175,7 +1181,7 @@ func (c *avroResolver) logical(r, w avro.Schema, path avroPtr) {
 		return
 	}
 	if rl.Type() != wl.Type() {
-		c.add(avroRuleLogicalMismatch, path,
+		c.addStrict(avroRuleLogicalMismatch, path,
 			fmt.Sprintf("the writer's %s values would be read as %s: the same bytes, another value", wl.Type(), rl.Type()),
 			"keep the logical type; for another representation add a new field")
 		return
@@ -1190,12 +1196,12 @@ func (c *avroResolver) logical(r, w avro.Schema, path avroPtr) {
 		if n < 0 {
 			way, n = "larger", -n
 		}
-		c.add(avroRuleDecimalScale, path,
+		c.addStrict(avroRuleDecimalScale, path,
 			fmt.Sprintf("the decimal scale changes from %d to %d: every value would be read 10^%d times %s", wd.Scale(), rd.Scale(), n, way),
 			"keep the scale; for another scale add a new field")
 	}
 	if rd.Precision() < wd.Precision() {
-		c.add(avroRuleDecimalPrecision, path,
+		c.addStrict(avroRuleDecimalPrecision, path,
 			fmt.Sprintf("the decimal precision narrows from %d to %d: written values may not fit", wd.Precision(), rd.Precision()),
 			"keep or widen the precision")
 	}

@@ -80,7 +80,7 @@ func avroRunCompat(t *testing.T, cases []avroCompatCase) {
 		t.Run(tc.name, func(t *testing.T) {
 			earlier := avroVersions(t, tc.earlierRefs, tc.earlier...)
 			next := avroParse(t, tc.next, tc.nextRefs)
-			res := Check(tc.level, next, earlier)
+			res := strictCheck(tc.level, next, earlier)
 			got := avroGot(res.Violations)
 			want := slices.Clone(tc.want)
 			slices.Sort(want)
@@ -481,7 +481,7 @@ func TestAvroParseAccepts(t *testing.T) {
 			if c := p.Canonical(); strings.ContainsAny(c, "\n\t") {
 				t.Errorf("Canonical() keeps whitespace: %s", c)
 			}
-			if vs := Check(FullTransitive, p, []Version{{Version: 1, Schema: p}}).Violations; len(vs) > 0 {
+			if vs := strictCheck(FullTransitive, p, []Version{{Version: 1, Schema: p}}).Violations; len(vs) > 0 {
 				t.Errorf("schema incompatible with itself: %v", vs)
 			}
 		})
@@ -531,7 +531,7 @@ func TestAvroParseConcurrent(t *testing.T) {
 				if err != nil {
 					break
 				}
-				if vs := Check(Full, p, []Version{{Version: 1, Schema: p}}).Violations; len(vs) > 0 {
+				if vs := strictCheck(Full, p, []Version{{Version: 1, Schema: p}}).Violations; len(vs) > 0 {
 					err = fmt.Errorf("self-incompatible: %v", vs)
 					break
 				}

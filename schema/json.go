@@ -23,8 +23,9 @@ import (
 // JSON Schema support.
 //
 // Parsing and validation use santhosh-tekuri/jsonschema. A schema without
-// $schema is read as draft 2020-12; draft-07 (and the other drafts the
-// library knows: 4, 6, 2019-09) are chosen by $schema. $ref resolves only to
+// $schema is read as Schema.DefaultDraft (draft-07 unless set, as
+// Confluent's registry reads it); $schema chooses draft-04, -06, -07,
+// 2019-09 or 2020-12. $ref resolves only to
 // the schema's own document and to Schema.References: nothing is ever loaded
 // from the network or the file system. "format" is asserted in every draft
 // (for the formats the library knows), so a payload that breaks a format
@@ -52,8 +53,12 @@ func parseJSON(s Schema) (parsed, error) {
 	if err := json.Compact(&canon, []byte(s.Text)); err != nil {
 		return nil, &ParseError{Type: JSON, Reason: "not a JSON document: " + err.Error()}
 	}
+	draft, err := ParseDraft(string(s.DefaultDraft))
+	if err != nil {
+		return nil, &ParseError{Type: JSON, Reason: "DefaultDraft: " + err.Error()}
+	}
 	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
+	c.DefaultDraft(jsonDrafts[draft])
 	c.AssertFormat()
 	c.UseLoader(&refLoader{refs: s.References})
 	if err := c.AddResource(jsonBaseURL, doc); err != nil {
@@ -64,6 +69,14 @@ func parseJSON(s Schema) (parsed, error) {
 		return nil, jsonParseError(err)
 	}
 	return &jsonSchema{canon: canon.String(), root: root}, nil
+}
+
+var jsonDrafts = map[Draft]*jsonschema.Draft{
+	Draft4:    jsonschema.Draft4,
+	Draft6:    jsonschema.Draft6,
+	Draft7:    jsonschema.Draft7,
+	Draft2019: jsonschema.Draft2019,
+	Draft2020: jsonschema.Draft2020,
 }
 
 // decodeJSON reads exactly one JSON value, keeping numbers exact.
@@ -178,7 +191,7 @@ func jsonParseError(err error) *ParseError {
 		pe.Reason = fmt.Sprintf("$ref %q cannot be resolved: %v", lue.URL, lue.Err)
 	case errors.As(err, &ude):
 		pe.Location = urlPointer(ude.URL)
-		pe.Reason = "$schema names a draft that is not supported (use draft 2020-12 or draft-07)"
+		pe.Reason = "$schema names a draft that is not supported (use draft-04, draft-06, draft-07, 2019-09 or 2020-12)"
 	case errors.As(err, &mse):
 		pe.Location = urlPointer(mse.URL)
 		pe.Reason = fmt.Sprintf("$schema is not a valid URL: %v", mse.Err)
@@ -448,6 +461,20 @@ var jsonHints = map[string]string{
 
 func jsonViolation(rule, path, format string, args ...any) Violation {
 	return Violation{Rule: rule, Path: path, Message: fmt.Sprintf(format, args...), Hint: jsonHints[rule]}
+}
+
+// strictIf marks v as a finding only StrictRules refuse when cond holds:
+// Confluent's registry accepts the change (rules-json.md says why, per
+// rule).
+func strictIf(cond bool, v Violation) Violation {
+	v.Strict = cond
+	return v
+}
+
+// allStrict reports whether vs holds findings and each is one only
+// StrictRules refuse: a rule wrapping them is then one too.
+func allStrict(vs []Violation) bool {
+	return len(vs) > 0 && !slices.ContainsFunc(vs, func(v Violation) bool { return !v.Strict })
 }
 
 // Type bits. Integer and fractional numbers are separate so that integer ⊂
@@ -842,7 +869,9 @@ func (c *jsonCompat) subsetAny(ws []*jsch, r *jsch, path string) []Violation {
 		if len(vs) == 0 {
 			return nil
 		}
-		if i == 0 || len(vs) < len(best) {
+		// Prefer the writer schema whose only findings are strict ones:
+		// under Confluent's rules the conjunction then holds.
+		if i == 0 || allStrict(vs) && !allStrict(best) || allStrict(vs) == allStrict(best) && len(vs) < len(best) {
 			best = vs
 		}
 	}
@@ -951,7 +980,7 @@ func (c *jsonCompat) allOf(w, r *jsch, path string) []Violation {
 			continue
 		}
 		if len(w.AllOf) > 0 && i >= len(w.AllOf) && !slices.ContainsFunc(c.closure(w), func(x *jsch) bool { return c.same(x, m) }) {
-			vs = append(vs, jsonViolation(ruleProductExtended, loc(m), "the reader's allOf member %d is not among the writer's and the writer's data need not satisfy it: %s", i, mv[0].Message))
+			vs = append(vs, strictIf(allStrict(mv), jsonViolation(ruleProductExtended, loc(m), "the reader's allOf member %d is not among the writer's and the writer's data need not satisfy it: %s", i, mv[0].Message)))
 			continue
 		}
 		vs = append(vs, mv...)
@@ -1014,13 +1043,15 @@ func (c *jsonCompat) sum(w *jsch, rs []*jsch, kw, path string) []Violation {
 		if c.coveredBy(w, rs) {
 			return nil
 		}
-		if parts := c.splitByType(w); parts != nil && !slices.ContainsFunc(parts, func(p *jsch) bool { return !c.coveredBy(p, rs) }) {
+		parts := c.splitByType(w)
+		if parts != nil && !slices.ContainsFunc(parts, func(p *jsch) bool { return !c.coveredBy(p, rs) }) {
 			return nil
 		}
 		if len(rs) == 1 {
 			return c.subset(w, rs[0], loc(rs[0]))
 		}
-		return []Violation{jsonViolation(ruleCombinedChanged, path+"/"+kw, "no %s branch of the reader accepts everything the writer allows", kw)}
+		loose := c.looselyCovered(w, rs) || parts != nil && !slices.ContainsFunc(parts, func(p *jsch) bool { return !c.looselyCovered(p, rs) })
+		return []Violation{strictIf(loose, jsonViolation(ruleCombinedChanged, path+"/"+kw, "no %s branch of the reader accepts everything the writer allows", kw))}
 	}
 	var vs []Violation
 	for j, b := range wb {
@@ -1031,9 +1062,16 @@ func (c *jsonCompat) sum(w *jsch, rs []*jsch, kw, path string) []Violation {
 		if wkw != kw {
 			rule = ruleCombinedChanged
 		}
-		vs = append(vs, jsonViolation(rule, path+"/"+kw, "the writer's %s branch %d is accepted by no %s branch of the reader", wkw, j, kw))
+		vs = append(vs, strictIf(c.looselyCovered(b, rs), jsonViolation(rule, path+"/"+kw, "the writer's %s branch %d is accepted by no %s branch of the reader", wkw, j, kw)))
 	}
 	return vs
+}
+
+// looselyCovered reports whether a reader branch accepts b but for
+// findings only StrictRules refuse (Confluent's registry matches such a
+// branch).
+func (c *jsonCompat) looselyCovered(b *jsch, rs []*jsch) bool {
+	return slices.ContainsFunc(rs, func(r *jsch) bool { return c.plausible(b, r) && allStrict(c.subset(b, r, loc(r))) })
 }
 
 // oneOfOverlap flags reader oneOf branches that may match the same writer
@@ -1108,7 +1146,7 @@ func orSelf(wb []*jsch, w *jsch) []*jsch {
 }
 
 func (c *jsonCompat) overlap(k, i int, rk *jsch) Violation {
-	return jsonViolation(ruleOneOfOverlap, loc(rk), "the reader's oneOf branches %d and %d may both match an instance the writer allows, which then fails oneOf", k, i)
+	return strictIf(true, jsonViolation(ruleOneOfOverlap, loc(rk), "the reader's oneOf branches %d and %d may both match an instance the writer allows, which then fails oneOf", k, i))
 }
 
 func (c *jsonCompat) unverifiable(path string) Violation {
@@ -1144,7 +1182,10 @@ func (c *jsonCompat) cond(w, r *jsch, path string) []Violation {
 	if fits(w, r.Then) && fits(w, r.Else) {
 		return nil
 	}
-	return []Violation{jsonViolation(ruleConditional, path+"/if", "the reader's if/then/else may reject instances the writer allows")}
+	// Confluent's diff compares no if/then/else: a conditional the
+	// writer has too is accepted whatever changed in it.
+	hadIf := slices.ContainsFunc(c.closure(w), func(s *jsch) bool { return s.If != nil })
+	return []Violation{strictIf(hadIf, jsonViolation(ruleConditional, path+"/if", "the reader's if/then/else may reject instances the writer allows"))}
 }
 
 func orTrue(s *jsch) *jsch {
@@ -1283,9 +1324,9 @@ func (c *jsonCompat) strs(conj []*jsch, r *jsch, path string) []Violation {
 		switch {
 		case ok:
 		case old == "":
-			vs = append(vs, jsonViolation(ruleFormatAdded, path, "the reader asserts format %q, the writer none", r.Format.Name))
+			vs = append(vs, strictIf(true, jsonViolation(ruleFormatAdded, path, "the reader asserts format %q, the writer none", r.Format.Name)))
 		default:
-			vs = append(vs, jsonViolation(ruleFormatChanged, path, "the reader's format %q differs from the writer's %q", r.Format.Name, old))
+			vs = append(vs, strictIf(true, jsonViolation(ruleFormatChanged, path, "the reader's format %q differs from the writer's %q", r.Format.Name, old)))
 		}
 	}
 	return vs
@@ -1457,6 +1498,11 @@ func (c *jsonCompat) writerAdditional(conj []*jsch) []*jsch {
 	return list
 }
 
+// hasPatterns reports whether a conjunct has patternProperties.
+func hasPatterns(conj []*jsch) bool {
+	return slices.ContainsFunc(conj, func(s *jsch) bool { return len(s.PatternProperties) > 0 })
+}
+
 // hasBranches reports whether a conjunct has subschemas that apply only
 // sometimes (and may evaluate properties or items).
 func hasBranches(conj []*jsch) bool {
@@ -1573,12 +1619,14 @@ func (c *jsonCompat) objects(w *jsch, conj []*jsch, r *jsch, path string) []Viol
 			case modelClosed:
 			case modelOpen:
 				if slices.ContainsFunc(rl, func(s *jsch) bool { return !isTrue(s) }) {
-					vs = append(vs, jsonViolation(rulePropAddedOpen, propPath, "the reader declares property %q, which the writer does not declare while its content model is open: the writer's data may carry %q with any value", n, n))
+					// Confluent counts a writer with patternProperties (none
+					// matching) and no additionalProperties as closed.
+					vs = append(vs, strictIf(len(wl) == 0 && hasPatterns(conj), jsonViolation(rulePropAddedOpen, propPath, "the reader declares property %q, which the writer does not declare while its content model is open: the writer's data may carry %q with any value", n, n)))
 				}
 			case modelPartial:
 				for _, rs := range rl {
 					if sv := c.subsetAny(wl, rs, locOr(rs, propPath)); len(sv) > 0 {
-						vs = append(vs, jsonViolation(rulePropAddedPartial, propPath, "the reader declares property %q, which the writer does not declare; the writer's additionalProperties/patternProperties allow other values for it (%s)", n, first(sv)))
+						vs = append(vs, strictIf(allStrict(sv), jsonViolation(rulePropAddedPartial, propPath, "the reader declares property %q, which the writer does not declare; the writer's additionalProperties/patternProperties allow other values for it (%s)", n, first(sv))))
 						break
 					}
 				}
@@ -1594,7 +1642,7 @@ func (c *jsonCompat) objects(w *jsch, conj []*jsch, r *jsch, path string) []Viol
 			case modelPartial:
 				for _, rs := range rl {
 					if sv := c.subsetAny(wl, rs, locOr(rs, propPath)); len(sv) > 0 {
-						vs = append(vs, jsonViolation(rulePropRemovedPartial, propPath, "the writer declares property %q, which the reader does not declare; the reader's additionalProperties/patternProperties do not accept the writer's values for it (%s)", n, first(sv)))
+						vs = append(vs, strictIf(allStrict(sv), jsonViolation(rulePropRemovedPartial, propPath, "the writer declares property %q, which the reader does not declare; the reader's additionalProperties/patternProperties do not accept the writer's values for it (%s)", n, first(sv))))
 						break
 					}
 				}
@@ -1643,7 +1691,7 @@ func (c *jsonCompat) freshNames(conj []*jsch, r *jsch, path string) []Violation 
 		if isFalse(rAdd) {
 			vs = append(vs, jsonViolation(ruleAddlPropsRemoved, addPath, "the reader rejects undeclared properties, which the writer allows"))
 		} else if sv := c.subsetAny(wAdd, rAdd, locOr(rAdd, addPath)); len(sv) > 0 {
-			vs = append(vs, jsonViolation(ruleAddlPropsNarrowed, locOr(rAdd, addPath), "the reader's %s accepts less than the writer allows for undeclared properties (%s)", rKw, first(sv)))
+			vs = append(vs, strictIf(allStrict(sv), jsonViolation(ruleAddlPropsNarrowed, locOr(rAdd, addPath), "the reader's %s accepts less than the writer allows for undeclared properties (%s)", rKw, first(sv))))
 		}
 	}
 	var wPats []patProp
@@ -1663,14 +1711,14 @@ func (c *jsonCompat) freshNames(conj []*jsch, r *jsch, path string) []Violation 
 		for _, p := range wPats {
 			if p.src == q.src || patternsMayOverlap(p.src, q.src) {
 				if sv := c.subset(p.s, q.s, loc(q.s)); len(sv) > 0 {
-					vs = append(vs, jsonViolation(rulePatternPropsNarrowed, loc(q.s), "patternProperties %q accepts less than the writer's %q for names both match (%s)", q.src, p.src, first(sv)))
+					vs = append(vs, strictIf(true, jsonViolation(rulePatternPropsNarrowed, loc(q.s), "patternProperties %q accepts less than the writer's %q for names both match (%s)", q.src, p.src, first(sv))))
 					break
 				}
 			}
 		}
 		if !seen[q.src] && !hasFalse(wAdd) {
 			if sv := c.subsetAny(wAdd, q.s, loc(q.s)); len(sv) > 0 {
-				vs = append(vs, jsonViolation(rulePatternPropAdded, loc(q.s), "the reader has patternProperties %q, which the writer lacks; undeclared properties the writer allows may match it with other values (%s)", q.src, first(sv)))
+				vs = append(vs, strictIf(true, jsonViolation(rulePatternPropAdded, loc(q.s), "the reader has patternProperties %q, which the writer lacks; undeclared properties the writer allows may match it with other values (%s)", q.src, first(sv))))
 			}
 		}
 	}
@@ -1679,9 +1727,9 @@ func (c *jsonCompat) freshNames(conj []*jsch, r *jsch, path string) []Violation 
 			continue
 		}
 		if isFalse(rAdd) {
-			vs = append(vs, jsonViolation(rulePatternPropsNarrowed, addPath, "the writer allows properties matching %q, which the reader's closed content model rejects", p.src))
+			vs = append(vs, strictIf(true, jsonViolation(rulePatternPropsNarrowed, addPath, "the writer allows properties matching %q, which the reader's closed content model rejects", p.src)))
 		} else if sv := c.subset(p.s, rAdd, locOr(rAdd, addPath)); len(sv) > 0 {
-			vs = append(vs, jsonViolation(rulePatternPropsNarrowed, locOr(rAdd, addPath), "the writer allows properties matching %q with values the reader's %s rejects (%s)", p.src, rKw, first(sv)))
+			vs = append(vs, strictIf(true, jsonViolation(rulePatternPropsNarrowed, locOr(rAdd, addPath), "the writer allows properties matching %q with values the reader's %s rejects (%s)", p.src, rKw, first(sv))))
 		}
 	}
 	return vs
@@ -1702,17 +1750,22 @@ func (c *jsonCompat) required(conj []*jsch, r *jsch, path string) []Violation {
 		}
 		done[n] = true
 		propPath := path + "/properties/" + escapePointer(n)
-		if p, ok := r.Properties[n]; ok {
-			propPath = loc(p)
+		rp, rDecl := r.Properties[n]
+		if rDecl {
+			propPath = loc(rp)
 		}
+		// Confluent compares required only for properties the reader's
+		// object declares, and accepts a requirement whose property has
+		// a default (except for a new property of an open writer).
+		withDefault := rDecl && rp.Default != nil
 		wl, wDecl := c.writerName(conj, n)
 		switch {
 		case wDecl && !hasFalse(wl):
-			vs = append(vs, jsonViolation(ruleRequiredAttrAdded, propPath, "the reader requires property %q, which the writer does not require: data written without it fails the reader", n))
+			vs = append(vs, strictIf(!rDecl || withDefault, jsonViolation(ruleRequiredAttrAdded, propPath, "the reader requires property %q, which the writer does not require: data written without it fails the reader", n)))
 		case modelOf(wl) == modelOpen:
-			vs = append(vs, jsonViolation(ruleRequiredAttrAdded, propPath, "the reader requires property %q, which the writer neither declares nor requires while its content model is open: data written without it fails the reader", n))
+			vs = append(vs, strictIf(!rDecl || isTrue(rp), jsonViolation(ruleRequiredAttrAdded, propPath, "the reader requires property %q, which the writer neither declares nor requires while its content model is open: data written without it fails the reader", n)))
 		default:
-			vs = append(vs, jsonViolation(ruleRequiredPropAddedUnopen, propPath, "the reader requires property %q, which the writer's content model (not open) does not declare: the writer's data lacks it", n))
+			vs = append(vs, strictIf(!rDecl || withDefault, jsonViolation(ruleRequiredPropAddedUnopen, propPath, "the reader requires property %q, which the writer's content model (not open) does not declare: the writer's data lacks it", n)))
 		}
 	}
 	return vs
@@ -1770,7 +1823,7 @@ func (c *jsonCompat) propertyNames(conj []*jsch, r *jsch, path string) []Violati
 		if len(bad) == 0 {
 			return nil
 		}
-		return []Violation{jsonViolation(rulePropertyNamesNarrowed, pnPath, "the reader's propertyNames rejects %s, which the writer allows", strings.Join(bad, ", "))}
+		return []Violation{strictIf(true, jsonViolation(rulePropertyNamesNarrowed, pnPath, "the reader's propertyNames rejects %s, which the writer allows", strings.Join(bad, ", ")))}
 	}
 	if len(c.subset(jsonNameSchema, pn, pnPath)) == 0 {
 		return nil
@@ -1780,7 +1833,7 @@ func (c *jsonCompat) propertyNames(conj []*jsch, r *jsch, path string) []Violati
 			return nil
 		}
 	}
-	return []Violation{jsonViolation(rulePropertyNamesNarrowed, pnPath, "the reader's propertyNames may reject property names the writer allows")}
+	return []Violation{strictIf(true, jsonViolation(rulePropertyNamesNarrowed, pnPath, "the reader's propertyNames may reject property names the writer allows"))}
 }
 
 func strconvQuote(s string) string {
@@ -1889,11 +1942,18 @@ func (c *jsonCompat) dependencies(w *jsch, conj []*jsch, r *jsch, path string) [
 
 // ---- arrays
 
+// arrView is what one schema says about array items, in any draft: a
+// tuple (prefixItems; before 2020-12, items as a list) and the schema of
+// the items beyond it (items; before 2020-12, additionalItems after a
+// tuple or items as a schema), or unevaluatedItems where nothing else
+// evaluates them.
 type arrView struct {
-	prefix []*jsch
-	rest   *jsch  // nil: any further item; jsonFalse: none
-	restKw string // the keyword rest comes from
-	has    bool   // the schema says anything about items
+	prefix  []*jsch
+	rest    *jsch  // nil: any further item; jsonFalse: none
+	restKw  string // the keyword rest comes from
+	restSet bool   // a keyword evaluates every item beyond the tuple
+	has     bool   // the schema says anything about items
+	uneval  bool   // rest comes from unevaluatedItems
 }
 
 func arrayView(s *jsch) arrView {
@@ -1901,16 +1961,16 @@ func arrayView(s *jsch) arrView {
 	if s.PrefixItems != nil || s.Items2020 != nil {
 		v.prefix, v.has = s.PrefixItems, true
 		if s.Items2020 != nil {
-			v.rest = boolOrSchema(s.Items2020)
+			v.rest, v.restSet = boolOrSchema(s.Items2020), true
 		}
 		return v
 	}
 	switch it := s.Items.(type) {
 	case []*jsch:
 		v.prefix, v.has, v.restKw = it, true, "additionalItems"
-		v.rest = boolOrSchema(s.AdditionalItems)
+		v.rest, v.restSet = boolOrSchema(s.AdditionalItems), s.AdditionalItems != nil
 	case *jsch:
-		v.has = true
+		v.has, v.restSet = true, true
 		v.rest = boolOrSchema(it)
 	}
 	return v
@@ -1919,22 +1979,29 @@ func arrayView(s *jsch) arrView {
 func (c *jsonCompat) arrays(conj []*jsch, r *jsch, path string) []Violation {
 	var vs []Violation
 	rv := arrayView(r)
-	if rv.rest == nil && r.UnevaluatedItems != nil {
+	if !rv.restSet && r.UnevaluatedItems != nil {
+		// Conservative for a reader: items its contains or its
+		// conjuncts evaluate count as unevaluated here.
 		rv.rest, rv.restKw = boolOrSchema(r.UnevaluatedItems), "unevaluatedItems"
 	}
 	restPath := path + "/" + rv.restKw
 
 	wvs := make([]arrView, 0, len(conj))
-	anyItems := false
+	restSet, wPrefix := false, 0
 	for _, s := range conj {
 		v := arrayView(s)
-		anyItems = anyItems || v.has || s.Contains != nil
+		restSet = restSet || v.restSet || s.Contains != nil
+		wPrefix = max(wPrefix, len(v.prefix))
 		wvs = append(wvs, v)
 	}
-	if !anyItems && !hasBranches(conj) {
+	// The writer's unevaluatedItems holds for the items no conjunct's
+	// tuple, items or contains evaluates: those beyond the longest tuple
+	// (2019-09 and 2020-12; prefixItems with unevaluatedItems is the
+	// usual way to close or type a 2020-12 tuple).
+	if !restSet && !hasBranches(conj) {
 		for i, s := range conj {
 			if s.UnevaluatedItems != nil {
-				wvs[i].rest = boolOrSchema(s.UnevaluatedItems)
+				wvs[i].rest, wvs[i].uneval = boolOrSchema(s.UnevaluatedItems), true
 			}
 		}
 	}
@@ -1942,8 +2009,11 @@ func (c *jsonCompat) arrays(conj []*jsch, r *jsch, path string) []Violation {
 	wMin := maxInt(conj, func(s *jsch) *int { return s.MinItems })
 	n := len(rv.prefix)
 	for _, v := range wvs {
-		if isFalse(v.rest) && (wMax == nil || len(v.prefix) < *wMax) {
-			l := len(v.prefix)
+		l := len(v.prefix)
+		if v.uneval {
+			l = wPrefix
+		}
+		if isFalse(v.rest) && (wMax == nil || l < *wMax) {
 			wMax = &l
 		}
 		n = max(n, len(v.prefix))
@@ -1958,7 +2028,7 @@ func (c *jsonCompat) arrays(conj []*jsch, r *jsch, path string) []Violation {
 			if i < len(v.prefix) {
 				wl = append(wl, v.prefix[i])
 				wDecl = true
-			} else if v.rest != nil {
+			} else if v.rest != nil && (!v.uneval || i >= wPrefix) {
 				wl = append(wl, v.rest)
 			}
 		}
@@ -1980,7 +2050,7 @@ func (c *jsonCompat) arrays(conj []*jsch, r *jsch, path string) []Violation {
 				vs = append(vs, jsonViolation(ruleItemAddedOpen, loc(rs), "the reader declares tuple position %d, where the writer allows any item", i))
 			case modelPartial:
 				if sv := c.subsetAny(wl, rs, loc(rs)); len(sv) > 0 {
-					vs = append(vs, jsonViolation(ruleItemAddedPartial, loc(rs), "the reader declares tuple position %d, where the writer's items schema allows other values (%s)", i, first(sv)))
+					vs = append(vs, strictIf(allStrict(sv), jsonViolation(ruleItemAddedPartial, loc(rs), "the reader declares tuple position %d, where the writer's items schema allows other values (%s)", i, first(sv))))
 				}
 			}
 		case wDecl:
@@ -1990,7 +2060,7 @@ func (c *jsonCompat) arrays(conj []*jsch, r *jsch, path string) []Violation {
 			if isFalse(rs) {
 				vs = append(vs, jsonViolation(ruleItemRemovedClosed, restPath, "the writer declares tuple position %d; the reader's tuple is shorter and accepts no further items", i))
 			} else if sv := c.subsetAny(wl, rs, locOr(rs, restPath)); len(sv) > 0 {
-				vs = append(vs, jsonViolation(ruleItemRemovedPartial, locOr(rs, restPath), "the writer declares tuple position %d; the reader's tuple is shorter and its %s does not accept the writer's values there (%s)", i, rv.restKw, first(sv)))
+				vs = append(vs, strictIf(allStrict(sv), jsonViolation(ruleItemRemovedPartial, locOr(rs, restPath), "the writer declares tuple position %d; the reader's tuple is shorter and its %s does not accept the writer's values there (%s)", i, rv.restKw, first(sv))))
 			}
 		}
 	}
@@ -2011,7 +2081,7 @@ func (c *jsonCompat) arrays(conj []*jsch, r *jsch, path string) []Violation {
 			vs = append(vs, jsonViolation(ruleAddlItemsRemoved, restPath, "the reader accepts no items beyond position %d; the writer allows more", n))
 		default:
 			if sv := c.subsetAny(wl, rs, locOr(rs, restPath)); len(sv) > 0 {
-				vs = append(vs, jsonViolation(ruleAddlItemsNarrowed, locOr(rs, restPath), "the reader's %s accepts less than the writer allows beyond the tuple (%s)", rv.restKw, first(sv)))
+				vs = append(vs, strictIf(allStrict(sv), jsonViolation(ruleAddlItemsNarrowed, locOr(rs, restPath), "the reader's %s accepts less than the writer allows beyond the tuple (%s)", rv.restKw, first(sv))))
 			}
 		}
 	}
@@ -2085,9 +2155,34 @@ func (c *jsonCompat) contains(conj []*jsch, wvs []arrView, wMin *int, r *jsch, p
 		}
 	}
 	if had {
-		return []Violation{jsonViolation(ruleContainsNarrowed, loc(rc), "the reader's contains/minContains/maxContains accepts fewer arrays than the writer's")}
+		// Confluent compares minContains and maxContains, not the
+		// contains schema itself.
+		return []Violation{strictIf(!c.containsCountsTightened(conj, r), jsonViolation(ruleContainsNarrowed, loc(rc), "the reader's contains/minContains/maxContains accepts fewer arrays than the writer's"))}
 	}
-	return []Violation{jsonViolation(ruleContainsAdded, loc(rc), "the reader has contains, the writer none: the writer's arrays need not contain such an item")}
+	// A draft-07 contains has no minContains, and Confluent's diff does
+	// not see it added; from 2019-09 on, it reads as minContains 1 added.
+	return []Violation{strictIf(r.DraftVersion < 2019, jsonViolation(ruleContainsAdded, loc(rc), "the reader has contains, the writer none: the writer's arrays need not contain such an item"))}
+}
+
+// containsCountsTightened reports whether the reader raises minContains or
+// adds or lowers maxContains against every writer conjunct with contains.
+func (c *jsonCompat) containsCountsTightened(conj []*jsch, r *jsch) bool {
+	count := func(p *int, def int) int {
+		if p == nil {
+			return def
+		}
+		return *p
+	}
+	for _, s := range conj {
+		if s.Contains == nil {
+			continue
+		}
+		if count(r.MinContains, 1) <= count(s.MinContains, 1) &&
+			(r.MaxContains == nil || s.MaxContains != nil && *r.MaxContains >= *s.MaxContains) {
+			return false
+		}
+	}
+	return true
 }
 
 // ---- structural identity (the fast path)

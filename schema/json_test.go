@@ -3,25 +3,86 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 )
 
+// mustJSON parses a JSON Schema; without $schema it is draft-07.
 func mustJSON(tb testing.TB, text string, refs map[string]string) *Parsed {
 	tb.Helper()
-	p, err := Parse(Schema{Type: JSON, Text: text, References: refs})
+	return mustJSONIn(tb, "", text, refs)
+}
+
+// mustJSONIn parses a JSON Schema whose text, without $schema, is of draft.
+func mustJSONIn(tb testing.TB, draft Draft, text string, refs map[string]string) *Parsed {
+	tb.Helper()
+	p, err := Parse(Schema{Type: JSON, Text: text, References: refs, DefaultDraft: draft})
 	if err != nil {
-		tb.Fatalf("Parse(%s): %v", text, err)
+		tb.Fatalf("Parse(%s) as %s: %v", text, draft, err)
 	}
 	return p
 }
 
-// jsonBackward checks next against prev at BACKWARD (next reads prev's data).
+// jsonBackward checks next against prev at BACKWARD (next reads prev's
+// data) under StrictRules, both read as draft-07.
 func jsonBackward(tb testing.TB, prev, next string) []Violation {
 	tb.Helper()
-	res := Check(Backward, mustJSON(tb, next, nil), []Version{{Version: 1, Schema: mustJSON(tb, prev, nil)}})
+	return jsonBackwardIn(tb, "", prev, next)
+}
+
+// jsonBackwardIn is jsonBackward with both texts read as draft.
+func jsonBackwardIn(tb testing.TB, draft Draft, prev, next string) []Violation {
+	tb.Helper()
+	res := strictCheck(Backward, mustJSONIn(tb, draft, next, nil), []Version{{Version: 1, Schema: mustJSONIn(tb, draft, prev, nil)}})
 	return res.Violations
+}
+
+// draftsOf lists the drafts in which every keyword the texts use exists
+// and means the same, so a table row runs in each: prefixItems (and items
+// after it) only in 2020-12, items as a list up to 2019-09; unevaluated*,
+// dependent*, min/maxContains from 2019-09; if/then/else from draft-07;
+// const, contains, propertyNames, numeric exclusive bounds and boolean
+// subschemas from draft-06; the rest in every draft.
+func draftsOf(texts ...string) []Draft {
+	all := strings.Join(texts, " ")
+	has := func(kws ...string) bool {
+		return slices.ContainsFunc(kws, func(k string) bool { return strings.Contains(all, `"`+k+`"`) })
+	}
+	lo, hi := 0, len(Drafts)-1 // indexes into Drafts
+	switch {
+	case has("prefixItems"):
+		lo = 4
+	case has("unevaluatedProperties", "unevaluatedItems", "dependentRequired", "dependentSchemas", "minContains", "maxContains"):
+		lo = 3
+	case has("if"):
+		lo = 2
+	case has("const", "contains", "propertyNames", "exclusiveMaximum", "exclusiveMinimum") || boolSubschema(all):
+		lo = 1
+	}
+	if strings.Contains(all, `"items":[`) {
+		hi = 3
+	}
+	return Drafts[lo : hi+1]
+}
+
+var boolValue = regexp.MustCompile(`(?:"([^"]*)"\s*:|[\[,])\s*(?:true|false)\b`)
+
+// boolSubschema reports whether a text uses true or false as a schema
+// (draft-06 on), not as the value of a boolean keyword.
+func boolSubschema(text string) bool {
+	if text == "true" || text == "false" {
+		return true
+	}
+	for _, m := range boolValue.FindAllStringSubmatch(text, -1) {
+		switch m[1] {
+		case "additionalProperties", "additionalItems", "uniqueItems", "readOnly", "writeOnly", "deprecated":
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 func rulesOf(vs []Violation) []string {
@@ -111,24 +172,26 @@ func TestJSONContentModel(t *testing.T) {
 		{"M13 pattern removed, reader closed", obj(propsA + patStr + closed), obj(propsA + closed), []string{rulePatternPropsNarrowed}, "/additionalProperties"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.row, func(t *testing.T) {
-			vs := jsonBackward(t, tt.old, tt.new)
-			got := rulesOf(vs)
-			slices.Sort(got)
-			want := slices.Clone(tt.wantRules)
-			slices.Sort(want)
-			if !slices.Equal(got, want) {
-				t.Fatalf("rules = %v, want %v%s", got, want, describe(vs))
-			}
-			if tt.wantPathAt != "" && vs[0].Path != tt.wantPathAt {
-				t.Errorf("path = %q, want %q", vs[0].Path, tt.wantPathAt)
-			}
-			for _, v := range vs {
-				if v.Direction != Reader || v.Version != 1 || v.Message == "" || v.Hint == "" {
-					t.Errorf("incomplete violation %+v", v)
+		for _, d := range draftsOf(tt.old, tt.new) {
+			t.Run(tt.row+"/"+string(d), func(t *testing.T) {
+				vs := jsonBackwardIn(t, d, tt.old, tt.new)
+				got := rulesOf(vs)
+				slices.Sort(got)
+				want := slices.Clone(tt.wantRules)
+				slices.Sort(want)
+				if !slices.Equal(got, want) {
+					t.Fatalf("rules = %v, want %v%s", got, want, describe(vs))
 				}
-			}
-		})
+				if tt.wantPathAt != "" && vs[0].Path != tt.wantPathAt {
+					t.Errorf("path = %q, want %q", vs[0].Path, tt.wantPathAt)
+				}
+				for _, v := range vs {
+					if v.Direction != Reader || v.Version != 1 || v.Message == "" || v.Hint == "" {
+						t.Errorf("incomplete violation %+v", v)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -220,37 +283,65 @@ func TestJSONRules(t *testing.T) {
 		{ruleNotExtended, `{"not":{"type":"string"}}`, `{"not":{"type":["string","integer"]}}`, `{"not":{"type":"string","maxLength":3}}`, "/not"},
 		{ruleConditional, obj(``), obj(`,"if":{"required":["a"]},"then":{"required":["b"]}`), obj(`,"if":{"required":["a"]},"then":true`), "/if"},
 	}
+	// The tuple and dependency rules in the keywords of draft-07 (items
+	// as a list, additionalItems, dependencies) and of 2019-09 (items as a
+	// list closed by unevaluatedItems).
+	tests = append(tests, []struct {
+		rule     string
+		old, bad string
+		good     string
+		path     string
+	}{
+		{ruleItemAddedOpen, `{"type":"array","items":[{"type":"string"}]}`, `{"type":"array","items":[{"type":"string"},{"type":"integer"}]}`, `{"type":"array","items":[{"type":"string"},{}]}`, "/items/1"},
+		{ruleItemAddedPartial, `{"type":"array","items":[{"type":"string"}],"additionalItems":{"type":["integer","null"]}}`, `{"type":"array","items":[{"type":"string"},{"type":"integer"}],"additionalItems":{"type":["integer","null"]}}`, `{"type":"array","items":[{"type":"string"},{"type":["integer","null"]}],"additionalItems":{"type":["integer","null"]}}`, "/items/1"},
+		{ruleItemRemovedClosed, `{"type":"array","items":[{"type":"string"},{"type":"integer"}],"additionalItems":false}`, `{"type":"array","items":[{"type":"string"}],"additionalItems":false}`, `{"type":"array","items":[{"type":"string"}]}`, "/additionalItems"},
+		{ruleItemRemovedClosed, `{"type":"array","items":[{"type":"string"},{"type":"integer"}],"unevaluatedItems":false}`, `{"type":"array","items":[{"type":"string"}],"unevaluatedItems":false}`, `{"type":"array","items":[{"type":"string"}],"unevaluatedItems":{"type":"integer"}}`, "/unevaluatedItems"},
+		{ruleItemRemovedPartial, `{"type":"array","items":[{"type":"string"},{"type":"integer"}],"additionalItems":false}`, `{"type":"array","items":[{"type":"string"}],"additionalItems":{"type":"string"}}`, `{"type":"array","items":[{"type":"string"}],"additionalItems":{"type":"integer"}}`, "/additionalItems"},
+		{ruleAddlItemsRemoved, `{"type":"array","items":[{"type":"string"}]}`, `{"type":"array","items":[{"type":"string"}],"additionalItems":false}`, `{"type":"array","items":[{"type":"string"}],"additionalItems":{}}`, "/additionalItems"},
+		{ruleAddlItemsNarrowed, `{"type":"array","items":[{"type":"string"}],"additionalItems":{"type":["integer","null"]}}`, `{"type":"array","items":[{"type":"string"}],"additionalItems":{"type":"integer"}}`, `{"type":"array","items":[{"type":"string"}],"additionalItems":{"type":["integer","null","string"]}}`, "/additionalItems"},
+		{ruleAddlItemsNarrowed, `{"type":"array","items":[{"type":"string"}],"unevaluatedItems":{"type":["integer","null"]}}`, `{"type":"array","items":[{"type":"string"}],"unevaluatedItems":{"type":"integer"}}`, `{"type":"array","items":[{"type":"string"},{"type":["integer","null"]}],"unevaluatedItems":{"type":["integer","null"]}}`, "/unevaluatedItems"},
+		{ruleDepArrayAdded, obj(``), obj(`,"dependencies":{"a":["b"]}`), obj(``), "/dependencies/a"},
+		{ruleDepArrayExtended, obj(`,"dependencies":{"a":["b","c"]}`), obj(`,"dependencies":{"a":["b","c","d"]}`), obj(`,"dependencies":{"a":["b"]}`), "/dependencies/a"},
+		{ruleDepSchemaAdded, obj(``), obj(`,"dependencies":{"a":{"required":["b"]}}`), obj(`,"dependencies":{"a":{}}`), "/dependencies/a"},
+		{ruleDepSchemaNarrowed, obj(`,"dependencies":{"a":{"properties":{"b":{"type":["string","null"]}}}}`), obj(`,"dependencies":{"a":{"properties":{"b":{"type":"string"}}}}`), obj(`,"dependencies":{"a":{"properties":{"b":{}}}}`), "/dependencies/a"},
+	}...)
 	covered := map[string]bool{}
 	for _, tt := range tests {
-		t.Run(tt.rule, func(t *testing.T) {
-			vs := jsonBackward(t, tt.old, tt.bad)
-			if !hasRule(vs, tt.rule) {
-				t.Fatalf("%s -> %s: want %s, got%s", tt.old, tt.bad, tt.rule, describe(vs))
-			}
-			covered[tt.rule] = true
-			// compat cannot tell which schema is newer: messages and hints
-			// speak of reader and writer only.
-			for _, v := range vs {
-				for _, word := range []string{"added", "removed", "became", "old", "new", "no longer", "increased", "decreased", "expanded", "changed from"} {
-					if strings.Contains(v.Message+" "+v.Hint, word) {
-						t.Errorf("%s: %q in %q", v.Rule, word, v)
+		for _, d := range draftsOf(tt.old, tt.bad, tt.good) {
+			t.Run(tt.rule+"/"+string(d), func(t *testing.T) {
+				jsonBackward := func(t *testing.T, old, next string) []Violation {
+					t.Helper()
+					return jsonBackwardIn(t, d, old, next)
+				}
+				vs := jsonBackward(t, tt.old, tt.bad)
+				if !hasRule(vs, tt.rule) {
+					t.Fatalf("%s -> %s: want %s, got%s", tt.old, tt.bad, tt.rule, describe(vs))
+				}
+				covered[tt.rule] = true
+				// compat cannot tell which schema is newer: messages and hints
+				// speak of reader and writer only.
+				for _, v := range vs {
+					for _, word := range []string{"added", "removed", "became", "old", "new", "no longer", "increased", "decreased", "expanded", "changed from"} {
+						if strings.Contains(v.Message+" "+v.Hint, word) {
+							t.Errorf("%s: %q in %q", v.Rule, word, v)
+						}
 					}
 				}
-			}
-			if tt.path != "" {
-				i := slices.IndexFunc(vs, func(v Violation) bool { return v.Rule == tt.rule })
-				if vs[i].Path != tt.path {
-					t.Errorf("path = %q, want %q", vs[i].Path, tt.path)
+				if tt.path != "" {
+					i := slices.IndexFunc(vs, func(v Violation) bool { return v.Rule == tt.rule })
+					if vs[i].Path != tt.path {
+						t.Errorf("path = %q, want %q", vs[i].Path, tt.path)
+					}
 				}
-			}
-			if vs := jsonBackward(t, tt.old, tt.good); len(vs) != 0 {
-				t.Errorf("compatible counterpart %s -> %s reported%s", tt.old, tt.good, describe(vs))
-			}
-			// Identical schemas are always compatible.
-			if vs := jsonBackward(t, tt.bad, tt.bad); len(vs) != 0 {
-				t.Errorf("identical schemas reported%s", describe(vs))
-			}
-		})
+				if vs := jsonBackward(t, tt.old, tt.good); len(vs) != 0 {
+					t.Errorf("compatible counterpart %s -> %s reported%s", tt.old, tt.good, describe(vs))
+				}
+				// Identical schemas are always compatible.
+				if vs := jsonBackward(t, tt.bad, tt.bad); len(vs) != 0 {
+					t.Errorf("identical schemas reported%s", describe(vs))
+				}
+			})
+		}
 	}
 	// Every rule in the rule table is exercised (the remaining ones have
 	// their own tests).
@@ -281,7 +372,7 @@ func TestJSONLevels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.level), func(t *testing.T) {
-			res := Check(tt.level, v2, earlier)
+			res := strictCheck(tt.level, v2, earlier)
 			var got []Direction
 			for _, v := range res.Violations {
 				got = append(got, v.Direction)
@@ -303,11 +394,11 @@ func TestJSONTransitiveOnlyOlderBreaks(t *testing.T) {
 	v2 := mustJSON(t, `{"type":"object","properties":{"name":{"type":"string","maxLength":10}}}`, nil)
 	v3 := mustJSON(t, `{"type":"object","properties":{"name":{"type":"string","maxLength":10}},"description":"v3"}`, nil)
 	earlier := []Version{{Version: 1, Schema: v1}, {Version: 2, Schema: v2}}
-	if res := Check(Backward, v3, earlier); !res.Compatible() {
+	if res := strictCheck(Backward, v3, earlier); !res.Compatible() {
 		t.Fatalf("BACKWARD against v2 only: %s", describe(res.Violations))
 	}
 	for _, level := range []Level{BackwardTransitive, FullTransitive} {
-		res := Check(level, v3, earlier)
+		res := strictCheck(level, v3, earlier)
 		if len(res.Violations) != 1 {
 			t.Fatalf("%s: want one violation, got%s", level, describe(res.Violations))
 		}
@@ -317,7 +408,7 @@ func TestJSONTransitiveOnlyOlderBreaks(t *testing.T) {
 		}
 	}
 	// FORWARD_TRANSITIVE: v3 writes, v1 reads; a shorter max is fine for it.
-	if res := Check(ForwardTransitive, v3, earlier); !res.Compatible() {
+	if res := strictCheck(ForwardTransitive, v3, earlier); !res.Compatible() {
 		t.Errorf("FORWARD_TRANSITIVE: %s", describe(res.Violations))
 	}
 }
@@ -357,8 +448,14 @@ func TestJSONMultipleViolations(t *testing.T) {
 	}
 }
 
-func TestJSONDraft07(t *testing.T) {
-	const d7 = `"$schema":"http://json-schema.org/draft-07/schema#",`
+// TestJSONDrafts checks rules in each draft's own keywords, and that a
+// schema without $schema is read as draft-07.
+func TestJSONDrafts(t *testing.T) {
+	const (
+		d7  = `"$schema":"http://json-schema.org/draft-07/schema#",`
+		d19 = `"$schema":"https://json-schema.org/draft/2019-09/schema",`
+		d20 = `"$schema":"https://json-schema.org/draft/2020-12/schema",`
+	)
 	tests := []struct {
 		name      string
 		old, next string
@@ -401,11 +498,47 @@ func TestJSONDraft07(t *testing.T) {
 			"", ""},
 		{"draft-07 to 2020-12, same meaning",
 			`{` + d7 + `"type":"array","items":[{"type":"string"}],"additionalItems":false}`,
-			`{"type":"array","prefixItems":[{"type":"string"}],"items":false}`, "", ""},
+			`{` + d20 + `"type":"array","prefixItems":[{"type":"string"}],"items":false}`, "", ""},
 		{"2020-12 $ref siblings apply",
-			`{"type":"object","properties":{"a":{"$ref":"#/$defs/A"}},"$defs":{"A":{"type":"string"}}}`,
-			`{"type":"object","properties":{"a":{"$ref":"#/$defs/A","maxLength":1}},"$defs":{"A":{"type":"string"}}}`,
+			`{` + d20 + `"type":"object","properties":{"a":{"$ref":"#/$defs/A"}},"$defs":{"A":{"type":"string"}}}`,
+			`{` + d20 + `"type":"object","properties":{"a":{"$ref":"#/$defs/A","maxLength":1}},"$defs":{"A":{"type":"string"}}}`,
 			ruleMaxLengthAdded, "/properties/a"},
+		{"no $schema is draft-07: a tuple as items registers and is checked",
+			`{"type":"array","items":[{"type":"string"},{"type":"number"}],"additionalItems":false}`,
+			`{"type":"array","items":[{"type":"string"},{"type":"integer"}],"additionalItems":false}`,
+			ruleTypeNarrowed, "/items/1"},
+		{"no $schema is draft-07: $ref siblings are ignored",
+			`{"type":"object","properties":{"a":{"$ref":"#/definitions/A"}},"definitions":{"A":{"type":"string"}}}`,
+			`{"type":"object","properties":{"a":{"$ref":"#/definitions/A","maxLength":1}},"definitions":{"A":{"type":"string"}}}`,
+			"", ""},
+		{"no $schema is draft-07: additionalItems without a tuple is no keyword",
+			`{"type":"array","items":{"type":"string"}}`,
+			`{"type":"array","items":{"type":"string"},"additionalItems":false}`,
+			"", ""},
+		{"2019-09: a tuple closed by unevaluatedItems loses a position",
+			`{` + d19 + `"type":"array","items":[{"type":"string"},{"type":"integer"}],"unevaluatedItems":false}`,
+			`{` + d19 + `"type":"array","items":[{"type":"string"}],"unevaluatedItems":false}`,
+			ruleItemRemovedClosed, "/unevaluatedItems"},
+		{"2020-12: a tuple typed by unevaluatedItems gains a position it covers",
+			`{` + d20 + `"type":"array","prefixItems":[{"type":"string"}],"unevaluatedItems":{"type":"integer"}}`,
+			`{` + d20 + `"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"unevaluatedItems":{"type":"integer"}}`,
+			"", ""},
+		{"2020-12: a tuple typed by unevaluatedItems gains a position it does not cover",
+			`{` + d20 + `"type":"array","prefixItems":[{"type":"string"}],"unevaluatedItems":{"type":["integer","null"]}}`,
+			`{` + d20 + `"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"unevaluatedItems":{"type":["integer","null"]}}`,
+			ruleItemAddedPartial, "/prefixItems/1"},
+		{"2020-12: contains makes items evaluated, unevaluatedItems does not bound them",
+			`{` + d20 + `"type":"array","prefixItems":[{"type":"string"}],"contains":{"type":"boolean"},"unevaluatedItems":{"type":"integer"}}`,
+			`{` + d20 + `"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"contains":{"type":"boolean"},"unevaluatedItems":{"type":"integer"}}`,
+			ruleItemAddedOpen, "/prefixItems/1"},
+		{"draft-06: const and numeric exclusiveMinimum",
+			`{"$schema":"http://json-schema.org/draft-06/schema#","type":"object","properties":{"k":{"const":"a"},"n":{"type":"number","exclusiveMinimum":0}}}`,
+			`{"$schema":"http://json-schema.org/draft-06/schema#","type":"object","properties":{"k":{"const":"a"},"n":{"type":"number","exclusiveMinimum":1}}}`,
+			ruleExclMinIncreased, "/properties/n"},
+		{"draft-04: boolean exclusiveMinimum added",
+			`{"$schema":"http://json-schema.org/draft-04/schema#","type":"number","minimum":0}`,
+			`{"$schema":"http://json-schema.org/draft-04/schema#","type":"number","minimum":0,"exclusiveMinimum":true}`,
+			ruleExclMinIncreased, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -439,7 +572,7 @@ func TestJSONReferences(t *testing.T) {
 	}
 	v1 := mustJSON(t, order, refs(addrV1))
 	v2 := mustJSON(t, order, refs(addrV2))
-	res := Check(Backward, v2, []Version{{Version: 1, Schema: v1}})
+	res := strictCheck(Backward, v2, []Version{{Version: 1, Schema: v1}})
 	var paths []string
 	for _, v := range res.Violations {
 		if v.Rule != ruleTypeChanged {
@@ -496,7 +629,7 @@ func TestJSONRecursive(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, level := range []Level{Backward, Full} {
-				vs := Check(level, mustJSON(t, tt.next, nil), []Version{{Version: 1, Schema: mustJSON(t, tt.old, nil)}}).Violations
+				vs := strictCheck(level, mustJSON(t, tt.next, nil), []Version{{Version: 1, Schema: mustJSON(t, tt.old, nil)}}).Violations
 				if level == Full {
 					continue // terminates; the verdict is checked for BACKWARD
 				}
@@ -520,14 +653,14 @@ func TestJSONDeepNesting(t *testing.T) {
 	}
 	old := mustJSON(t, nest(`{"type":"string"}`, jsonMaxDepth+10), nil)
 	next := mustJSON(t, nest(`{"type":"integer"}`, jsonMaxDepth+10), nil)
-	vs := Check(Backward, next, []Version{{Version: 1, Schema: old}}).Violations
+	vs := strictCheck(Backward, next, []Version{{Version: 1, Schema: old}}).Violations
 	if len(vs) != 1 || vs[0].Rule != ruleUnverifiable {
 		t.Fatalf("want %s, got%s", ruleUnverifiable, describe(vs))
 	}
 	// Below the limit the real rule is found.
 	old = mustJSON(t, nest(`{"type":"string"}`, 20), nil)
 	next = mustJSON(t, nest(`{"type":"integer"}`, 20), nil)
-	vs = Check(Backward, next, []Version{{Version: 1, Schema: old}}).Violations
+	vs = strictCheck(Backward, next, []Version{{Version: 1, Schema: old}}).Violations
 	if len(vs) != 1 || vs[0].Rule != ruleTypeChanged {
 		t.Fatalf("want %s, got%s", ruleTypeChanged, describe(vs))
 	}
@@ -636,10 +769,65 @@ func TestJSONBooleanSchemas(t *testing.T) {
 			t.Errorf("%s -> %s: compatible=%v, want %v%s", tt.old, tt.next, len(vs) == 0, tt.ok, describe(vs))
 		}
 	}
-	// No $schema means draft 2020-12: prefixItems is a keyword, not ignored.
-	p := mustJSON(t, `{"prefixItems":[{"type":"string"}]}`, nil)
-	if err := p.Validate([]byte(`[1]`)); err == nil {
-		t.Error("prefixItems ignored: the default draft is not 2020-12")
+}
+
+// A schema without $schema is read as Schema.DefaultDraft: draft-07 when
+// unset, as Confluent's registry reads it.
+func TestJSONDefaultDraft(t *testing.T) {
+	tuple := `{"items":[{"type":"string"},{"type":"number"}],"additionalItems":false}`
+	p := mustJSON(t, tuple, nil)
+	if err := p.Validate([]byte(`["a",1]`)); err != nil {
+		t.Errorf("draft-07 tuple rejects a valid instance: %v", err)
+	}
+	if err := p.Validate([]byte(`["a","b"]`)); err == nil {
+		t.Error("draft-07 tuple accepts a string at position 1")
+	}
+	if err := p.Validate([]byte(`["a",1,2]`)); err == nil {
+		t.Error("draft-07 additionalItems:false accepts a third item")
+	}
+	// The same text is no valid 2020-12 schema (items must be a schema).
+	if _, err := Parse(Schema{Type: JSON, Text: tuple, DefaultDraft: Draft2020}); err == nil {
+		t.Error("a tuple as items parses as 2020-12")
+	}
+	// prefixItems is no keyword in draft-07, a keyword in 2020-12, and a
+	// $schema in the text wins over the default.
+	pfx := `{"prefixItems":[{"type":"string"}]}`
+	if err := mustJSON(t, pfx, nil).Validate([]byte(`[1]`)); err != nil {
+		t.Errorf("draft-07 applies prefixItems: %v", err)
+	}
+	if err := mustJSONIn(t, Draft2020, pfx, nil).Validate([]byte(`[1]`)); err == nil {
+		t.Error("DefaultDraft 2020-12 ignores prefixItems")
+	}
+	named := `{"$schema":"https://json-schema.org/draft/2020-12/schema","prefixItems":[{"type":"string"}]}`
+	if err := mustJSONIn(t, Draft7, named, nil).Validate([]byte(`[1]`)); err == nil {
+		t.Error("$schema 2020-12 lost to DefaultDraft draft-07")
+	}
+	// References without $schema are read in the default draft too.
+	refs := map[string]string{"t.json": tuple}
+	ref := mustJSON(t, `{"$ref":"t.json"}`, refs)
+	if err := ref.Validate([]byte(`["a","b"]`)); err == nil {
+		t.Error("a referenced draft-07 tuple accepts a string at position 1")
+	}
+	if _, err := Parse(Schema{Type: JSON, Text: `{}`, DefaultDraft: "draft-99"}); err == nil {
+		t.Error("an unknown DefaultDraft parses")
+	}
+}
+
+func TestParseDraft(t *testing.T) {
+	for in, want := range map[string]Draft{
+		"": Draft7, "draft-07": Draft7, "draft7": Draft7, "draft_7": Draft7, "7": Draft7, "DRAFT_7": Draft7,
+		"http://json-schema.org/draft-07/schema#": Draft7, "draft-04": Draft4, "draft_4": Draft4, "draft-06": Draft6,
+		"2019-09": Draft2019, "draft_2019_09": Draft2019, "https://json-schema.org/draft/2019-09/schema": Draft2019,
+		"2020-12": Draft2020, "draft_2020_12": Draft2020, "https://json-schema.org/draft/2020-12/schema": Draft2020,
+	} {
+		if got, err := ParseDraft(in); err != nil || got != want {
+			t.Errorf("ParseDraft(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"draft-05", "2021-01", "latest", "draft"} {
+		if _, err := ParseDraft(in); err == nil {
+			t.Errorf("ParseDraft(%q): no error", in)
+		}
 	}
 }
 
@@ -672,12 +860,14 @@ func TestJSONCombinatorsAndRefs(t *testing.T) {
 		{"contains guaranteed by items", `{"type":"array","items":{"type":"integer"},"minItems":1}`, `{"type":"array","items":{"type":"integer"},"minItems":1,"contains":{"type":"integer"}}`, Backward, true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := Check(tt.level, mustJSON(t, tt.next, nil), []Version{{Version: 3, Schema: mustJSON(t, tt.old, nil)}})
-			if res.Compatible() != tt.ok {
-				t.Fatalf("compatible = %v, want %v%s", res.Compatible(), tt.ok, describe(res.Violations))
-			}
-		})
+		for _, d := range draftsOf(tt.old, tt.next) {
+			t.Run(tt.name+"/"+string(d), func(t *testing.T) {
+				res := strictCheck(tt.level, mustJSONIn(t, d, tt.next, nil), []Version{{Version: 3, Schema: mustJSONIn(t, d, tt.old, nil)}})
+				if res.Compatible() != tt.ok {
+					t.Fatalf("compatible = %v, want %v%s", res.Compatible(), tt.ok, describe(res.Violations))
+				}
+			})
+		}
 	}
 }
 
@@ -720,7 +910,7 @@ func TestJSONOneOfBranches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := Check(tt.level, mustJSON(t, tt.next, nil), []Version{{Version: 1, Schema: mustJSON(t, tt.old, nil)}})
+			res := strictCheck(tt.level, mustJSON(t, tt.next, nil), []Version{{Version: 1, Schema: mustJSON(t, tt.old, nil)}})
 			got := slices.Compact(slices.Sorted(slices.Values(rulesOf(res.Violations))))
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("rules = %v, want %v%s", got, tt.want, describe(res.Violations))
@@ -759,7 +949,7 @@ func TestJSONLargeCombinators(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := Check(Full, mustJSON(t, tt.next, nil), []Version{{Version: 1, Schema: mustJSON(t, tt.old, nil)}})
+			res := strictCheck(Full, mustJSON(t, tt.next, nil), []Version{{Version: 1, Schema: mustJSON(t, tt.old, nil)}})
 			got := slices.Compact(slices.Sorted(slices.Values(rulesOf(res.Violations))))
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("rules = %v, want %v%s", got, tt.want, describe(res.Violations))
@@ -773,7 +963,7 @@ func TestJSONLargeCombinators(t *testing.T) {
 func TestJSONForwardMessage(t *testing.T) {
 	prev := obj(`,"properties":{"zip":{"type":"string"}},"required":["zip"]`)
 	next := obj(`,"properties":{"zip":{"type":"string"}}`)
-	res := Check(Forward, mustJSON(t, next, nil), []Version{{Version: 1, Schema: mustJSON(t, prev, nil)}})
+	res := strictCheck(Forward, mustJSON(t, next, nil), []Version{{Version: 1, Schema: mustJSON(t, prev, nil)}})
 	want := `REQUIRED_ATTRIBUTE_ADDED at /properties/zip (writer, version 1): the reader requires property "zip", which the writer does not require: data written without it fails the reader; hint: require it in both, or in neither`
 	if len(res.Violations) != 1 || res.Violations[0].String() != want {
 		t.Fatalf("got%s\nwant\n\t%s", describe(res.Violations), want)

@@ -325,6 +325,24 @@ func (d *pbDiff) add(rule, path, msg, hint string) {
 	d.out = append(d.out, Violation{Rule: rule, Path: path, Message: msg, Hint: hint})
 }
 
+// addStrict adds a finding only StrictRules refuse: Confluent's registry
+// accepts the change (rules-protobuf.md says why, per rule).
+func (d *pbDiff) addStrict(rule, path, msg, hint string) {
+	d.out = append(d.out, Violation{Rule: rule, Path: path, Message: msg, Hint: hint, Strict: true})
+}
+
+// pbLabelsCompared reports whether Confluent's registry compares the
+// labels (optional, required, repeated) of a field of this kind: only for
+// numbers, bools and enums. A string, bytes or message field may change
+// its label there.
+func pbLabelsCompared(fd protoreflect.FieldDescriptor) bool {
+	switch fd.Kind() {
+	case protoreflect.StringKind, protoreflect.BytesKind, protoreflect.MessageKind, protoreflect.GroupKind:
+		return false
+	}
+	return true
+}
+
 // pbKey names a type so that a package rename still matches types: types in
 // the schema's own package are keyed by their package-relative name.
 func pbKey(s *protoSchema, d protoreflect.Descriptor) string {
@@ -397,7 +415,7 @@ func (d *pbDiff) enqueue(r, w protoreflect.Descriptor) {
 func (d *pbDiff) run() []Violation {
 	rf, wf := d.reader.file, d.writer.file
 	if rf.Syntax() != wf.Syntax() {
-		d.add(pbSyntaxChanged, "",
+		d.addStrict(pbSyntaxChanged, "",
 			fmt.Sprintf("syntax changed: the writer uses %s, the reader %s; field presence, default values and enum semantics differ", wf.Syntax(), rf.Syntax()),
 			"keep the earlier syntax; register a schema in another syntax under a new subject")
 	}
@@ -466,7 +484,7 @@ func (d *pbDiff) message(rm, wm protoreflect.MessageDescriptor) {
 					pbHintRequired)
 			}
 			if moved := rfs.ByName(wfd.Name()); moved != nil {
-				d.add(pbFieldNumberChanged, fpath,
+				d.addStrict(pbFieldNumberChanged, fpath,
 					fmt.Sprintf("field %s moved from number %d (writer) to %d (reader): the reader never sees the writer's value", wfd.Name(), wfd.Number(), moved.Number()),
 					"keep the field's number: the number, not the name, identifies a field on the wire")
 			}
@@ -489,11 +507,15 @@ func (d *pbDiff) field(fpath string, rfd, wfd protoreflect.FieldDescriptor) {
 	vs := d.fieldType(fpath, rfd, wfd)
 	if rfd.Name() != wfd.Name() {
 		if len(vs) == 0 {
-			d.add(pbFieldNameChanged, fpath,
+			d.addStrict(pbFieldNameChanged, fpath,
 				fmt.Sprintf("field number %d is named %s by the writer and %s by the reader: the binary encoding still matches, but JSON and text encodings, field masks and code using the name break, and a new name usually means a reused number", wfd.Number(), wfd.Name(), rfd.Name()),
 				fmt.Sprintf("give number %d one name in every version (%s or %s); if its meaning changed, reserve the number and the old name and add a new field with a new number", wfd.Number(), wfd.Name(), rfd.Name()))
 		} else {
-			d.add(pbFieldNumberReused, fpath,
+			add := d.add
+			if allStrict(vs) {
+				add = d.addStrict
+			}
+			add(pbFieldNumberReused, fpath,
 				fmt.Sprintf("field number %d is reused: the writer has %s %s, the reader %s %s", wfd.Number(), pbTypeName(wfd), wfd.Name(), pbTypeName(rfd), rfd.Name()),
 				fmt.Sprintf("restore the earlier field at number %d, or reserve the number and the earlier field's name and give the new field an unused number", wfd.Number()))
 		}
@@ -503,11 +525,20 @@ func (d *pbDiff) field(fpath string, rfd, wfd protoreflect.FieldDescriptor) {
 	rreq, wreq := rfd.Cardinality() == protoreflect.Required, wfd.Cardinality() == protoreflect.Required
 	switch {
 	case rreq && !wreq:
-		d.add(pbRequiredFieldAdded, fpath,
-			fmt.Sprintf("field %s is required by the reader but optional for the writer: data without it fails to parse", rfd.Name()),
-			pbHintRequired)
+		// Refused under either rule set, although Confluent's registry
+		// accepts it for a string, bytes or message field: the reader's
+		// parser rejects every message written without the field.
+		msg := fmt.Sprintf("field %s is required by the reader but optional for the writer: data without it fails to parse", rfd.Name())
+		if !pbLabelsCompared(rfd) {
+			msg += " (Confluent's registry accepts this change, but the reader's parser rejects every message written without the field)"
+		}
+		d.add(pbRequiredFieldAdded, fpath, msg, pbHintRequired)
 	case wreq && !rreq:
-		d.add(pbRequiredFieldRemoved, fpath,
+		add := d.add
+		if !pbLabelsCompared(wfd) {
+			add = d.addStrict
+		}
+		add(pbRequiredFieldRemoved, fpath,
 			fmt.Sprintf("field %s is required by the writer but no longer by the reader", wfd.Name()),
 			pbHintRequired)
 	}
@@ -542,6 +573,7 @@ func (d *pbDiff) fieldType(fpath string, rfd, wfd protoreflect.FieldDescriptor) 
 		add(pbFieldCardinality,
 			fmt.Sprintf("field %s is repeated for the writer but singular for the reader: all values but the last are lost (packed numbers are not read at all)", wfd.Name()),
 			"keep the field repeated; to change its cardinality reserve the number and add a new field")
+		vs[len(vs)-1].Strict = !pbLabelsCompared(wfd)
 	}
 	return vs
 }
@@ -635,7 +667,9 @@ func (d *pbDiff) valueType(rfd, wfd protoreflect.FieldDescriptor) (string, strin
 	case pbWireGroup(rk) != pbWireGroup(wk):
 		return pbFieldScalarKindChanged, changed + ": the encodings are not wire-compatible"
 	case wk == protoreflect.BytesKind && rk == protoreflect.StringKind && pbEnforcesUTF8(rfd):
-		return pbFieldScalarKindChanged, changed + ": the reader rejects bytes that are not valid UTF-8"
+		// Refused under either rule set, although Confluent's registry
+		// accepts it: the reader's parser rejects such a message.
+		return pbFieldScalarKindChanged, changed + ": a message whose bytes are not valid UTF-8 fails to parse under the reader (Confluent's registry accepts this change; the reader's parser does not)"
 	}
 	return "", ""
 }
@@ -721,7 +755,7 @@ func (d *pbDiff) enum(re, we protoreflect.EnumDescriptor) {
 	for i := range vals.Len() {
 		v := vals.Get(i)
 		if re.Values().ByNumber(v.Number()) == nil {
-			d.add(pbEnumConstRemoved, "/"+string(we.FullName())+"/"+string(v.Name()),
+			d.addStrict(pbEnumConstRemoved, "/"+string(we.FullName())+"/"+string(v.Name()),
 				fmt.Sprintf("value %s (%d) of closed enum %s is missing from the reader: a field holding it is read as unset", v.Name(), v.Number(), we.FullName()),
 				"keep the enum value (mark it deprecated)")
 		}
@@ -753,7 +787,7 @@ func (p *protoSchema) evolve(older parsed) []Violation {
 			for j := range ne.Values().Len() {
 				v := ne.Values().Get(j)
 				if oe.ReservedRanges().Has(v.Number()) || oe.ReservedNames().Has(v.Name()) {
-					d.add(pbReservedFieldReused, "/"+string(ne.FullName())+"/"+string(v.Name()),
+					d.addStrict(pbReservedFieldReused, "/"+string(ne.FullName())+"/"+string(v.Name()),
 						fmt.Sprintf("enum value %s (%d) takes a number or name the earlier version reserved", v.Name(), v.Number()),
 						"never reuse a reserved enum number or name; pick unused ones")
 				}
@@ -775,7 +809,7 @@ func (p *protoSchema) evolve(older parsed) []Violation {
 					what = append(what, fmt.Sprintf("name %q", f.Name()))
 				}
 				if len(what) > 0 {
-					d.add(pbReservedFieldReused, "/"+string(nm.FullName())+"/"+string(f.Name()),
+					d.addStrict(pbReservedFieldReused, "/"+string(nm.FullName())+"/"+string(f.Name()),
 						fmt.Sprintf("field %s takes the %s the earlier version reserved: data written before the reservation is misread", f.Name(), strings.Join(what, " and ")),
 						"never reuse a reserved number or name; give the field an unused number and name")
 				}

@@ -481,7 +481,7 @@ func pbCheck(t testing.TB, c pbCompatCase) Result {
 		earlier = append(earlier, Version{Version: i + 1, Schema: pbParse(t, v.text, v.refs)})
 	}
 	last := c.versions[len(c.versions)-1]
-	return Check(c.level, pbParse(t, last.text, last.refs), earlier)
+	return strictCheck(c.level, pbParse(t, last.text, last.refs), earlier)
 }
 
 func TestProtobufCompat(t *testing.T) {
@@ -554,7 +554,7 @@ func TestProtobufReservedReuse(t *testing.T) {
 			}
 			// Check knows which version is newer, so it reports the reuse
 			// (and only the reuse: a deletion that reserves is fine).
-			res := Check(Full, newer, []Version{{Version: 1, Schema: older}})
+			res := strictCheck(Full, newer, []Version{{Version: 1, Schema: older}})
 			var reported []string
 			for _, v := range res.Violations {
 				if v.Rule == pbReservedFieldReused {

@@ -99,6 +99,56 @@ type Schema struct {
 	// schema's text: a JSON Schema $ref URL, an Avro full type name, a
 	// Protobuf import path. References of references are included, flattened.
 	References map[string]string
+	// DefaultDraft is, for JSON Schema, the draft a text (or reference)
+	// without $schema is read as. Empty means Draft7, as Confluent's
+	// registry and serializers read such schemas. A $schema in the text
+	// always wins.
+	DefaultDraft Draft
+}
+
+// Draft is a JSON Schema dialect.
+type Draft string
+
+// The JSON Schema drafts handoff reads.
+const (
+	Draft4    Draft = "draft-04"
+	Draft6    Draft = "draft-06"
+	Draft7    Draft = "draft-07"
+	Draft2019 Draft = "2019-09"
+	Draft2020 Draft = "2020-12"
+)
+
+// Drafts lists the JSON Schema drafts, oldest first.
+var Drafts = []Draft{Draft4, Draft6, Draft7, Draft2019, Draft2020}
+
+// ParseDraft reads a JSON Schema draft name: handoff's ("draft-07",
+// "2020-12"), Confluent's json.schema.spec.version values ("draft_7",
+// "draft_2020_12"), a bare number ("7", "2019-09") or the draft's $schema
+// URL. The empty string is Draft7.
+func ParseDraft(s string) (Draft, error) {
+	n := strings.ToLower(strings.TrimSpace(s))
+	n = strings.TrimSuffix(strings.TrimSuffix(n, "#"), "/schema")
+	for _, p := range []string{"https://", "http://", "json-schema.org/", "draft/", "draft-", "draft_", "draft"} {
+		n = strings.TrimPrefix(n, p)
+	}
+	n = strings.TrimLeft(strings.ReplaceAll(n, "_", "-"), "0")
+	switch n {
+	case "":
+		if strings.TrimSpace(s) == "" {
+			return Draft7, nil
+		}
+	case "4":
+		return Draft4, nil
+	case "6":
+		return Draft6, nil
+	case "7":
+		return Draft7, nil
+	case "2019-09":
+		return Draft2019, nil
+	case "2020-12":
+		return Draft2020, nil
+	}
+	return "", fmt.Errorf("schema: JSON Schema draft %q: must be one of draft-04, draft-06, draft-07, 2019-09, 2020-12", s)
 }
 
 // ParseError says why a schema does not parse: where (a JSON pointer into
@@ -259,6 +309,10 @@ type Violation struct {
 	// Message says what is wrong; Hint how to make the change compatible.
 	Message string `json:"message"`
 	Hint    string `json:"hint,omitempty"`
+	// Strict marks a finding of handoff's stricter rule set: Confluent's
+	// registry accepts the change, so under ConfluentRules it is a
+	// warning (Result.Warnings) and only StrictRules refuse it.
+	Strict bool `json:"strict,omitempty"`
 }
 
 func (v Violation) String() string {
@@ -282,23 +336,83 @@ type Version struct {
 	Schema  *Parsed
 }
 
+// Rules is the rule set a compatibility verdict follows.
+type Rules string
+
+const (
+	// ConfluentRules, the default, refuses what Confluent's registry
+	// refuses, so a team moving from Confluent's registry sees the same
+	// verdicts. Findings of handoff's engine that Confluent's registry
+	// accepts (Violation.Strict) are Warnings. The few places where
+	// handoff's default verdict still differs from Confluent's are listed,
+	// with the reason, in the rules-*.md tables.
+	ConfluentRules Rules = "CONFLUENT"
+	// StrictRules refuses every finding of handoff's engine: also the
+	// changes Confluent's registry accepts although data written before
+	// may be misread or rejected after them (a renumbered Protobuf field,
+	// a changed Avro logical type, a required JSON property the writer
+	// never declared, ...).
+	StrictRules Rules = "STRICT"
+)
+
+// ParseRules reads a rule set name, case-insensitively. The empty string
+// is ConfluentRules.
+func ParseRules(s string) (Rules, error) {
+	switch r := Rules(strings.ToUpper(strings.TrimSpace(s))); r {
+	case "":
+		return ConfluentRules, nil
+	case ConfluentRules, StrictRules:
+		return r, nil
+	}
+	return "", fmt.Errorf("schema: compatibility rules %q: must be CONFLUENT or STRICT", s)
+}
+
 // Result is the verdict of a compatibility check.
 type Result struct {
-	Level      Level
+	Level Level
+	// Rules is the rule set the verdict follows.
+	Rules Rules
+	// Violations are the findings Rules refuses: the change is compatible
+	// when there are none.
 	Violations []Violation
+	// Warnings are the findings Rules does not refuse: under
+	// ConfluentRules, those only StrictRules refuse (Violation.Strict).
+	Warnings []Violation
+
+	all []Violation // every finding, in the order found
 }
 
 // Compatible reports whether no violation was found.
 func (r Result) Compatible() bool { return len(r.Violations) == 0 }
+
+// Under returns the verdict under another rule set: the same findings,
+// split into Violations and Warnings by rules.
+func (r Result) Under(rules Rules) Result {
+	out := Result{Level: r.Level, Rules: rules, all: r.all}
+	for _, v := range r.all {
+		if v.Strict && rules != StrictRules {
+			out.Warnings = append(out.Warnings, v)
+		} else {
+			out.Violations = append(out.Violations, v)
+		}
+	}
+	return out
+}
 
 // RuleSchemaTypeChanged is reported when the new schema is in another
 // language than an earlier version.
 const RuleSchemaTypeChanged = "SCHEMA_TYPE_CHANGED"
 
 // Check checks candidate against the earlier versions (oldest first) at
-// level, and reports every violation against every version checked: the
-// latest only, or all of them for a _TRANSITIVE level.
+// level, and reports every finding against every version checked: the
+// latest only, or all of them for a _TRANSITIVE level. The verdict follows
+// ConfluentRules: findings only StrictRules refuse are Warnings. For the
+// strict verdict, call Under(StrictRules) on the result.
 func Check(level Level, candidate *Parsed, earlier []Version) Result {
+	return check(level, candidate, earlier).Under(ConfluentRules)
+}
+
+func check(level Level, candidate *Parsed, earlier []Version) Result {
 	res := Result{Level: level}
 	if level == None || len(earlier) == 0 {
 		return res
@@ -343,5 +457,6 @@ func Check(level Level, candidate *Parsed, earlier []Version) Result {
 			}
 		}
 	}
+	res.all, res.Violations = res.Violations, nil
 	return res
 }

@@ -30,3 +30,10 @@ func TestCanonicalAgreesWithParsed(t *testing.T) {
 		t.Error("Canonical of an unknown type: no error")
 	}
 }
+
+// strictCheck is Check under StrictRules: every finding of the engine is
+// a violation. The engine's own tests use it; the parity tests
+// (parity_*_test.go) check the default, Confluent's rules.
+func strictCheck(level Level, candidate *Parsed, earlier []Version) Result {
+	return Check(level, candidate, earlier).Under(StrictRules)
+}
