@@ -37,3 +37,22 @@ func Example() {
 	// PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL /properties/zip reader
 	// compatible: true
 }
+
+// By default a check gives Confluent's verdict: what only handoff's
+// stricter rule set refuses comes back as a warning. Under StrictRules it
+// is a violation.
+func ExampleResult_Under() {
+	o, _ := schema.Parse(schema.Schema{Type: schema.JSON, Text: `{"type":"object","properties":{"id":{"type":"string"}}}`})
+	n, _ := schema.Parse(schema.Schema{Type: schema.JSON, Text: `{"type":"object","properties":{"id":{"type":"string"}},"required":["zip"]}`})
+	res := schema.Check(schema.Backward, n, []schema.Version{{Version: 1, Schema: o}})
+	fmt.Println(res.Rules, "compatible:", res.Compatible())
+	for _, v := range res.Warnings {
+		fmt.Println("warning:", v.Rule, v.Path)
+	}
+	strict := res.Under(schema.StrictRules)
+	fmt.Println(strict.Rules, "compatible:", strict.Compatible())
+	// Output:
+	// CONFLUENT compatible: true
+	// warning: REQUIRED_ATTRIBUTE_ADDED /properties/zip
+	// STRICT compatible: false
+}

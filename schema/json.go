@@ -842,7 +842,7 @@ func (c *jsonCompat) subset(w, r *jsch, path string) []Violation {
 		return nil // recursive schemas: assume the pair holds (coinduction)
 	}
 	if c.depth >= jsonMaxDepth {
-		return []Violation{jsonViolation(ruleUnverifiable, path, "the schemas nest deeper than %d levels: the writer's data could not be proven valid under the reader", jsonMaxDepth)}
+		return []Violation{jsonViolation(ruleUnverifiable, path, "the schemas nest deeper than %d levels: the writer's data could not be proven valid under the reader (Confluent's registry sets no such bound and may accept the change)", jsonMaxDepth)}
 	}
 	c.active[pair] = true
 	c.depth++
@@ -980,7 +980,7 @@ func (c *jsonCompat) allOf(w, r *jsch, path string) []Violation {
 			continue
 		}
 		if len(w.AllOf) > 0 && i >= len(w.AllOf) && !slices.ContainsFunc(c.closure(w), func(x *jsch) bool { return c.same(x, m) }) {
-			vs = append(vs, strictIf(allStrict(mv), jsonViolation(ruleProductExtended, loc(m), "the reader's allOf member %d is not among the writer's and the writer's data need not satisfy it: %s", i, mv[0].Message)))
+			vs = append(vs, jsonViolation(ruleProductExtended, loc(m), "the reader's allOf member %d is not among the writer's and the writer's data need not satisfy it: %s", i, mv[0].Message))
 			continue
 		}
 		vs = append(vs, mv...)
@@ -1053,6 +1053,9 @@ func (c *jsonCompat) sum(w *jsch, rs []*jsch, kw, path string) []Violation {
 		loose := c.looselyCovered(w, rs) || parts != nil && !slices.ContainsFunc(parts, func(p *jsch) bool { return !c.looselyCovered(p, rs) })
 		return []Violation{strictIf(loose, jsonViolation(ruleCombinedChanged, path+"/"+kw, "no %s branch of the reader accepts everything the writer allows", kw))}
 	}
+	// Confluent pairs the branches one to one: fewer reader branches, or
+	// anyOf read as oneOf, is refused there whatever the branches say.
+	confluentPairs := len(wb) <= len(rs) && (wkw == kw || kw == "anyOf")
 	var vs []Violation
 	for j, b := range wb {
 		if c.coveredBy(b, rs) {
@@ -1062,7 +1065,7 @@ func (c *jsonCompat) sum(w *jsch, rs []*jsch, kw, path string) []Violation {
 		if wkw != kw {
 			rule = ruleCombinedChanged
 		}
-		vs = append(vs, strictIf(c.looselyCovered(b, rs), jsonViolation(rule, path+"/"+kw, "the writer's %s branch %d is accepted by no %s branch of the reader", wkw, j, kw)))
+		vs = append(vs, strictIf(confluentPairs && c.looselyCovered(b, rs), jsonViolation(rule, path+"/"+kw, "the writer's %s branch %d is accepted by no %s branch of the reader", wkw, j, kw)))
 	}
 	return vs
 }
@@ -1150,7 +1153,7 @@ func (c *jsonCompat) overlap(k, i int, rk *jsch) Violation {
 }
 
 func (c *jsonCompat) unverifiable(path string) Violation {
-	return jsonViolation(ruleUnverifiable, path, "more than %d×%d anyOf/oneOf branch pairs would have to be compared; the writer's data could not be proven valid under the reader", jsonMaxPairs, jsonMaxPairs)
+	return jsonViolation(ruleUnverifiable, path, "more than %d×%d anyOf/oneOf branch pairs would have to be compared; the writer's data could not be proven valid under the reader (Confluent's registry sets no such bound and may accept the change)", jsonMaxPairs, jsonMaxPairs)
 }
 
 func (c *jsonCompat) not(w, n *jsch, path string) []Violation {

@@ -64,7 +64,7 @@ func draftsOf(texts ...string) []Draft {
 	if strings.Contains(all, `"items":[`) {
 		hi = 3
 	}
-	return Drafts[lo : hi+1]
+	return slices.Clone(Drafts[lo : hi+1])
 }
 
 var boolValue = regexp.MustCompile(`(?:"([^"]*)"\s*:|[\[,])\s*(?:true|false)\b`)
@@ -146,6 +146,8 @@ func TestJSONContentModel(t *testing.T) {
 		{"R3 partial + add required property", obj(propsA + partStr), obj(propsAZip + partStr + `,"required":["zip"]`), []string{ruleRequiredPropAddedUnopen}, "/properties/zip"},
 		{"R4 existing property made required", obj(propsAZip), obj(propsAZip + `,"required":["zip"]`), []string{ruleRequiredAttrAdded}, "/properties/zip"},
 		{"R5 required dropped", obj(propsAZip + `,"required":["zip"]`), obj(propsAZip), nil, ""},
+		{"R6 open + requires an undeclared name", obj(propsA), obj(propsA + `,"required":["zip"]`), []string{ruleRequiredAttrAdded}, "/properties/zip"},
+		{"R7 closed + requires an undeclared name", obj(propsA + closed), obj(propsA + closed + `,"required":["zip"]`), []string{ruleRequiredPropAddedUnopen}, "/properties/zip"},
 		// Property removed by the reader: the reader's model decides.
 		{"D1 removed, reader open", obj(propsAZip), obj(propsA), nil, ""},
 		{"D2 removed, reader closed", obj(propsAZip + closed), obj(propsA + closed), []string{rulePropRemovedClosed}, "/properties/zip"},
@@ -171,9 +173,19 @@ func TestJSONContentModel(t *testing.T) {
 		{"M12 pattern narrowed", obj(propsA + patWide), obj(propsA + patStr), []string{rulePatternPropsNarrowed}, "/patternProperties/^z"},
 		{"M13 pattern removed, reader closed", obj(propsA + patStr + closed), obj(propsA + closed), []string{rulePatternPropsNarrowed}, "/additionalProperties"},
 	}
+	// The table's Confluent, default and strict columns, row by row.
+	doc := docTable(t, "rules-json.md", "| Row | Writer (old)")
 	for _, tt := range tests {
+		id, _, _ := strings.Cut(tt.row, " ")
+		cells := doc[id]
+		if len(cells) != 9 {
+			t.Fatalf("row %s: rules-json.md has %q", id, cells)
+		}
 		for _, d := range draftsOf(tt.old, tt.new) {
 			t.Run(tt.row+"/"+string(d), func(t *testing.T) {
+				def := Check(Backward, mustJSONIn(t, d, tt.new, nil), []Version{{Version: 1, Schema: mustJSONIn(t, d, tt.old, nil)}})
+				checkDocVerdict(t, id+" default", cells[6], def.Compatible())
+				checkDocVerdict(t, id+" strict", cells[7], def.Under(StrictRules).Compatible())
 				vs := jsonBackwardIn(t, d, tt.old, tt.new)
 				got := rulesOf(vs)
 				slices.Sort(got)
@@ -305,10 +317,25 @@ func TestJSONRules(t *testing.T) {
 		{ruleDepSchemaAdded, obj(``), obj(`,"dependencies":{"a":{"required":["b"]}}`), obj(`,"dependencies":{"a":{}}`), "/dependencies/a"},
 		{ruleDepSchemaNarrowed, obj(`,"dependencies":{"a":{"properties":{"b":{"type":["string","null"]}}}}`), obj(`,"dependencies":{"a":{"properties":{"b":{"type":"string"}}}}`), obj(`,"dependencies":{"a":{"properties":{"b":{}}}}`), "/dependencies/a"},
 	}...)
+	doc := docTable(t, "rules-json.md", "| Rule | Reported when the reader")
+	docRow := func(rule string) []string {
+		for k, cells := range doc {
+			if strings.Contains(k, "`"+rule+"`") {
+				return cells
+			}
+		}
+		// The content-model rules have their own table (and test).
+		return make([]string, 7)
+	}
 	covered := map[string]bool{}
 	for _, tt := range tests {
+		cells := docRow(tt.rule)
 		for _, d := range draftsOf(tt.old, tt.bad, tt.good) {
 			t.Run(tt.rule+"/"+string(d), func(t *testing.T) {
+				// The table's default and strict columns for the change.
+				def := Check(Backward, mustJSONIn(t, d, tt.bad, nil), []Version{{Version: 1, Schema: mustJSONIn(t, d, tt.old, nil)}})
+				checkDocVerdict(t, tt.rule+" default", cells[4], def.Compatible())
+				checkDocVerdict(t, tt.rule+" strict", cells[5], def.Under(StrictRules).Compatible())
 				jsonBackward := func(t *testing.T, old, next string) []Violation {
 					t.Helper()
 					return jsonBackwardIn(t, d, old, next)

@@ -1,0 +1,88 @@
+package schema
+
+// Avro parity cases. Confluent's registry judges Avro with Avro's own
+// SchemaCompatibility (reader and writer resolution by the
+// specification): the new schema reads for BACKWARD, the earlier one for
+// FORWARD. It does not look at logical types.
+
+func paR(fields ...string) string { return avroRecord("R", fields...) }
+
+const (
+	paID   = `{"name":"id","type":"string"}`
+	paNote = `{"name":"note","type":["null","string"],"default":null}`
+)
+
+var parityAvro = []parityCase{
+	{name: "optional field added", old: paR(paID), new: paR(paID, paNote),
+		back: pv{ok, ok, ""}, fwd: pv{ok, ok, ""},
+		why: "a reader field missing from the writer takes its default; a writer field the reader lacks is skipped"},
+	{name: "field without default added", old: paR(paID), new: paR(paID, `{"name":"qty","type":"int"}`),
+		back: pv{no, no, ""}, fwd: pv{ok, ok, ""}, rule: avroRuleMissingDefault,
+		why: "READER_FIELD_MISSING_DEFAULT_VALUE"},
+	{name: "field without default removed", old: paR(paID, `{"name":"qty","type":"int"}`), new: paR(paID),
+		back: pv{ok, ok, ""}, fwd: pv{no, no, ""}, rule: avroRuleMissingDefault,
+		why: "the earlier reader lacks a default for the removed field: READER_FIELD_MISSING_DEFAULT_VALUE"},
+	{name: "field with default removed", old: paR(paID, paNote), new: paR(paID),
+		back: pv{ok, ok, ""}, fwd: pv{ok, ok, ""},
+		why: "the earlier reader fills the default"},
+	{name: "int promoted to long", old: paR(`{"name":"n","type":"int"}`), new: paR(`{"name":"n","type":"long"}`),
+		back: pv{ok, ok, ""}, fwd: pv{no, no, ""}, rule: avroRuleTypeMismatch,
+		why: "int is promoted to long; long is not read as int: TYPE_MISMATCH"},
+	{name: "float promoted to double", old: paR(`{"name":"n","type":"float"}`), new: paR(`{"name":"n","type":"double"}`),
+		back: pv{ok, ok, ""}, fwd: pv{no, no, ""}, rule: avroRuleTypeMismatch,
+		why: "float is promoted to double, not the other way"},
+	{name: "string to bytes", old: paR(`{"name":"s","type":"string"}`), new: paR(`{"name":"s","type":"bytes"}`),
+		back: pv{ok, ok, ""}, fwd: pv{ok, ok, ""},
+		why: "string and bytes read each other"},
+	{name: "int to string", old: paR(`{"name":"n","type":"int"}`), new: paR(`{"name":"n","type":"string"}`),
+		back: pv{no, no, ""}, fwd: pv{no, no, ""}, rule: avroRuleTypeMismatch,
+		why: "TYPE_MISMATCH both ways"},
+	{name: "field renamed with an alias", old: paR(`{"name":"qty","type":"int"}`), new: paR(`{"name":"quantity","type":"int","aliases":["qty"]}`),
+		back: pv{ok, ok, ""}, fwd: pv{no, no, ""}, rule: avroRuleMissingDefault,
+		why: "the reader's field aliases find the writer's field; the earlier reader has no alias: READER_FIELD_MISSING_DEFAULT_VALUE"},
+	{name: "record renamed", old: avroRecord("R", paID), new: avroRecord("S", paID),
+		back: pv{no, no, ""}, fwd: pv{no, no, ""}, rule: avroRuleNameMismatch,
+		why: "NAME_MISMATCH both ways"},
+	{name: "record renamed with an alias", old: avroRecord("R", paID), new: `{"type":"record","name":"S","namespace":"test","aliases":["test.R"],"fields":[` + paID + `]}`,
+		back: pv{ok, ok, ""}, fwd: pv{no, no, ""}, rule: avroRuleNameMismatch,
+		why: "the reader's aliases include the writer's full name; the earlier reader has none"},
+	{name: "namespace changed", old: `{"type":"record","name":"R","namespace":"a","fields":[` + paID + `]}`, new: `{"type":"record","name":"R","namespace":"b","fields":[` + paID + `]}`,
+		back: pv{ok, ok, ""}, fwd: pv{ok, ok, ""},
+		why: "names are compared unqualified"},
+	{name: "enum symbol added", old: paR(`{"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}}`), new: paR(`{"name":"e","type":{"type":"enum","name":"E","symbols":["A","B","C"]}}`),
+		back: pv{ok, ok, ""}, fwd: pv{no, no, ""}, rule: avroRuleMissingSymbols,
+		why: "MISSING_ENUM_SYMBOLS when the reader lacks a writer symbol"},
+	{name: "enum symbol added, earlier reader has a default", old: paR(`{"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"],"default":"A"}}`), new: paR(`{"name":"e","type":{"type":"enum","name":"E","symbols":["A","B","C"],"default":"A"}}`),
+		back: pv{ok, ok, ""}, fwd: pv{ok, ok, ""},
+		why: "a reader enum with a default symbol reads unknown symbols"},
+	{name: "fixed size changed", old: paR(`{"name":"f","type":{"type":"fixed","name":"F","size":4}}`), new: paR(`{"name":"f","type":{"type":"fixed","name":"F","size":8}}`),
+		back: pv{no, no, ""}, fwd: pv{no, no, ""}, rule: avroRuleFixedSize,
+		why: "FIXED_SIZE_MISMATCH both ways"},
+	{name: "union branch added", old: paR(`{"name":"v","type":["null","string"]}`), new: paR(`{"name":"v","type":["null","string","int"]}`),
+		back: pv{ok, ok, ""}, fwd: pv{no, no, ""}, rule: avroRuleMissingBranch,
+		why: "each writer branch must match a reader branch: MISSING_UNION_BRANCH"},
+	{name: "field made optional", old: paR(`{"name":"v","type":"string"}`), new: paR(`{"name":"v","type":["null","string"],"default":null}`),
+		back: pv{ok, ok, ""}, fwd: pv{no, no, ""}, rule: avroRuleMissingBranch,
+		why: "a reader union with the writer's type reads it; a writer union whose null branch the reader lacks does not"},
+	{name: "array items promoted", old: paR(`{"name":"a","type":{"type":"array","items":"int"}}`), new: paR(`{"name":"a","type":{"type":"array","items":"long"}}`),
+		back: pv{ok, ok, ""}, fwd: pv{no, no, ""}, rule: avroRuleTypeMismatch,
+		why: "array items resolve as types"},
+	{name: "map values changed", old: paR(`{"name":"m","type":{"type":"map","values":"string"}}`), new: paR(`{"name":"m","type":{"type":"map","values":"int"}}`),
+		back: pv{no, no, ""}, fwd: pv{no, no, ""}, rule: avroRuleTypeMismatch,
+		why: "map values resolve as types"},
+	{name: "logical type added", old: paR(`{"name":"t","type":"long"}`), new: paR(`{"name":"t","type":{"type":"long","logicalType":"timestamp-millis"}}`),
+		back: pv{ok, ok, ""}, fwd: pv{ok, ok, ""},
+		why: "logical types are not compared; the bytes read the same"},
+	{name: "timestamp-millis to timestamp-micros", old: paR(`{"name":"t","type":{"type":"long","logicalType":"timestamp-millis"}}`), new: paR(`{"name":"t","type":{"type":"long","logicalType":"timestamp-micros"}}`),
+		back: pv{ok, no, ""}, fwd: pv{ok, no, ""}, rule: avroRuleLogicalMismatch,
+		why: "logical types are not compared: long reads long"},
+	{name: "decimal scale changed", old: paR(`{"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}}`), new: paR(`{"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":3}}`),
+		back: pv{ok, no, ""}, fwd: pv{ok, no, ""}, rule: avroRuleDecimalScale,
+		why: "logical types are not compared: bytes reads bytes"},
+	{name: "decimal precision narrowed", old: paR(`{"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}}`), new: paR(`{"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":8,"scale":2}}`),
+		back: pv{ok, no, ""}, fwd: pv{ok, ok, ""}, rule: avroRuleDecimalPrecision,
+		why: "logical types are not compared"},
+	{name: "record to string", old: paR(`{"name":"r","type":{"type":"record","name":"In","fields":[]}}`), new: paR(`{"name":"r","type":"string"}`),
+		back: pv{no, no, ""}, fwd: pv{no, no, ""}, rule: avroRuleTypeMismatch,
+		why: "TYPE_MISMATCH both ways"},
+}
