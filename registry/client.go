@@ -56,9 +56,10 @@ func (s SchemaSpec) schemaType() schema.Type {
 // subject's latest version, its versions, the configuration) is always
 // fetched.
 type Client struct {
-	base string
-	hc   *http.Client
-	auth func(*http.Request)
+	base  string
+	hc    *http.Client
+	auth  func(*http.Request)
+	draft schema.Draft // JSON Schema draft of a text without $schema
 
 	byID    *lru[int, Registered]        // id → schema (Subject and Version empty)
 	ids     *lru[specKey, int]           // (subject, schema) → id
@@ -92,6 +93,7 @@ type clientOptions struct {
 	hc         *http.Client
 	hcSet      bool
 	cacheSize  int
+	draft      schema.Draft
 }
 
 // ClientOption configures a Client.
@@ -120,6 +122,14 @@ func WithCacheSize(n int) ClientOption {
 	return func(o *clientOptions) { o.cacheSize = n }
 }
 
+// WithJSONDraft sets the draft the client reads a JSON Schema without
+// $schema as (for serializers and validation): draft-07 by default, as the
+// server (and Confluent's registry) reads it. Give it the draft given to
+// the server's WithDefaultJSONDraft.
+func WithJSONDraft(d schema.Draft) ClientOption {
+	return func(o *clientOptions) { o.draft = d }
+}
+
 // NewClient returns a client of the registry at baseURL, e.g.
 // "http://localhost:8081" or "https://example.com/registry".
 func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
@@ -137,6 +147,10 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	draft, err := schema.ParseDraft(string(o.draft))
+	if err != nil {
+		return nil, fmt.Errorf("registry: WithJSONDraft: %w", err)
+	}
 	switch {
 	case o.hcSet && o.hc == nil:
 		return nil, errors.New("registry: WithHTTPClient: client is nil")
@@ -149,6 +163,7 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 	}
 	c := &Client{
 		base:    strings.TrimRight(u.String(), "/"),
+		draft:   draft,
 		hc:      o.hc,
 		byID:    newLRU[int, Registered](o.cacheSize),
 		ids:     newLRU[specKey, int](o.cacheSize),
@@ -339,6 +354,10 @@ func (c *Client) Config(ctx context.Context, subject string) (schema.Level, erro
 	if r.Level == "" {
 		r.Level = r.Compatibility
 	}
+	if r.Level == "" {
+		// A subject with only handoffCompatibilityRules of its own.
+		return "", &Error{Code: CodeSubjectCompatibilityNotSet, Status: 404, Message: fmt.Sprintf("Subject '%s' does not have subject-level compatibility configured", subject)}
+	}
 	l, err := schema.ParseLevel(r.Level)
 	if err != nil {
 		return "", fmt.Errorf("registry: config %s: %w", subject, err)
@@ -352,6 +371,41 @@ func (c *Client) SetConfig(ctx context.Context, subject string, level schema.Lev
 	body := struct {
 		Compatibility schema.Level `json:"compatibility"`
 	}{level}
+	return c.do(ctx, http.MethodPut, configPath(subject), nil, body, nil)
+}
+
+// CompatibilityRules returns the rule set (handoff's extension of the
+// config API) in force for subject's compatibility checks, or the global
+// one when subject is empty: its own, else the global one, else
+// CONFLUENT. A registry that does not know the setting (Confluent's)
+// answers CONFLUENT. GET /config[/{subject}]?defaultToGlobal=true.
+func (c *Client) CompatibilityRules(ctx context.Context, subject string) (schema.Rules, error) {
+	var r struct {
+		Rules string `json:"handoffCompatibilityRules"`
+	}
+	q := url.Values{}
+	if subject != "" {
+		q.Set("defaultToGlobal", "true")
+	}
+	if err := c.do(ctx, http.MethodGet, configPath(subject), q, nil, &r); err != nil {
+		return "", err
+	}
+	rules, err := schema.ParseRules(r.Rules)
+	if err != nil {
+		return "", fmt.Errorf("registry: config %s: %w", subject, err)
+	}
+	return rules, nil
+}
+
+// SetCompatibilityRules sets the rule set of subject's compatibility
+// checks, or the global one when subject is empty: schema.ConfluentRules
+// (the default) refuses what Confluent's registry refuses, and
+// schema.StrictRules also handoff's stricter findings. The level is left
+// as it is. PUT /config[/{subject}] with handoffCompatibilityRules.
+func (c *Client) SetCompatibilityRules(ctx context.Context, subject string, rules schema.Rules) error {
+	body := struct {
+		Rules schema.Rules `json:"handoffCompatibilityRules"`
+	}{rules}
 	return c.do(ctx, http.MethodPut, configPath(subject), nil, body, nil)
 }
 
@@ -411,7 +465,7 @@ func (c *Client) Resolve(ctx context.Context, r Registered) (schema.Schema, erro
 	if err != nil {
 		return schema.Schema{}, err
 	}
-	s := schema.Schema{Type: t, Text: r.Schema}
+	s := schema.Schema{Type: t, Text: r.Schema, DefaultDraft: c.draft}
 	if len(refs) > 0 {
 		s.References = make(map[string]string, len(refs))
 		for _, ref := range refs {

@@ -7,6 +7,25 @@
 // numbered schemas. Registering checks the new version with the schema
 // package's engine at the subject's compatibility level, and a refusal (409)
 // lists every violation with its rule, path, direction, version and a hint.
+// Verdicts are Confluent's registry's by default, and a JSON Schema
+// without $schema is read as draft-07, as there (WithDefaultJSONDraft
+// changes that); handoff's stricter findings are listed as "warning:"
+// lines in the messages of a verbose compatibility check.
+//
+// handoff extends the config API with one field, handoffCompatibilityRules,
+// per subject and global like the level: CONFLUENT (the default) or
+// STRICT, which refuses handoff's stricter findings too:
+//
+//	PUT /config/orders-value {"handoffCompatibilityRules": "STRICT"}
+//	GET /config/orders-value → {"handoffCompatibilityRules": "STRICT"}
+//
+// A PUT may carry "compatibility", the rule set, or both; a field left out
+// keeps its value, so Confluent's clients, which send only
+// "compatibility", never reset it. DELETE /config[/{subject}] removes
+// both. Confluent's clients ignore the field in GET answers. It is not
+// Confluent's compatibilityPolicy, which handoff does not implement.
+// Client.SetCompatibilityRules and Client.CompatibilityRules use it.
+//
 // Registering a schema again returns its id; the same schema under two
 // subjects has one id. A version another schema references cannot be
 // deleted. Writes need the token given to WithRequiredToken; reads too,

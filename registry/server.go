@@ -39,6 +39,7 @@ type Server struct {
 	hasToken  bool
 	openReads bool
 	defLevel  schema.Level
+	draft     schema.Draft // JSON Schema draft of a text without $schema
 	maxBody   int64
 	log       *slog.Logger
 	mux       *http.ServeMux
@@ -93,6 +94,21 @@ func WithDefaultCompatibility(l schema.Level) ServerOption {
 	}
 }
 
+// WithDefaultJSONDraft sets the draft a JSON Schema without $schema is
+// read as (registered, looked up, checked, and referenced): draft-07 by
+// default, as Confluent's registry reads it. A $schema in the text always
+// wins. Changing it changes how stored schemas without $schema are read.
+func WithDefaultJSONDraft(d schema.Draft) ServerOption {
+	return func(s *Server) error {
+		pd, err := schema.ParseDraft(string(d))
+		if err != nil {
+			return fmt.Errorf("registry: WithDefaultJSONDraft: %w", err)
+		}
+		s.draft = pd
+		return nil
+	}
+}
+
 // WithLogger sets the logger for store failures.
 func WithLogger(l *slog.Logger) ServerOption {
 	return func(s *Server) error {
@@ -121,7 +137,7 @@ func NewServer(store Store, opts ...ServerOption) (*Server, error) {
 	if store == nil {
 		return nil, errors.New("registry: NewServer: store must not be nil")
 	}
-	s := &Server{store: store, defLevel: schema.Backward, maxBody: 8 << 20, log: slog.Default(), cache: map[int]*entry{}, gone: map[int]bool{}}
+	s := &Server{store: store, defLevel: schema.Backward, draft: schema.Draft7, maxBody: 8 << 20, log: slog.Default(), cache: map[int]*entry{}, gone: map[int]bool{}}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
@@ -158,12 +174,12 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /subjects/{subject}/versions/{version}", write(s.deleteVersion))
 	m.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", read(s.checkCompatibility))
 	m.HandleFunc("POST /compatibility/subjects/{subject}/versions", read(s.checkCompatibility))
-	m.HandleFunc("GET /config", read(s.getSetting(compatibilitySetting)))
+	m.HandleFunc("GET /config", read(s.getConfig))
 	m.HandleFunc("PUT /config", write(s.putConfig))
-	m.HandleFunc("DELETE /config", write(s.deleteSetting(compatibilitySetting)))
-	m.HandleFunc("GET /config/{subject}", read(s.getSetting(compatibilitySetting)))
+	m.HandleFunc("DELETE /config", write(s.deleteConfig))
+	m.HandleFunc("GET /config/{subject}", read(s.getConfig))
 	m.HandleFunc("PUT /config/{subject}", write(s.putConfig))
-	m.HandleFunc("DELETE /config/{subject}", write(s.deleteSetting(compatibilitySetting)))
+	m.HandleFunc("DELETE /config/{subject}", write(s.deleteConfig))
 	m.HandleFunc("GET /mode", read(s.getSetting(modeSetting)))
 	m.HandleFunc("PUT /mode", write(s.putMode))
 	m.HandleFunc("DELETE /mode", write(s.deleteSetting(modeSetting)))
@@ -725,6 +741,7 @@ type request struct {
 type candidate struct {
 	req    request
 	typ    schema.Type
+	draft  schema.Draft
 	refs   map[string]string
 	canon  string
 	hash   string
@@ -762,7 +779,7 @@ func (s *Server) parseCandidate(ctx context.Context, req request) (*candidate, e
 		return nil, err
 	}
 	req.References = resolved
-	c := &candidate{req: req, typ: typ, refs: refs}
+	c := &candidate{req: req, typ: typ, draft: s.draft, refs: refs}
 	if c.canon, err = schema.Canonical(typ, req.Schema); err != nil {
 		// Not even JSON: parse to say exactly why.
 		return nil, c.parse()
@@ -783,7 +800,7 @@ func (c *candidate) parse() error {
 	if c.parsed != nil {
 		return nil
 	}
-	p, err := schema.Parse(schema.Schema{Type: c.typ, Text: c.req.Schema, References: c.refs})
+	p, err := schema.Parse(schema.Schema{Type: c.typ, Text: c.req.Schema, References: c.refs, DefaultDraft: c.draft})
 	if err != nil {
 		return errf(CodeInvalidSchema, "Invalid schema: %s", strings.TrimPrefix(err.Error(), "schema: "))
 	}
@@ -919,7 +936,7 @@ func (s *Server) parsedOf(ctx context.Context, rd reader, e *entry) (*schema.Par
 	if err != nil {
 		return nil, err
 	}
-	p, err := schema.Parse(schema.Schema{Type: typ, Text: e.stored.Text, References: refs})
+	p, err := schema.Parse(schema.Schema{Type: typ, Text: e.stored.Text, References: refs, DefaultDraft: s.draft})
 	if err != nil {
 		return nil, fmt.Errorf("registry: stored schema %d no longer parses: %w", e.stored.ID, err)
 	}
@@ -927,52 +944,59 @@ func (s *Server) parsedOf(ctx context.Context, rd reader, e *entry) (*schema.Par
 	return p, nil
 }
 
-// settings returns the compatibility level and the mode in force for
-// subject: its own, else the global one, else the default.
-func (s *Server) settings(ctx context.Context, subject string) (schema.Level, string, error) {
+// inForce is what governs a subject's writes: each setting its own, else
+// the global one, else the default.
+type inForce struct {
+	level schema.Level
+	mode  string
+	rules schema.Rules
+}
+
+// settings returns the compatibility level, the mode and the rule set in
+// force for subject.
+func (s *Server) settings(ctx context.Context, subject string) (inForce, error) {
 	all, err := s.store.Settings(ctx, subject)
 	if err != nil {
-		return "", "", err
+		return inForce{}, err
 	}
-	level, mode := s.defLevel, ModeReadWrite
-	var levelOwn, modeOwn, globalOverride bool
+	f := inForce{level: s.defLevel, mode: ModeReadWrite, rules: schema.ConfluentRules}
+	var levelOwn, modeOwn, rulesOwn, globalOverride bool
 	for _, st := range all {
 		own := st.Subject == subject && subject != ""
 		switch st.Kind {
 		case settingCompatibility:
 			if own || !levelOwn {
-				level, levelOwn = schema.Level(st.Value), own
+				f.level, levelOwn = schema.Level(st.Value), own
 			}
 		case settingMode:
 			if st.Subject == "" && st.Value == ModeReadOnlyOverride {
 				globalOverride = true
 			}
 			if own || !modeOwn {
-				mode, modeOwn = st.Value, own
+				f.mode, modeOwn = st.Value, own
+			}
+		case settingRules:
+			if own || !rulesOwn {
+				f.rules, rulesOwn = schema.Rules(st.Value), own
 			}
 		}
 	}
 	if globalOverride {
 		// A global READONLY_OVERRIDE freezes every subject, whatever its own mode.
-		mode = ModeReadOnlyOverride
+		f.mode = ModeReadOnlyOverride
 	}
-	return level, mode, nil
-}
-
-func (s *Server) level(ctx context.Context, subject string) (schema.Level, error) {
-	l, _, err := s.settings(ctx, subject)
-	return l, err
+	return f, nil
 }
 
 func (s *Server) mode(ctx context.Context, subject string) (string, error) {
-	_, m, err := s.settings(ctx, subject)
-	return m, err
+	f, err := s.settings(ctx, subject)
+	return f.mode, err
 }
 
 // checkAgainst runs the compatibility check of c against rows (live
-// versions, oldest first) at level.
+// versions, oldest first) at level, under rules.
 func (s *Server) checkAgainst(ctx context.Context, rd reader,
-	level schema.Level, c *candidate, rows []VersionRow) (schema.Result, error) {
+	level schema.Level, rules schema.Rules, c *candidate, rows []VersionRow) (schema.Result, error) {
 	earlier := make([]schema.Version, 0, len(rows))
 	if !level.Transitive() && len(rows) > 1 {
 		rows = rows[len(rows)-1:]
@@ -988,7 +1012,7 @@ func (s *Server) checkAgainst(ctx context.Context, rd reader,
 		}
 		earlier = append(earlier, schema.Version{Version: v.Version, Schema: p})
 	}
-	return schema.Check(level, c.parsed, earlier), nil
+	return schema.Check(level, c.parsed, earlier).Under(rules), nil
 }
 
 func describe(vs []schema.Violation) []string {
@@ -999,16 +1023,27 @@ func describe(vs []schema.Violation) []string {
 	return out
 }
 
+// describeWarnings renders the findings the subject's rule set does not
+// refuse, for the verbose answer of a compatibility check.
+func describeWarnings(vs []schema.Violation) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = "warning: " + v.String() + " (Confluent's registry accepts this change; " + rulesField + " STRICT refuses it)"
+	}
+	return out
+}
+
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	subject := r.PathValue("subject")
 	if err := validSubject(subject); err != nil {
 		return err
 	}
-	level, mode, err := s.settings(ctx, subject)
+	f, err := s.settings(ctx, subject)
 	if err != nil {
 		return err
 	}
+	level, mode := f.level, f.mode
 	if mode == ModeReadOnly || mode == ModeReadOnlyOverride {
 		return errf(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
 	}
@@ -1121,14 +1156,18 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 				}
 			}
 		} else {
-			res, err := s.checkAgainst(ctx, tx, level, c, live)
+			res, err := s.checkAgainst(ctx, tx, level, f.rules, c, live)
 			if err != nil {
 				return err
 			}
 			if !res.Compatible() {
+				in := string(level)
+				if f.rules == schema.StrictRules {
+					in += ", " + rulesField + " STRICT"
+				}
 				return &Error{Code: CodeIncompatibleSchema, Message: fmt.Sprintf(
 					"Schema being registered is incompatible with an earlier schema for subject %q (%s), details: [%s]",
-					subject, level, strings.Join(describe(res.Violations), "; "))}
+					subject, in, strings.Join(describe(res.Violations), "; "))}
 			}
 		}
 		st := StoredSchema{Hash: c.hash, GUID: guidOf(c.hash), Type: string(c.typ), Text: c.req.Schema, References: c.req.References,
@@ -1250,10 +1289,11 @@ func (s *Server) checkCompatibility(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	level, err := s.level(ctx, subject)
+	f, err := s.settings(ctx, subject)
 	if err != nil {
 		return err
 	}
+	level := f.level
 	// "latest" of a brand-new subject: nothing to be incompatible with, as
 	// Confluent answers (a CI check of a new subject must pass).
 	if seg := r.PathValue("version"); seg != "" && !(len(rows) == 0 && (seg == "latest" || seg == "-1")) {
@@ -1271,16 +1311,15 @@ func (s *Server) checkCompatibility(w http.ResponseWriter, r *http.Request) erro
 	if err := c.parse(); err != nil {
 		return err
 	}
-	res, err := s.checkAgainst(ctx, s.store, level, c, rows)
+	res, err := s.checkAgainst(ctx, s.store, level, f.rules, c, rows)
 	if err != nil {
 		return err
 	}
 	out := CompatibilityResult{IsCompatible: res.Compatible()}
 	if queryBool(r, "verbose") {
-		out.Messages = describe(res.Violations)
-		if out.Messages == nil {
-			out.Messages = []string{}
-		}
+		// The violations, then what the subject's rule set only warns
+		// about (handoff's stricter findings under Confluent's rules).
+		out.Messages = append(describe(res.Violations), describeWarnings(res.Warnings)...)
 	}
 	return reply(w, 200, out)
 }
@@ -1492,21 +1531,138 @@ func (s *Server) deleteSetting(k setting) func(http.ResponseWriter, *http.Reques
 	}
 }
 
+// rulesField is handoff's own field of the config API: the rule set a
+// subject's (or, globally, every subject's) compatibility checks follow.
+// CONFLUENT (the default) refuses what Confluent's registry refuses and
+// returns handoff's stricter findings as warnings; STRICT refuses those
+// too. Confluent's clients ignore the field; it is distinct from
+// Confluent's own compatibilityPolicy, which handoff does not implement.
+const rulesField = "handoffCompatibilityRules"
+
+// getConfig answers the subject's own compatibility settings (with
+// defaultToGlobal, the global ones where it has none), or the global ones.
+// The rule set is given as handoffCompatibilityRules where one is in force.
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) error {
+	subject := r.PathValue("subject")
+	all, err := s.store.Settings(r.Context(), subject)
+	if err != nil {
+		return err
+	}
+	type pair struct{ own, global string }
+	vals := map[string]*pair{settingCompatibility: {}, settingRules: {}}
+	for _, st := range all {
+		if p := vals[st.Kind]; p != nil {
+			if st.Subject == "" {
+				p.global = st.Value
+			} else if st.Subject == subject {
+				p.own = st.Value
+			}
+		}
+	}
+	out := map[string]string{}
+	withGlobal := subject == "" || queryBool(r, "defaultToGlobal")
+	for kind, p := range vals {
+		field, def := "compatibilityLevel", string(s.defLevel)
+		if kind == settingRules {
+			field, def = rulesField, string(schema.ConfluentRules)
+		}
+		v := p.own
+		if subject == "" {
+			v = p.global
+		}
+		if v == "" && withGlobal {
+			v = p.global
+			if v == "" {
+				v = def
+			}
+		}
+		if v != "" {
+			out[field] = v
+		}
+	}
+	if len(out) == 0 {
+		return s.notSet(compatibilitySetting, subject)
+	}
+	return reply(w, 200, out)
+}
+
+// putConfig sets the compatibility level ("compatibility", as Confluent's
+// API names it), handoff's rule set (handoffCompatibilityRules), or both;
+// a field left out keeps its value.
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
-		Compatibility string `json:"compatibility"`
+		Compatibility *string `json:"compatibility"`
+		Rules         *string `json:"handoffCompatibilityRules"`
 	}
 	if err := decode(r, &body); err != nil {
 		return err
 	}
-	l, err := schema.ParseLevel(body.Compatibility)
-	if err != nil {
-		return errf(CodeInvalidCompatibilityLevel, "Invalid compatibility level %q in field \"compatibility\". Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive", body.Compatibility)
+	if body.Compatibility == nil && body.Rules == nil {
+		return errf(CodeInvalidCompatibilityLevel, "Invalid compatibility level \"\" in field \"compatibility\". Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
 	}
-	if err := s.store.PutSetting(r.Context(), settingCompatibility, r.PathValue("subject"), string(l)); err != nil {
-		return err
+	out := map[string]string{}
+	var level schema.Level
+	if body.Compatibility != nil {
+		l, err := schema.ParseLevel(*body.Compatibility)
+		if err != nil {
+			return errf(CodeInvalidCompatibilityLevel, "Invalid compatibility level %q in field \"compatibility\". Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive", *body.Compatibility)
+		}
+		level = l
 	}
-	return reply(w, 200, map[string]string{"compatibility": string(l)})
+	var rules schema.Rules
+	if body.Rules != nil {
+		rs, err := schema.ParseRules(*body.Rules)
+		if err != nil || strings.TrimSpace(*body.Rules) == "" {
+			return errf(CodeInvalidCompatibilityLevel, "Invalid value %q in field %q (handoff's extension of the config API). Valid values are CONFLUENT and STRICT", *body.Rules, rulesField)
+		}
+		rules = rs
+	}
+	subject := r.PathValue("subject")
+	if level != "" {
+		if err := s.store.PutSetting(r.Context(), settingCompatibility, subject, string(level)); err != nil {
+			return err
+		}
+		out["compatibility"] = string(level)
+	}
+	if rules != "" {
+		if err := s.store.PutSetting(r.Context(), settingRules, subject, string(rules)); err != nil {
+			return err
+		}
+		out[rulesField] = string(rules)
+	}
+	return reply(w, 200, out)
+}
+
+// deleteConfig removes the subject's (or the global) compatibility level
+// and rule set, and answers what it removed (globally: what was in force).
+func (s *Server) deleteConfig(w http.ResponseWriter, r *http.Request) error {
+	subject := r.PathValue("subject")
+	out := map[string]string{}
+	for _, k := range []struct{ kind, field, def string }{
+		{settingCompatibility, "compatibilityLevel", string(s.defLevel)},
+		{settingRules, rulesField, string(schema.ConfluentRules)},
+	} {
+		v, ok, err := s.store.Setting(r.Context(), k.kind, subject)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if subject != "" {
+				continue
+			}
+			v = k.def
+		}
+		out[k.field] = v
+	}
+	if len(out) == 0 {
+		return s.notSet(compatibilitySetting, subject)
+	}
+	for _, kind := range []string{settingCompatibility, settingRules} {
+		if err := s.store.DeleteSetting(r.Context(), kind, subject); err != nil {
+			return err
+		}
+	}
+	return reply(w, 200, out)
 }
 
 func (s *Server) putMode(w http.ResponseWriter, r *http.Request) error {

@@ -39,6 +39,7 @@ type Setting struct {
 const (
 	settingCompatibility = "compatibility"
 	settingMode          = "mode"
+	settingRules         = "compatibilityRules" // handoff's extension: schema.Rules
 )
 
 // Store keeps the registry's state. The SQL implementations (PostgreSQL,

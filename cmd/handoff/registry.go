@@ -79,12 +79,17 @@ func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	token := fs.String("token", envOr("HANDOFF_REGISTRY_TOKEN", ""), "token writes need, as Bearer or basic-auth password (env HANDOFF_REGISTRY_TOKEN)")
 	openReads := fs.Bool("open-reads", false, "let reads through without the token")
 	level := fs.String("compatibility", "BACKWARD", "default compatibility level until one is PUT to /config")
+	jsonDraft := fs.String("json-draft", "draft-07", "JSON Schema draft of a schema without $schema: draft-04, draft-06, draft-07 (Confluent's), 2019-09 or 2020-12")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	l, err := schema.ParseLevel(*level)
 	if err != nil {
 		return fmt.Errorf("registry: --compatibility: %w", err)
+	}
+	draft, err := schema.ParseDraft(*jsonDraft)
+	if err != nil {
+		return fmt.Errorf("registry: --json-draft: %w", err)
 	}
 	if os.Getenv("GOGC") == "" {
 		// Parsing a schema allocates much and keeps little: the live heap
@@ -98,7 +103,7 @@ func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("registry: %w", err)
 	}
 	defer db.Close()
-	opts := []registry.ServerOption{registry.WithDefaultCompatibility(l), registry.WithLogger(log)}
+	opts := []registry.ServerOption{registry.WithDefaultCompatibility(l), registry.WithDefaultJSONDraft(draft), registry.WithLogger(log)}
 	if *token != "" {
 		opts = append(opts, registry.WithRequiredToken(*token), registry.WithOpenReads(*openReads))
 	} else {

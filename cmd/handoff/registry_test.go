@@ -86,6 +86,7 @@ func TestRegistryServe_BadFlags(t *testing.T) {
 		{"registry", "nope"},
 		{"registry", "serve"},
 		{"registry", "serve", "--db", filepath.Join(t.TempDir(), "r.db"), "--compatibility", "SIDEWAYS"},
+		{"registry", "serve", "--db", filepath.Join(t.TempDir(), "r.db"), "--json-draft", "draft-05"},
 	} {
 		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v: no error", args)
