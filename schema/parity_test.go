@@ -54,8 +54,26 @@ type parityCase struct {
 type parityRun struct {
 	typ     Type
 	name    string
-	agrees  bool   // handoff's default verdict is Confluent's
-	differs string // the documented difference, when it is not
+	agrees  bool     // handoff's default verdict is Confluent's
+	differs string   // the documented difference, when it is not
+	rules   []string // the rules reported under StrictRules
+}
+
+// parityRules are the rules of each format: every one must be reported by
+// some parity case, so each has Confluent's verdict pinned.
+func parityRules(typ Type) []string {
+	switch typ {
+	case JSON:
+		return sortedKeys(jsonHints)
+	case Avro:
+		return []string{avroRuleNameMismatch, avroRuleFixedSize, avroRuleMissingSymbols, avroRuleMissingDefault,
+			avroRuleTypeMismatch, avroRuleMissingBranch, avroRuleLogicalMismatch, avroRuleDecimalScale, avroRuleDecimalPrecision}
+	}
+	return []string{pbSyntaxChanged, pbPackageChanged, pbMessageRemoved, pbFieldKindChanged,
+		pbFieldScalarKindChanged, pbFieldNamedTypeChanged, pbFieldCardinality, pbFieldNameChanged,
+		pbFieldNumberReused, pbFieldNumberChanged, pbRequiredFieldAdded, pbRequiredFieldRemoved,
+		pbOneofFieldRemoved, pbMultipleFieldsToOneof, pbFieldToExistingOneof, pbEnumConstRemoved,
+		pbReservedFieldReused}
 }
 
 func runParity(t *testing.T, typ Type, cases []parityCase, parse func(t *testing.T, d Draft, text string) *Parsed) []parityRun {
@@ -111,7 +129,7 @@ func runParity(t *testing.T, typ Type, cases []parityCase, parse func(t *testing
 					}) {
 						t.Errorf("refuses what Confluent accepts without saying so:%s", describe(def.Violations))
 					}
-					runs = append(runs, parityRun{typ: typ, name: name, agrees: def.Compatible() == dir.want.cf, differs: dir.want.differs})
+					runs = append(runs, parityRun{typ: typ, name: name, agrees: def.Compatible() == dir.want.cf, differs: dir.want.differs, rules: rulesOf(strict.Violations)})
 				})
 			}
 		}
@@ -173,6 +191,17 @@ func TestParity(t *testing.T) {
 		t.Run(string(f.typ), func(t *testing.T) {
 			runs := runParity(t, f.typ, f.cases, f.parse)
 			checkParityDocs(t, f.typ, runs)
+			seen := map[string]bool{}
+			for _, r := range runs {
+				for _, rule := range r.rules {
+					seen[rule] = true
+				}
+			}
+			for _, rule := range parityRules(f.typ) {
+				if !seen[rule] {
+					t.Errorf("rule %s: no parity case reports it", rule)
+				}
+			}
 			all = append(all, runs...)
 		})
 	}
