@@ -19,6 +19,7 @@ import (
 	"github.com/handoffhq/handoff"
 	"github.com/handoffhq/handoff/adapter/mysql"
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
+	"github.com/handoffhq/handoff/adapter/natsserver"
 	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/consumer"
@@ -185,7 +186,7 @@ func exactlyOnce(t *testing.T, kind, dsn string, batch bool) {
 		t.Fatal(err)
 	}
 
-	ns, err := natsadapter.StartEmbedded(t.TempDir())
+	ns, err := natsserver.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

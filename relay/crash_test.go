@@ -28,6 +28,7 @@ import (
 
 	"github.com/handoffhq/handoff"
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
+	"github.com/handoffhq/handoff/adapter/natsserver"
 	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/rabbitmq"
 	"github.com/handoffhq/handoff/adapter/sqlite"
@@ -394,7 +395,7 @@ type crashBroker struct {
 var brokers = map[string]func(t *testing.T) crashBroker{
 	// An embedded JetStream server, restarted on its data directory.
 	"nats": func(t *testing.T) crashBroker {
-		ns, err := natsadapter.StartEmbedded(t.TempDir())
+		ns, err := natsserver.Start(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}

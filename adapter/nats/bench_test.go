@@ -32,15 +32,3 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkStartEmbedded measures starting an embedded server on a fresh
-// directory until it accepts connections (the start of handoff dev).
-func BenchmarkStartEmbedded(b *testing.B) {
-	for b.Loop() {
-		e, err := StartEmbedded(b.TempDir())
-		if err != nil {
-			b.Fatal(err)
-		}
-		e.Shutdown()
-	}
-}

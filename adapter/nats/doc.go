@@ -1,12 +1,11 @@
 // Package nats is handoff's NATS JetStream transport: a [Client] that is a
-// handoff.Publisher and handoff.Subscriber on a connection you own, and an
-// [Embedded] JetStream server that runs inside the process (the default
-// broker of handoff dev).
+// handoff.Publisher and handoff.Subscriber on a connection you own. A NATS
+// server inside the process (the default broker of handoff dev) is package
+// adapter/natsserver, kept apart so that this package does not link it.
 //
-// Minimal use:
+// Minimal use (the package example runs it on an embedded server):
 //
-//	srv, _ := nats.StartEmbedded(dataDir)       // or an external server's URL
-//	nc, _ := nats.Connect(srv.URL())            // reconnects forever
+//	nc, _ := nats.Connect("nats://127.0.0.1:4222") // reconnects forever
 //	client, _ := nats.New(nc)
 //	_ = client.Publish(ctx, "orders.placed", msg)
 //	_ = client.Subscribe(ctx, handoff.Subscription{Topic: "orders.placed", Group: "billing"}, deliver)

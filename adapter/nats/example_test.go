@@ -7,6 +7,7 @@ import (
 
 	"github.com/handoffhq/handoff"
 	"github.com/handoffhq/handoff/adapter/nats"
+	"github.com/handoffhq/handoff/adapter/natsserver"
 )
 
 // Publish and consume on an embedded JetStream server, as handoff dev does.
@@ -18,7 +19,7 @@ func Example() {
 	}
 	defer os.RemoveAll(dir)
 
-	srv, err := nats.StartEmbedded(dir) // its own free port on 127.0.0.1
+	srv, err := natsserver.Start(dir) // its own free port on 127.0.0.1
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -19,6 +19,7 @@ import (
 
 	"github.com/handoffhq/handoff"
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
+	"github.com/handoffhq/handoff/adapter/natsserver"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/consumer"
 	"github.com/handoffhq/handoff/dlq"
@@ -65,11 +66,11 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("dev: %w", err)
 	}
 
-	opts := []natsadapter.EmbeddedOption{}
+	opts := []natsserver.Option{}
 	if *natsPort != 0 {
-		opts = append(opts, natsadapter.WithPort(*natsPort))
+		opts = append(opts, natsserver.WithPort(*natsPort))
 	}
-	ns, err := natsadapter.StartEmbedded(filepath.Join(*dataDir, "nats"), opts...)
+	ns, err := natsserver.Start(filepath.Join(*dataDir, "nats"), opts...)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/handoffhq/handoff"
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
+	"github.com/handoffhq/handoff/adapter/natsserver"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/outbox"
@@ -18,7 +19,7 @@ import (
 
 func embeddedNATS(t *testing.T) (url string, client *natsadapter.Client) {
 	t.Helper()
-	ns, err := natsadapter.StartEmbedded(t.TempDir())
+	ns, err := natsserver.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package nats
+package natsserver
 
 import (
 	"errors"
@@ -15,14 +15,14 @@ import (
 func lockDir(dir string) (release func(), err error) {
 	f, err := os.OpenFile(filepath.Join(dir, "handoff-nats.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("nats: lock %s: %w", dir, err)
+		return nil, fmt.Errorf("natsserver: lock %s: %w", dir, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("nats: %s is in use by another embedded server: %w", dir, ErrDirInUse)
+			return nil, fmt.Errorf("natsserver: %s is in use by another embedded server: %w", dir, ErrDirInUse)
 		}
-		return nil, fmt.Errorf("nats: lock %s: %w", dir, err)
+		return nil, fmt.Errorf("natsserver: lock %s: %w", dir, err)
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)

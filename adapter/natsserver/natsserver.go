@@ -1,4 +1,4 @@
-package nats
+package natsserver
 
 import (
 	"errors"
@@ -12,11 +12,11 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// Embedded is a NATS server with JetStream running inside the process,
+// Server is a NATS server with JetStream running inside the process,
 // listening on 127.0.0.1. Its streams live in a file store under its
 // directory, so they survive a restart on the same directory.
-type Embedded struct {
-	cfg    embeddedConfig
+type Server struct {
+	cfg    config
 	dir    string
 	unlock func()
 
@@ -25,23 +25,23 @@ type Embedded struct {
 	port int
 }
 
-type embeddedConfig struct {
+type config struct {
 	port       int
 	maxPayload int32
 	ready      time.Duration
 	log        *slog.Logger
 }
 
-// EmbeddedOption configures StartEmbedded.
-type EmbeddedOption func(*embeddedConfig) error
+// Option configures [Start].
+type Option func(*config) error
 
 // WithPort makes the server listen on a fixed port. Default: a free port
 // chosen at start (kept across Restart), so it never collides with a NATS
 // server already on 4222.
-func WithPort(port int) EmbeddedOption {
-	return func(c *embeddedConfig) error {
+func WithPort(port int) Option {
+	return func(c *config) error {
 		if port < 1 || port > 65535 {
-			return fmt.Errorf("nats: WithPort(%d): must be between 1 and 65535", port)
+			return fmt.Errorf("natsserver: WithPort(%d): must be between 1 and 65535", port)
 		}
 		c.port = port
 		return nil
@@ -50,10 +50,10 @@ func WithPort(port int) EmbeddedOption {
 
 // WithMaxPayload sets the server's max_payload, the largest message it
 // accepts (headers included). Default 1 MiB.
-func WithMaxPayload(n int) EmbeddedOption {
-	return func(c *embeddedConfig) error {
+func WithMaxPayload(n int) Option {
+	return func(c *config) error {
 		if n < 1024 || n > 64<<20 {
-			return fmt.Errorf("nats: WithMaxPayload(%d): must be between 1 KiB and 64 MiB", n)
+			return fmt.Errorf("natsserver: WithMaxPayload(%d): must be between 1 KiB and 64 MiB", n)
 		}
 		c.maxPayload = int32(n)
 		return nil
@@ -62,56 +62,56 @@ func WithMaxPayload(n int) EmbeddedOption {
 
 // WithReadyTimeout bounds the wait for the server to accept connections.
 // Default 10s.
-func WithReadyTimeout(d time.Duration) EmbeddedOption {
-	return func(c *embeddedConfig) error {
+func WithReadyTimeout(d time.Duration) Option {
+	return func(c *config) error {
 		if d <= 0 {
-			return fmt.Errorf("nats: WithReadyTimeout(%v): must be positive", d)
+			return fmt.Errorf("natsserver: WithReadyTimeout(%v): must be positive", d)
 		}
 		c.ready = d
 		return nil
 	}
 }
 
-// WithServerLogger forwards the server's log lines to l (notices at Info,
+// WithLogger forwards the server's log lines to l (notices at Info,
 // warnings at Warn, errors at Error). Default: discarded.
-func WithServerLogger(l *slog.Logger) EmbeddedOption {
-	return func(c *embeddedConfig) error {
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
 		if l == nil {
-			return errors.New("nats: WithServerLogger: logger is nil")
+			return errors.New("natsserver: WithLogger: logger is nil")
 		}
 		c.log = l
 		return nil
 	}
 }
 
-// ErrDirInUse is matched by the error of StartEmbedded on a directory that
+// ErrDirInUse is matched by the error of [Start] on a directory that
 // another embedded server (in this or another process) is using.
-var ErrDirInUse = errors.New("nats: data directory in use")
+var ErrDirInUse = errors.New("natsserver: data directory in use")
 
-// StartEmbedded starts a NATS server with JetStream whose file store is
-// under dir (created if missing), and locks dir against a second server. It
-// returns once the server accepts connections with JetStream enabled.
-func StartEmbedded(dir string, opts ...EmbeddedOption) (*Embedded, error) {
+// Start starts a NATS server with JetStream whose file store is under dir
+// (created if missing), and locks dir against a second server. It returns
+// once the server accepts connections with JetStream enabled.
+func Start(dir string, opts ...Option) (*Server, error) {
 	if dir == "" {
-		return nil, errors.New("nats: StartEmbedded: dir is required")
+		return nil, errors.New("natsserver: Start: dir is required")
 	}
-	cfg := embeddedConfig{maxPayload: 1 << 20, ready: 10 * time.Second}
+	cfg := config{maxPayload: 1 << 20, ready: 10 * time.Second}
 	for _, o := range opts {
 		if o == nil {
-			return nil, errors.New("nats: StartEmbedded: nil option")
+			return nil, errors.New("natsserver: Start: nil option")
 		}
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("nats: StartEmbedded: %w", err)
+		return nil, fmt.Errorf("natsserver: Start: %w", err)
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	e := &Embedded{cfg: cfg, dir: dir, port: cfg.port, unlock: unlock}
+	e := &Server{cfg: cfg, dir: dir, port: cfg.port, unlock: unlock}
 	if err := e.start(); err != nil {
 		unlock()
 		return nil, err
@@ -119,7 +119,7 @@ func StartEmbedded(dir string, opts ...EmbeddedOption) (*Embedded, error) {
 	return e, nil
 }
 
-func (e *Embedded) start() error {
+func (e *Server) start() error {
 	port := e.port
 	if port == 0 {
 		port = server.RANDOM_PORT
@@ -136,7 +136,7 @@ func (e *Embedded) start() error {
 	}
 	srv, err := server.NewServer(o)
 	if err != nil {
-		return fmt.Errorf("nats: embedded server: %w", err)
+		return fmt.Errorf("natsserver: embedded server: %w", err)
 	}
 	lg := &serverLog{l: e.cfg.log}
 	srv.SetLoggerV2(lg, false, false, false)
@@ -145,20 +145,20 @@ func (e *Embedded) start() error {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		if msg := lg.lastError(); msg != "" {
-			return fmt.Errorf("nats: embedded server on 127.0.0.1:%d not ready within %v: %s", e.port, e.cfg.ready, msg)
+			return fmt.Errorf("natsserver: embedded server on 127.0.0.1:%d not ready within %v: %s", e.port, e.cfg.ready, msg)
 		}
-		return fmt.Errorf("nats: embedded server on 127.0.0.1:%d not ready within %v", e.port, e.cfg.ready)
+		return fmt.Errorf("natsserver: embedded server on 127.0.0.1:%d not ready within %v", e.port, e.cfg.ready)
 	}
 	if !srv.JetStreamEnabled() {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return fmt.Errorf("nats: embedded server: JetStream did not start in %s: %s", e.dir, lg.lastError())
+		return fmt.Errorf("natsserver: embedded server: JetStream did not start in %s: %s", e.dir, lg.lastError())
 	}
 	addr, ok := srv.Addr().(*net.TCPAddr)
 	if !ok {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return errors.New("nats: embedded server: no TCP listener")
+		return errors.New("natsserver: embedded server: no TCP listener")
 	}
 	e.mu.Lock()
 	e.srv = srv
@@ -168,18 +168,18 @@ func (e *Embedded) start() error {
 }
 
 // URL returns the client URL, nats://127.0.0.1:<port>.
-func (e *Embedded) URL() string {
+func (e *Server) URL() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return fmt.Sprintf("nats://127.0.0.1:%d", e.port)
 }
 
 // Dir returns the data directory.
-func (e *Embedded) Dir() string { return e.dir }
+func (e *Server) Dir() string { return e.dir }
 
 // Shutdown stops the server, waits until it has stopped, and releases the
 // directory. Data stays in the directory. It is safe to call more than once.
-func (e *Embedded) Shutdown() {
+func (e *Server) Shutdown() {
 	e.stop()
 	e.mu.Lock()
 	unlock := e.unlock
@@ -190,7 +190,7 @@ func (e *Embedded) Shutdown() {
 	}
 }
 
-func (e *Embedded) stop() {
+func (e *Server) stop() {
 	e.mu.Lock()
 	srv := e.srv
 	e.srv = nil
@@ -204,12 +204,12 @@ func (e *Embedded) stop() {
 // Restart shuts the server down and starts it again on the same directory
 // and port. Clients with reconnects enabled (see Connect) come back by
 // themselves.
-func (e *Embedded) Restart() error {
+func (e *Server) Restart() error {
 	e.mu.Lock()
 	released := e.unlock == nil
 	e.mu.Unlock()
 	if released {
-		return errors.New("nats: Restart after Shutdown")
+		return errors.New("natsserver: Restart after Shutdown")
 	}
 	e.stop()
 	var err error
@@ -224,7 +224,7 @@ func (e *Embedded) Restart() error {
 }
 
 // serverLog adapts the server's logger to slog and remembers the last
-// error, for StartEmbedded's error message.
+// error, for Start's error message.
 type serverLog struct {
 	l   *slog.Logger
 	mu  sync.Mutex
