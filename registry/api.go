@@ -4,16 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/handoffhq/handoff/registry/registrystore"
 )
 
 // Reference names another registered schema that a schema uses: Name is
 // how the schema's text refers to it (a JSON Schema $ref URL, an Avro full
 // type name, a Protobuf import path).
-type Reference struct {
-	Name    string `json:"name"`
-	Subject string `json:"subject"`
-	Version int    `json:"version"`
-}
+type Reference = registrystore.Reference
 
 // Registered is a schema as the registry's API returns it. SchemaType is
 // empty for AVRO, as in Confluent's API. Metadata and RuleSet are kept as

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/handoffhq/handoff/registry"
+	registry "github.com/handoffhq/handoff/registry/registrystore"
 )
 
 // RegistryStore implements registry.Store. A subject's writers first upsert
@@ -39,7 +39,7 @@ func (s *RegistryStore) SchemaByGUID(ctx context.Context, guid string) (registry
 	var id int
 	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT id FROM handoff_registry_schemas WHERE guid = ?`), guid).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return registry.StoredSchema{}, registry.ErrStoreNotFound
+		return registry.StoredSchema{}, registry.ErrNotFound
 	}
 	if err != nil {
 		return registry.StoredSchema{}, fmt.Errorf("sqlstore: registry schema %s: %w", guid, err)
@@ -140,7 +140,7 @@ func (s *RegistryStore) DeleteSetting(ctx context.Context, kind, subject string)
 	return nil
 }
 
-func (s *RegistryStore) Update(ctx context.Context, subjects []string, fn func(registry.StoreTx) error) error {
+func (s *RegistryStore) Update(ctx context.Context, subjects []string, fn func(registry.Tx) error) error {
 	locks := append([]string(nil), subjects...)
 	sort.Strings(locks)
 	lockSQL := `INSERT INTO handoff_registry_subjects (subject) VALUES (?)
@@ -158,7 +158,7 @@ func (s *RegistryStore) Update(ctx context.Context, subjects []string, fn func(r
 	return err
 }
 
-func (s *RegistryStore) update(ctx context.Context, locks []string, lockSQL string, fn func(registry.StoreTx) error) error {
+func (s *RegistryStore) update(ctx context.Context, locks []string, lockSQL string, fn func(registry.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, s.d.TxOptions)
 	if err != nil {
 		return fmt.Errorf("sqlstore: registry begin: %w", err)
@@ -336,7 +336,7 @@ func regSchema(ctx context.Context, q querier, d *Dialect, id int) (registry.Sto
 	err := q.QueryRowContext(ctx, d.q(`SELECT id, hash, guid, schema_type, schema_text, refs, metadata, rule_set
 		FROM handoff_registry_schemas WHERE id = ?`), id).Scan(&s.ID, &s.Hash, &s.GUID, &s.Type, &s.Text, &refs, &md, &rule)
 	if errors.Is(err, sql.ErrNoRows) {
-		return s, registry.ErrStoreNotFound
+		return s, registry.ErrNotFound
 	}
 	if err != nil {
 		return s, fmt.Errorf("sqlstore: registry schema %d: %w", id, err)
