@@ -153,3 +153,83 @@ func TestConsumer_PanicInBatchDeadLettersOnlyTheCulprit(t *testing.T) {
 		}
 	})
 }
+
+// A Mux batches: each route's messages of a batch go to its handler
+// together when the handler batches, one at a time when it does not, and a
+// type without a route is dead-lettered, all settled by their own results.
+func TestMux_BatchesPerRoute(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br := newBroker(t)
+		batching := newBatcher()
+		var mu sync.Mutex
+		plain := 0
+		var mux consumer.Mux
+		mux.On("test.event", batching)
+		mux.On("test.other", handoff.HandlerFunc(func(context.Context, *handoff.Message) error {
+			mu.Lock()
+			plain++
+			mu.Unlock()
+			return nil
+		}))
+		var msgs []*handoff.Message
+		for k := range 12 {
+			m := msg(fmt.Sprintf("k%d", k), k)
+			switch k % 3 {
+			case 1:
+				m.Type = "test.other"
+			case 2:
+				if k == 5 {
+					m.Type = "test.unknown"
+				}
+			}
+			msgs = append(msgs, m)
+		}
+		publish(t, br, "orders", msgs...)
+		dead := &letters{}
+		start(t, mustNew(t, br, &mux, dead, consumer.WithWorkers(1), consumer.WithBatchSize(12)))
+		synctest.Wait()
+		batching.mu.Lock()
+		defer batching.mu.Unlock()
+		handled, big := 0, 0
+		for _, n := range batching.sizes {
+			handled += n
+			if n > 1 {
+				big++
+			}
+		}
+		if handled != 7 || big == 0 {
+			t.Errorf("the batching route got batches %v (%d messages), want 7 messages with a batch of more than one", batching.sizes, handled)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if plain != 4 {
+			t.Errorf("the plain route handled %d messages, want 4", plain)
+		}
+		if ls := dead.all(); len(ls) != 1 || ls[0].Class != dlq.ClassUnknownType || ls[0].Message.Type != "test.unknown" {
+			t.Errorf("dead letters %+v, want the one unknown-type message", ls)
+		}
+	})
+}
+
+func TestMux_HandleBatchKeepsTheOrderOfResults(t *testing.T) {
+	var mux consumer.Mux
+	boom := errors.New("boom")
+	mux.On("a", handoff.HandlerFunc(func(_ context.Context, m *handoff.Message) error {
+		if string(m.Data) == "2" {
+			return boom
+		}
+		return nil
+	}))
+	mux.On("b", newBatcher())
+	var msgs []*handoff.Message
+	for i, typ := range []string{"a", "b", "a", "x", "b"} {
+		m := handoff.NewMessage("/s", typ, []byte(fmt.Sprint(i)))
+		m.PartitionKey = fmt.Sprint(i)
+		msgs = append(msgs, m)
+	}
+	errs := mux.HandleBatch(context.Background(), msgs)
+	if len(errs) != 5 || errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], boom) ||
+		!errors.Is(errs[3], consumer.ErrUnknownType) || !handoff.IsPermanent(errs[3]) || errs[4] != nil {
+		t.Fatalf("results %v, want [nil nil boom unknown-type nil]", errs)
+	}
+}

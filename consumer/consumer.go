@@ -85,6 +85,7 @@ type Consumer struct {
 	observer     Observer
 	batch        int
 	validator    Validator
+	graceSet     bool
 }
 
 // Validator checks a delivered message before its handler runs, for
@@ -167,10 +168,12 @@ func WithBackoff(initial, max time.Duration) Option {
 }
 
 // WithBatchSize lets a worker hand up to n messages (the heads of n
-// different partition keys) to the handler at once, when the handler
-// implements handoff.BatchHandler (inbox.Inbox.Batch does: one transaction
-// with a savepoint per message). Batches form only from messages already
-// waiting, so batching adds no latency when the load is light. Default 1.
+// different partition keys) to the handler at once. The handler must
+// implement handoff.BatchHandler (an inbox handler does: one transaction
+// with a savepoint per message; so does a [Mux]): New refuses a batch size
+// above 1 for one that does not, rather than batch nothing. Batches form
+// only from messages already waiting, so batching adds no latency when the
+// load is light. A handler timeout bounds a whole batch. Default 1.
 func WithBatchSize(n int) Option {
 	return func(c *Consumer) error {
 		if n < 1 {
@@ -182,7 +185,8 @@ func WithBatchSize(n int) Option {
 }
 
 // WithUnordered lets later messages of a key run while an earlier one waits
-// for its retry, and several messages of one key run at once.
+// for its retry, and several messages of one key run at once. New refuses it
+// together with WithRedeliveryGrace, which only ordered keys use.
 func WithUnordered() Option {
 	return func(c *Consumer) error { c.ordered = false; return nil }
 }
@@ -233,6 +237,7 @@ func WithRedeliveryGrace(d time.Duration) Option {
 			return fmt.Errorf("consumer: WithRedeliveryGrace(%v): must be > 0", d)
 		}
 		c.waitGrace = d
+		c.graceSet = true
 		return nil
 	}
 }
@@ -304,6 +309,13 @@ func New(sub handoff.Subscriber, topic, group string, h handoff.Handler, dead De
 		if err := o(c); err != nil {
 			return nil, err
 		}
+	}
+	// An option that cannot take effect is a mistake to report, not to ignore.
+	if _, ok := h.(handoff.BatchHandler); c.batch > 1 && !ok {
+		return nil, fmt.Errorf("consumer: WithBatchSize(%d): handler %T does not implement handoff.BatchHandler, so nothing would be batched (inbox handlers and Mux do)", c.batch, h)
+	}
+	if !c.ordered && c.graceSet {
+		return nil, errors.New("consumer: WithRedeliveryGrace: has no effect with WithUnordered (no key waits for a redelivery)")
 	}
 	if c.tracer == nil {
 		c.tracer = telemetry.Tracer()

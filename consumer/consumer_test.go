@@ -108,6 +108,15 @@ func TestNew_RefusesBadConfiguration(t *testing.T) {
 			_, err := consumer.New(b, "t", "g", h, dead, consumer.WithBackoff(time.Second, time.Millisecond))
 			return err
 		}, "must be ≥ initial"},
+		// Options that could not take effect are refused, not ignored.
+		{"batches for a handler that cannot batch", func() error {
+			_, err := consumer.New(b, "t", "g", h, dead, consumer.WithBatchSize(8))
+			return err
+		}, "WithBatchSize(8): handler handoff.HandlerFunc does not implement handoff.BatchHandler"},
+		{"redelivery grace when unordered", func() error {
+			_, err := consumer.New(b, "t", "g", h, dead, consumer.WithUnordered(), consumer.WithRedeliveryGrace(time.Second))
+			return err
+		}, "WithRedeliveryGrace: has no effect with WithUnordered"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,12 +48,12 @@ type dbKind struct {
 	name    string
 	open    func(ctx context.Context, dsn string) (*sql.DB, error)
 	migrate func(ctx context.Context, db *sql.DB) error
-	inbox   func(db *sql.DB) inbox.Store
+	inbox   func(db *sql.DB) inbox.Store[*sql.Tx]
 	ph      func(n int) string // placeholder
 }
 
 var kinds = map[string]dbKind{
-	"postgres": {"postgres", postgres.Open, postgres.Migrate, postgres.InboxStore, func(n int) string { return "$" + strconv.Itoa(n) }},
+	"postgres": {"postgres", postgres.Open, postgres.Migrate[*sql.DB], postgres.InboxStore, func(n int) string { return "$" + strconv.Itoa(n) }},
 	"mysql":    {"mysql", mysql.Open, mysql.Migrate, mysql.InboxStore, func(int) string { return "?" }},
 	"sqlite":   {"sqlite", sqlite.Open, sqlite.Migrate, sqlite.InboxStore, func(int) string { return "?" }},
 }
@@ -93,7 +93,7 @@ func runCrashChild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	in, err := inbox.New(db, k.inbox(db), "effects")
+	in, err := inbox.New(k.inbox(db), "effects")
 	if err != nil {
 		return err
 	}
@@ -115,18 +115,11 @@ func runCrashChild(ctx context.Context) error {
 		}
 		return err
 	})
-	var handler handoff.Handler = h
 	batch := 1
 	if os.Getenv("HANDOFF_CRASH_BATCH") == "1" {
 		batch = 16
-		handler = crashBatch{Handler: h, b: in.Batch(func(ctx context.Context, tx *sql.Tx, m *handoff.Message) error {
-			_, err := tx.ExecContext(ctx, "INSERT INTO effects (msg_id) VALUES ("+k.ph(1)+")", m.ID)
-			if err == nil {
-				ran.Store(m.ID, true)
-			}
-			return err
-		}), ran: &ran, every: every}
 	}
+	handler := crashBatch{Handler: h, b: txh, ran: &ran, every: every}
 	c, err := consumer.New(broker, os.Getenv("HANDOFF_CRASH_TOPIC"), "effects", handler, deadLetterFail{},
 		consumer.WithWorkers(4), consumer.WithBackoff(10*time.Millisecond, 100*time.Millisecond), consumer.WithBatchSize(batch))
 	if err != nil {
@@ -139,7 +132,7 @@ func runCrashChild(ctx context.Context) error {
 // its messages is acked, when the batch held a fresh crash-designated message.
 type crashBatch struct {
 	handoff.Handler
-	b     *inbox.Batched
+	b     *inbox.Handler[*sql.Tx]
 	ran   *sync.Map
 	every int
 }

@@ -16,7 +16,10 @@ import (
 var ErrUnknownType = errors.New("consumer: no handler for message type")
 
 // Mux routes messages to handlers by their CloudEvents type.
-// The zero value is ready to use.
+// The zero value is ready to use. It is a handoff.BatchHandler: given a
+// batch (consumer.WithBatchSize), it hands each route's messages to the
+// route's handler together when that handler batches too (an inbox handler:
+// one transaction for all of them), and one at a time otherwise.
 type Mux struct {
 	mu sync.RWMutex
 	m  map[string]handoff.Handler
@@ -42,6 +45,59 @@ func (x *Mux) Handle(ctx context.Context, msg *handoff.Message) error {
 		return handoff.Permanent(fmt.Errorf("%w %q", ErrUnknownType, msg.Type))
 	}
 	return h.Handle(ctx, msg)
+}
+
+// HandleBatch implements handoff.BatchHandler: the messages are grouped by
+// type, each group goes to its route (as a batch when the route's handler
+// is a handoff.BatchHandler), and the results come back in the order of
+// msgs. A message of a type without a route gets ErrUnknownType, as in
+// Handle.
+func (x *Mux) HandleBatch(ctx context.Context, msgs []*handoff.Message) []error {
+	errs := make([]error, len(msgs))
+	type route struct {
+		h   handoff.Handler
+		idx []int
+	}
+	var order []string
+	routes := make(map[string]*route)
+	x.mu.RLock()
+	for i, m := range msgs {
+		r := routes[m.Type]
+		if r == nil {
+			h := x.m[m.Type]
+			if h == nil {
+				errs[i] = handoff.Permanent(fmt.Errorf("%w %q", ErrUnknownType, m.Type))
+				continue
+			}
+			r = &route{h: h}
+			routes[m.Type] = r
+			order = append(order, m.Type)
+		}
+		r.idx = append(r.idx, i)
+	}
+	x.mu.RUnlock()
+	for _, typ := range order {
+		r := routes[typ]
+		if bh, ok := r.h.(handoff.BatchHandler); ok && len(r.idx) > 1 {
+			group := make([]*handoff.Message, len(r.idx))
+			for j, i := range r.idx {
+				group[j] = msgs[i]
+			}
+			res := bh.HandleBatch(ctx, group)
+			for j, i := range r.idx {
+				if j < len(res) {
+					errs[i] = res[j]
+				} else {
+					errs[i] = fmt.Errorf("consumer: batch handler for %q returned %d results for %d messages", typ, len(res), len(group))
+				}
+			}
+			continue
+		}
+		for _, i := range r.idx {
+			errs[i] = r.h.Handle(ctx, msgs[i])
+		}
+	}
+	return errs
 }
 
 // JSON adapts a function taking a decoded JSON value to a handoff.Handler.

@@ -20,7 +20,7 @@ type SQL struct {
 	Open       func(ctx context.Context, dsn string) (*sql.DB, error)
 	Migrate    func(ctx context.Context, db *sql.DB) error
 	DLQStore   func(db *sql.DB) dlq.Store
-	InboxStore func(db *sql.DB) inbox.Store
+	InboxStore func(db *sql.DB) inbox.Store[*sql.Tx]
 	// Migrations is how many migrations the adapter has, and LastVersion
 	// the highest version among them.
 	Migrations, LastVersion int
@@ -54,9 +54,9 @@ func RunSQL(t *testing.T, s SQL) {
 		RunDLQStore(t, func(t testing.TB) dlq.Store { return s.DLQStore(s.DB(t)) })
 	})
 	t.Run("InboxStore", func(t *testing.T) {
-		RunInboxStore(t, func(t testing.TB) (*sql.DB, inbox.Store) {
+		RunInboxStore(t, func(t testing.TB) InboxDB[*sql.Tx] {
 			db := s.DB(t)
-			return db, s.InboxStore(db)
+			return SQLInbox(db, s.InboxStore(db))
 		})
 	})
 	t.Run("MigrateAgainIsNoOp", func(t *testing.T) {
@@ -115,8 +115,9 @@ func (s SQL) checkVersions(t testing.TB, db *sql.DB) {
 	}
 }
 
-// BenchmarkInbox measures one message through Inbox.Handler (a mark and one
-// counter update in one transaction) and through HandleBatch, 50 at a time.
+// BenchmarkInbox measures one message through an inbox handler (a mark and
+// one counter update in one transaction) and through its HandleBatch, 50 at
+// a time.
 func BenchmarkInbox(b *testing.B, s SQL) {
 	db := s.DB(b)
 	ctx := context.Background()
@@ -126,7 +127,7 @@ func BenchmarkInbox(b *testing.B, s SQL) {
 	if _, err := db.ExecContext(ctx, "INSERT INTO bench_counter (id, n) VALUES (1, 0)"); err != nil {
 		b.Fatal(err)
 	}
-	in, err := inbox.New(db, s.InboxStore(db), "bench")
+	in, err := inbox.New(s.InboxStore(db), "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -134,8 +135,8 @@ func BenchmarkInbox(b *testing.B, s SQL) {
 		_, err := tx.ExecContext(ctx, "UPDATE bench_counter SET n = n + 1 WHERE id = 1")
 		return err
 	}
+	handler := in.Handler(h)
 	b.Run("Handler", func(b *testing.B) {
-		handler := in.Handler(h)
 		for b.Loop() {
 			if err := handler.Handle(ctx, handoff.NewMessage("/bench", "t", nil)); err != nil {
 				b.Fatal(err)
@@ -148,7 +149,7 @@ func BenchmarkInbox(b *testing.B, s SQL) {
 			for i := range msgs {
 				msgs[i] = handoff.NewMessage("/bench", "t", nil)
 			}
-			for _, err := range in.HandleBatch(ctx, msgs, h) {
+			for _, err := range handler.HandleBatch(ctx, msgs) {
 				if err != nil {
 					b.Fatal(err)
 				}

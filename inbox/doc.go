@@ -1,22 +1,25 @@
 // Package inbox gives a message handler exactly-once effects on top of
 // at-least-once delivery: the idempotent consumer pattern.
 //
-// The handler gets a database transaction. In it the inbox first inserts a
-// mark (consumer, message id); if the mark was already there the message is a
-// duplicate, the transaction is rolled back and the delivery is acknowledged
-// without running the handler. Otherwise the handler runs in the same
-// transaction and the inbox commits it:
+// The handler gets a database transaction: a *sql.Tx from a database/sql
+// store, a pgx.Tx from a pgx pool's (postgres.PgxInboxStore). In it the
+// inbox first inserts a mark (consumer, message id); if the mark was already
+// there the message is a duplicate and the delivery is acknowledged without
+// running the handler. Otherwise the handler runs in the same transaction
+// and the inbox commits it (the package example runs this on SQLite):
 //
-//	in, err := inbox.New(db, postgres.InboxStore(db), "billing")
+//	in, err := inbox.New(postgres.InboxStore(db), "billing")
 //	h := in.Handler(func(ctx context.Context, tx *sql.Tx, msg *handoff.Message) error {
 //		_, err := tx.ExecContext(ctx, "UPDATE accounts SET ...", ...)
 //		return err
 //	})
 //	// give h to the consumer runtime; run in.Run(ctx) for retention cleanup.
 //
-// [Inbox.HandleBatch] runs several messages in one transaction with a
-// savepoint per message, so one failing handler rolls back only its own
-// message, and the batch pays for one commit.
+// The handler is the one entry point, alone or batched: when the consumer
+// runtime hands it several messages at once (consumer.WithBatchSize, also
+// through a consumer.Mux), [Handler.HandleBatch] runs them in one
+// transaction with a savepoint per message, so one failing handler rolls
+// back only its own message, and the batch pays for one commit.
 //
 // # Guarantee
 //

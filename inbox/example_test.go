@@ -27,7 +27,7 @@ func Example() {
 	_, _ = db.ExecContext(ctx, `CREATE TABLE balances (account TEXT PRIMARY KEY, amount INTEGER NOT NULL)`)
 	_, _ = db.ExecContext(ctx, `INSERT INTO balances VALUES ('alice', 0)`)
 
-	in, err := inbox.New(db, sqlite.InboxStore(db), "billing")
+	in, err := inbox.New(sqlite.InboxStore(db), "billing")
 	if err != nil {
 		panic(err)
 	}

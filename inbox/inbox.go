@@ -12,36 +12,42 @@ import (
 	"github.com/handoffhq/handoff"
 )
 
-// TxHandler handles a message inside the inbox's transaction. Its writes
-// through tx commit together with the inbox mark. It must not commit or roll
-// back tx. Like a handoff.Handler, it returns nil to acknowledge, an error
-// wrapped with handoff.Permanent to dead-letter, any other error to retry.
-type TxHandler func(ctx context.Context, tx *sql.Tx, msg *handoff.Message) error
+// TxHandler handles a message inside the inbox's transaction, of type Tx
+// (*sql.Tx for a database/sql store, pgx.Tx for a pgx pool). Its writes
+// through tx commit together with the inbox mark. It must not commit or
+// roll back tx. Like a handoff.Handler, it returns nil to acknowledge, an
+// error wrapped with handoff.Permanent to dead-letter, any other error to
+// retry.
+type TxHandler[Tx any] func(ctx context.Context, tx Tx, msg *handoff.Message) error
 
-// Store keeps the marks. Implementations: adapter/postgres, adapter/sqlite
-// and adapter/mysql InboxStore; handofftest.RunInboxStore checks them.
-type Store interface {
-	// Mark inserts the mark (consumer, msgID) in tx and reports whether it
-	// was new. A mark inserted by a transaction that has not ended yet
-	// makes Mark wait for that transaction (or fail with a conflict the
-	// store's IsConflict recognises), never report fresh for both.
-	Mark(ctx context.Context, tx *sql.Tx, consumer, msgID string) (fresh bool, err error)
+// Store keeps the marks in the handler's database and runs the transactions
+// the handlers write in. adapter/postgres (over database/sql or a pgx pool),
+// adapter/sqlite and adapter/mysql have one (InboxStore);
+// handofftest.RunInboxStore checks them.
+type Store[Tx any] interface {
+	// InTx runs fn in a new transaction with opts (nil: the database's
+	// defaults). It commits when fn returns nil and returns the commit's
+	// error; when fn returns an error or panics, it rolls back and returns
+	// fn's error untouched (or lets the panic go on).
+	InTx(ctx context.Context, opts *sql.TxOptions, fn func(tx Tx) error) error
+	// Savepoint runs fn inside a savepoint of tx. When fn returns an error,
+	// tx is rolled back to the savepoint (fn's writes are undone, tx stays
+	// usable) and fn's error is returned untouched; an error of the
+	// savepoint statements themselves is returned instead (tx is then
+	// likely unusable).
+	Savepoint(ctx context.Context, tx Tx, fn func() error) error
+	// Mark inserts the marks (consumer, id) in tx and reports, per id, whether
+	// it was new (an id given twice is new once). A mark inserted by a
+	// transaction that has not ended yet makes Mark wait for that
+	// transaction (or fail with a conflict IsConflict recognises), never
+	// report fresh for both. A consumer or id the table cannot hold is an
+	// error marked handoff.Permanent.
+	Mark(ctx context.Context, tx Tx, consumer string, ids ...string) (fresh []bool, err error)
 	// Purge deletes up to limit marks received before before, of every
 	// consumer, and returns how many it deleted.
 	Purge(ctx context.Context, before time.Time, limit int) (int, error)
-}
-
-// ManyMarker is implemented by stores that can mark several messages with
-// one statement; HandleBatch then needs one round trip for all the marks.
-// fresh[i] reports whether ids[i] was new.
-type ManyMarker interface {
-	MarkMany(ctx context.Context, tx *sql.Tx, consumer string, ids []string) (fresh []bool, err error)
-}
-
-// ConflictChecker is implemented by stores that can tell a transaction
-// conflict (serialization failure, deadlock, busy database) from other
-// errors. The inbox retries the whole transaction on a conflict.
-type ConflictChecker interface {
+	// IsConflict reports a transaction conflict (serialization failure,
+	// deadlock, busy database): running the transaction again may succeed.
 	IsConflict(err error) bool
 }
 
@@ -49,9 +55,8 @@ type ConflictChecker interface {
 var ErrNoID = errors.New("inbox: message has no id")
 
 // Inbox runs handlers with exactly-once effects for one consumer group.
-type Inbox struct {
-	db        *sql.DB
-	store     Store
+type Inbox[Tx any] struct {
+	store     Store[Tx]
 	consumer  string
 	retention time.Duration
 	interval  time.Duration
@@ -61,39 +66,49 @@ type Inbox struct {
 	logger    *slog.Logger
 }
 
+// config holds the options; it is not generic, so neither are options.
+type config struct {
+	retention time.Duration
+	interval  time.Duration
+	batch     int
+	retries   int
+	txOpts    *sql.TxOptions
+	logger    *slog.Logger
+}
+
 // Option configures an [Inbox].
-type Option func(*Inbox) error
+type Option func(*config) error
 
 // WithRetention sets how long marks are kept (default 7 days). It must
 // exceed the longest time the broker may redeliver a message.
 func WithRetention(d time.Duration) Option {
-	return func(in *Inbox) error {
+	return func(c *config) error {
 		if d < time.Minute {
 			return fmt.Errorf("inbox: WithRetention: %v must be at least 1m", d)
 		}
-		in.retention = d
+		c.retention = d
 		return nil
 	}
 }
 
 // WithCleanupInterval sets how often Run deletes expired marks (default 10 minutes).
 func WithCleanupInterval(d time.Duration) Option {
-	return func(in *Inbox) error {
+	return func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("inbox: WithCleanupInterval: %v must be positive", d)
 		}
-		in.interval = d
+		c.interval = d
 		return nil
 	}
 }
 
 // WithCleanupBatch sets how many marks one cleanup statement deletes (default 1000).
 func WithCleanupBatch(n int) Option {
-	return func(in *Inbox) error {
+	return func(c *config) error {
 		if n <= 0 {
 			return fmt.Errorf("inbox: WithCleanupBatch: %d must be positive", n)
 		}
-		in.batch = n
+		c.batch = n
 		return nil
 	}
 }
@@ -101,119 +116,129 @@ func WithCleanupBatch(n int) Option {
 // WithConflictRetries sets how many times a transaction that hit a conflict
 // is run again before the error is returned to the runtime (default 3).
 func WithConflictRetries(n int) Option {
-	return func(in *Inbox) error {
+	return func(c *config) error {
 		if n < 0 {
 			return fmt.Errorf("inbox: WithConflictRetries: %d must not be negative", n)
 		}
-		in.retries = n
+		c.retries = n
 		return nil
 	}
 }
 
 // WithTxOptions sets the options of the handler's transaction (default: the
-// database's default isolation).
+// database's default isolation). A pgx store maps the isolation level to
+// PostgreSQL's and refuses one PostgreSQL does not have.
 func WithTxOptions(o *sql.TxOptions) Option {
-	return func(in *Inbox) error {
+	return func(c *config) error {
 		if o != nil && o.ReadOnly {
 			return errors.New("inbox: WithTxOptions: the transaction must not be read-only")
 		}
-		in.txOpts = o
+		c.txOpts = o
 		return nil
 	}
 }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option {
-	return func(in *Inbox) error {
+	return func(c *config) error {
 		if l == nil {
 			return errors.New("inbox: WithLogger: logger must not be nil")
 		}
-		in.logger = l
+		c.logger = l
 		return nil
 	}
 }
 
-// New returns an inbox for consumer over db, whose marks store keeps.
-func New(db *sql.DB, store Store, consumer string, opts ...Option) (*Inbox, error) {
+// New returns an inbox for consumer whose marks, and handlers' transactions,
+// store keeps.
+func New[Tx any](store Store[Tx], consumer string, opts ...Option) (*Inbox[Tx], error) {
 	switch {
-	case db == nil:
-		return nil, errors.New("inbox: New: db must not be nil")
 	case store == nil:
 		return nil, errors.New("inbox: New: store must not be nil")
 	case consumer == "":
 		return nil, errors.New("inbox: New: consumer must not be empty")
 	}
-	in := &Inbox{db: db, store: store, consumer: consumer, retention: 7 * 24 * time.Hour,
-		interval: 10 * time.Minute, batch: 1000, retries: 3,
+	c := config{retention: 7 * 24 * time.Hour, interval: 10 * time.Minute, batch: 1000, retries: 3,
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, o := range opts {
 		if o == nil {
 			continue
 		}
-		if err := o(in); err != nil {
+		if err := o(&c); err != nil {
 			return nil, err
 		}
 	}
-	return in, nil
+	return &Inbox[Tx]{store: store, consumer: consumer, retention: c.retention, interval: c.interval,
+		batch: c.batch, retries: c.retries, txOpts: c.txOpts, logger: c.logger}, nil
 }
 
-// Handler returns a handoff.Handler that runs h once per message id: see the
-// package documentation for the guarantee. A duplicate returns nil without
-// calling h. Errors from h are returned as they are, so handoff.IsPermanent
-// still holds for them; when the store recognises one as a conflict (h's
-// statement hit a deadlock or a serialization failure) and it is not
-// permanent, the transaction is run again first, like a conflict of the
-// inbox's own statements.
-func (in *Inbox) Handler(h TxHandler) handoff.Handler {
-	return handoff.HandlerFunc(func(ctx context.Context, msg *handoff.Message) error {
-		if msg == nil || msg.ID == "" {
-			return handoff.Permanent(ErrNoID)
-		}
-		for attempt := 0; ; attempt++ {
-			err := in.once(ctx, h, msg)
-			if err == nil || attempt >= in.retries || handoff.IsPermanent(err) || !in.isConflict(err) || ctx.Err() != nil {
-				return err
-			}
-			in.logger.Debug("inbox: conflict, running the transaction again", "consumer", in.consumer,
-				"message", msg.ID, "attempt", attempt+1, "err", err)
-		}
-	})
+// Handler is a handoff.Handler and a handoff.BatchHandler that runs a
+// TxHandler with exactly-once effects: one message per transaction through
+// Handle, or several in one transaction, with a savepoint each, through
+// HandleBatch (what the consumer runtime calls when consumer.WithBatchSize
+// is above 1). Make one with [Inbox.Handler].
+type Handler[Tx any] struct {
+	in *Inbox[Tx]
+	h  TxHandler[Tx]
 }
 
-func (in *Inbox) isConflict(err error) bool {
-	c, ok := in.store.(ConflictChecker)
-	return ok && c.IsConflict(err)
+// Handler returns h as the handler to give the consumer runtime; see the
+// package documentation for the guarantee. It works alone and with the
+// runtime's batches alike.
+func (in *Inbox[Tx]) Handler(h TxHandler[Tx]) *Handler[Tx] {
+	return &Handler[Tx]{in: in, h: h}
+}
+
+// Handle runs the handler once per message id. A duplicate returns nil
+// without calling it. Errors from the handler are returned as they are, so
+// handoff.IsPermanent still holds for them; when the store recognises one
+// as a conflict (the handler's statement hit a deadlock or a serialization
+// failure) and it is not permanent, the transaction is run again first,
+// like a conflict of the inbox's own statements.
+func (b *Handler[Tx]) Handle(ctx context.Context, msg *handoff.Message) error {
+	in := b.in
+	if msg == nil || msg.ID == "" {
+		return handoff.Permanent(ErrNoID)
+	}
+	for attempt := 0; ; attempt++ {
+		err := in.once(ctx, b.h, msg)
+		if err == nil || attempt >= in.retries || handoff.IsPermanent(err) || !in.store.IsConflict(err) || ctx.Err() != nil {
+			return err
+		}
+		in.logger.Debug("inbox: conflict, running the transaction again", "consumer", in.consumer,
+			"message", msg.ID, "attempt", attempt+1, "err", err)
+	}
 }
 
 // once runs one transaction. An error from h is returned untouched.
-func (in *Inbox) once(ctx context.Context, h TxHandler, msg *handoff.Message) error {
-	tx, err := in.db.BeginTx(ctx, in.txOpts)
-	if err != nil {
-		return fmt.Errorf("inbox: %s: begin: %w", msg.ID, err)
-	}
-	// Rolls back on every path but a commit, including a panic in h, so the
-	// connection goes back to the pool; after a commit it is a no-op.
-	defer func() { _ = tx.Rollback() }()
-	fresh, err := in.store.Mark(ctx, tx, in.consumer, msg.ID)
-	if err != nil {
-		return fmt.Errorf("inbox: %s: mark: %w", msg.ID, err)
-	}
-	if !fresh {
-		in.logger.Debug("inbox: duplicate skipped", "consumer", in.consumer, "message", msg.ID)
-		return nil
-	}
-	if err := h(ctx, tx, msg); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("inbox: %s: commit: %w", msg.ID, err)
+func (in *Inbox[Tx]) once(ctx context.Context, h TxHandler[Tx], msg *handoff.Message) error {
+	var herr, merr error
+	err := in.store.InTx(ctx, in.txOpts, func(tx Tx) error {
+		var fresh []bool
+		if fresh, merr = in.store.Mark(ctx, tx, in.consumer, msg.ID); merr != nil {
+			return merr
+		}
+		if !fresh[0] {
+			in.logger.Debug("inbox: duplicate skipped", "consumer", in.consumer, "message", msg.ID)
+			return nil
+		}
+		herr = h(ctx, tx, msg)
+		return herr
+	})
+	switch {
+	case herr != nil:
+		return herr
+	case merr != nil:
+		return fmt.Errorf("inbox: %s: mark: %w", msg.ID, merr)
+	case err != nil: // begin or commit
+		return fmt.Errorf("inbox: %s: %w", msg.ID, err)
 	}
 	return nil
 }
 
 // Cleanup deletes the marks older than the retention, in batches, and
 // returns how many it deleted.
-func (in *Inbox) Cleanup(ctx context.Context) (int, error) {
+func (in *Inbox[Tx]) Cleanup(ctx context.Context) (int, error) {
 	before := time.Now().Add(-in.retention)
 	total := 0
 	for {
@@ -231,7 +256,7 @@ func (in *Inbox) Cleanup(ctx context.Context) (int, error) {
 // Run deletes expired marks at once and then every cleanup interval, until
 // ctx is done; then it returns nil. A failed cleanup is logged and tried
 // again at the next interval.
-func (in *Inbox) Run(ctx context.Context) error {
+func (in *Inbox[Tx]) Run(ctx context.Context) error {
 	t := time.NewTicker(in.interval)
 	defer t.Stop()
 	for {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,7 +13,10 @@ import (
 	"time"
 
 	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/adapter/memory"
 	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff/consumer"
+	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/inbox"
 )
 
@@ -35,23 +39,21 @@ func TestNew_RejectsBadArguments(t *testing.T) {
 	s := sqlite.InboxStore(db)
 	for _, c := range []struct {
 		name     string
-		db       *sql.DB
-		store    inbox.Store
+		store    inbox.Store[*sql.Tx]
 		consumer string
 		opt      inbox.Option
 		want     string
 	}{
-		{"nil db", nil, s, "c", nil, "db"},
-		{"nil store", db, nil, "c", nil, "store"},
-		{"no consumer", db, s, "", nil, "consumer"},
-		{"short retention", db, s, "c", inbox.WithRetention(time.Second), "WithRetention"},
-		{"zero interval", db, s, "c", inbox.WithCleanupInterval(0), "WithCleanupInterval"},
-		{"zero batch", db, s, "c", inbox.WithCleanupBatch(0), "WithCleanupBatch"},
-		{"negative retries", db, s, "c", inbox.WithConflictRetries(-1), "WithConflictRetries"},
-		{"read-only tx", db, s, "c", inbox.WithTxOptions(&sql.TxOptions{ReadOnly: true}), "WithTxOptions"},
-		{"nil logger", db, s, "c", inbox.WithLogger(nil), "WithLogger"},
+		{"nil store", nil, "c", nil, "store"},
+		{"no consumer", s, "", nil, "consumer"},
+		{"short retention", s, "c", inbox.WithRetention(time.Second), "WithRetention"},
+		{"zero interval", s, "c", inbox.WithCleanupInterval(0), "WithCleanupInterval"},
+		{"zero batch", s, "c", inbox.WithCleanupBatch(0), "WithCleanupBatch"},
+		{"negative retries", s, "c", inbox.WithConflictRetries(-1), "WithConflictRetries"},
+		{"read-only tx", s, "c", inbox.WithTxOptions(&sql.TxOptions{ReadOnly: true}), "WithTxOptions"},
+		{"nil logger", s, "c", inbox.WithLogger(nil), "WithLogger"},
 	} {
-		_, err := inbox.New(c.db, c.store, c.consumer, c.opt)
+		_, err := inbox.New(c.store, c.consumer, c.opt)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want one naming %s", c.name, err, c.want)
 		}
@@ -60,7 +62,7 @@ func TestNew_RejectsBadArguments(t *testing.T) {
 
 func TestHandler_MessageWithoutIDIsPermanent(t *testing.T) {
 	db := openSQLite(t)
-	in, err := inbox.New(db, sqlite.InboxStore(db), "c")
+	in, err := inbox.New(sqlite.InboxStore(db), "c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,27 +79,27 @@ var errConflict = errors.New("serialization failure")
 // conflictStore fails Mark with errConflict a number of times, then
 // delegates; it reports errConflict as a conflict.
 type conflictStore struct {
-	inbox.Store
+	inbox.Store[*sql.Tx]
 	mu        sync.Mutex
 	conflicts int
 	other     error
 	marks     int
 }
 
-func (s *conflictStore) Mark(ctx context.Context, tx *sql.Tx, consumer, id string) (bool, error) {
+func (s *conflictStore) Mark(ctx context.Context, tx *sql.Tx, consumer string, ids ...string) ([]bool, error) {
 	s.mu.Lock()
 	s.marks++
 	if s.other != nil {
 		s.mu.Unlock()
-		return false, s.other
+		return nil, s.other
 	}
 	if s.conflicts > 0 {
 		s.conflicts--
 		s.mu.Unlock()
-		return false, errConflict
+		return nil, errConflict
 	}
 	s.mu.Unlock()
-	return s.Store.Mark(ctx, tx, consumer, id)
+	return s.Store.Mark(ctx, tx, consumer, ids...)
 }
 
 func (s *conflictStore) IsConflict(err error) bool { return errors.Is(err, errConflict) }
@@ -118,7 +120,7 @@ func TestHandler_RunsTheTransactionAgainOnConflict(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := &conflictStore{Store: sqlite.InboxStore(db), conflicts: c.conflicts, other: c.other}
-			in, err := inbox.New(db, s, "c", inbox.WithConflictRetries(c.budget))
+			in, err := inbox.New[*sql.Tx](s, "c", inbox.WithConflictRetries(c.budget))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +144,7 @@ func TestHandler_RunsTheTransactionAgainOnConflict(t *testing.T) {
 
 func TestHandler_HandlerErrorIsReturnedAsIs(t *testing.T) {
 	db := openSQLite(t)
-	in, err := inbox.New(db, sqlite.InboxStore(db), "c")
+	in, err := inbox.New(sqlite.InboxStore(db), "c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,13 +162,12 @@ func TestHandler_HandlerErrorIsReturnedAsIs(t *testing.T) {
 
 // purgeStore records purges and deletes full batches a given number of times.
 type purgeStore struct {
-	mu      sync.Mutex
-	befores []time.Time
-	full    int // how many calls return a full batch
-	fail    bool
+	inbox.Store[*sql.Tx] // nil: Run uses only Purge
+	mu                   sync.Mutex
+	befores              []time.Time
+	full                 int // how many calls return a full batch
+	fail                 bool
 }
-
-func (s *purgeStore) Mark(context.Context, *sql.Tx, string, string) (bool, error) { return true, nil }
 
 func (s *purgeStore) Purge(ctx context.Context, before time.Time, limit int) (int, error) {
 	s.mu.Lock()
@@ -189,10 +190,9 @@ func (s *purgeStore) calls() []time.Time {
 }
 
 func TestRun_PurgesExpiredMarksInBatchesEachInterval(t *testing.T) {
-	db := openSQLite(t) // opened outside the bubble; Run never uses it
 	synctest.Test(t, func(t *testing.T) {
 		s := &purgeStore{full: 2}
-		in, err := inbox.New(db, s, "c", inbox.WithRetention(time.Hour),
+		in, err := inbox.New[*sql.Tx](s, "c", inbox.WithRetention(time.Hour),
 			inbox.WithCleanupInterval(10*time.Minute), inbox.WithCleanupBatch(100))
 		if err != nil {
 			t.Fatal(err)
@@ -239,7 +239,7 @@ func TestRun_PurgesExpiredMarksInBatchesEachInterval(t *testing.T) {
 
 func TestHandler_ConflictInTheHandlerRunsTheTransactionAgain(t *testing.T) {
 	db := openSQLite(t)
-	in, err := inbox.New(db, &conflictStore{Store: sqlite.InboxStore(db)}, "c")
+	in, err := inbox.New[*sql.Tx](&conflictStore{Store: sqlite.InboxStore(db)}, "c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestHandler_ConflictInTheHandlerRunsTheTransactionAgain(t *testing.T) {
 
 func TestHandler_PanicRollsBackAndFreesTheConnection(t *testing.T) {
 	db := openSQLite(t)
-	in, err := inbox.New(db, sqlite.InboxStore(db), "c")
+	in, err := inbox.New(sqlite.InboxStore(db), "c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,5 +302,73 @@ func TestHandler_PanicRollsBackAndFreesTheConnection(t *testing.T) {
 	err = in.Handler(func(context.Context, *sql.Tx, *handoff.Message) error { ran = true; return nil }).Handle(ctx, msg)
 	if err != nil || !ran {
 		t.Errorf("after panics: err %v, ran %v; want the message handled (mark rolled back, connections free)", err, ran)
+	}
+}
+
+// One entry point works with the consumer's batching, under a Mux too:
+// messages of one batch share one transaction, and each effect happens once.
+func TestHandler_BatchesUnderAMuxInOneTransaction(t *testing.T) {
+	db := openSQLite(t)
+	if _, err := db.Exec(`CREATE TABLE effects (id TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	in, err := inbox.New(sqlite.InboxStore(db), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	txs := map[*sql.Tx]int{}
+	var mux consumer.Mux
+	mux.On("t", in.Handler(func(ctx context.Context, tx *sql.Tx, m *handoff.Message) error {
+		mu.Lock()
+		txs[tx]++
+		mu.Unlock()
+		_, err := tx.ExecContext(ctx, `INSERT INTO effects (id) VALUES (?)`, m.ID)
+		return err
+	}))
+	broker, err := memory.NewBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	const n = 32
+	ctx := context.Background()
+	for i := range n {
+		m := handoff.NewMessage("/s", "t", nil)
+		m.PartitionKey = fmt.Sprint(i)
+		if err := broker.Publish(ctx, "orders", m, m); err != nil { // every message twice
+			t.Fatal(err)
+		}
+	}
+	dead, _ := dlq.New(memory.NewDLQStore())
+	c, err := consumer.New(broker, "orders", "c", &mux, dead, consumer.WithWorkers(1), consumer.WithBatchSize(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	count := func() (k int) { _ = db.QueryRow(`SELECT COUNT(*) FROM effects`).Scan(&k); return k }
+	for count() < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if k := count(); k != n {
+		t.Fatalf("%d effects, want %d", k, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	shared := 0
+	for _, k := range txs {
+		if k > 1 {
+			shared++
+		}
+	}
+	if shared == 0 {
+		t.Errorf("no two messages shared a transaction (%d transactions): the Mux did not batch", len(txs))
 	}
 }

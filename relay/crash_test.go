@@ -60,12 +60,12 @@ type side struct {
 	migrate func(ctx context.Context, db *sql.DB) error
 	relay   func(db *sql.DB) relay.Store
 	outbox  func(db *sql.DB) outbox.Store
-	inbox   func(db *sql.DB) inbox.Store
+	inbox   func(db *sql.DB) inbox.Store[*sql.Tx]
 	ph      func(int) string
 }
 
 var sides = map[string]side{
-	"postgres": {postgres.Open, postgres.Migrate, postgres.RelayStore, postgres.OutboxStore, postgres.InboxStore, func(n int) string { return "$" + strconv.Itoa(n) }},
+	"postgres": {postgres.Open, postgres.Migrate[*sql.DB], postgres.RelayStore[*sql.DB], postgres.OutboxStore[*sql.DB], postgres.InboxStore, func(n int) string { return "$" + strconv.Itoa(n) }},
 	"sqlite":   {sqlite.Open, sqlite.Migrate, sqlite.RelayStore, sqlite.OutboxStore, sqlite.InboxStore, func(int) string { return "?" }},
 }
 
@@ -207,7 +207,7 @@ func crash(t *testing.T, kind, brokerKind, dsn, effectsDSN string) {
 
 	topic := testenv.Unique("crash.")
 	br := brokers[brokerKind](t)
-	in, err := inbox.New(edb, s.inbox(edb), "crash-consumer")
+	in, err := inbox.New(s.inbox(edb), "crash-consumer")
 	if err != nil {
 		t.Fatal(err)
 	}

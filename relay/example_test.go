@@ -59,7 +59,7 @@ func Example() {
 	go r.Run(ctx)
 
 	// The shipping service: the shipment row and the inbox mark commit together.
-	in, _ := inbox.New(db, sqlite.InboxStore(db), "shipping")
+	in, _ := inbox.New(sqlite.InboxStore(db), "shipping")
 	handled := make(chan string, 10)
 	ship := in.Handler(func(ctx context.Context, tx *sql.Tx, m *handoff.Message) error {
 		var o struct{ Order string }

@@ -71,11 +71,13 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// InboxStore returns the inbox store of db.
-func InboxStore(db *sql.DB) inbox.Store { return sqlstore.NewInboxStore(db, dialect()) }
+// InboxStore returns the inbox store of db, whose handlers get a *sql.Tx.
+func InboxStore(db *sql.DB) inbox.Store[*sql.Tx] {
+	return sqlstore.NewInboxStore(sqlstore.SQL(db), dialect())
+}
 
 // DLQStore returns the dead-letter store of db.
-func DLQStore(db *sql.DB) dlq.Store { return sqlstore.NewDLQStore(db, dialect()) }
+func DLQStore(db *sql.DB) dlq.Store { return sqlstore.NewDLQStore(sqlstore.SQL(db), dialect()) }
 
 // IsConflict reports whether err is a deadlock (1213) or a lock wait
 // timeout (1205): running the transaction again may succeed.

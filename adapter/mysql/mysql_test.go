@@ -6,7 +6,6 @@ import (
 
 	"github.com/handoffhq/handoff/adapter/mysql"
 	"github.com/handoffhq/handoff/handofftest"
-	"github.com/handoffhq/handoff/inbox"
 	"github.com/handoffhq/handoff/internal/sqlstore"
 	"github.com/handoffhq/handoff/internal/testenv"
 )
@@ -28,17 +27,17 @@ func TestStores(t *testing.T) { handofftest.RunSQL(t, adapter(t)) }
 
 func TestInboxStore_ReadCommitted(t *testing.T) {
 	a := adapter(t)
-	handofftest.RunInboxIsolation(t, func(t testing.TB) (*sql.DB, inbox.Store) {
+	handofftest.RunInboxIsolation(t, func(t testing.TB) handofftest.InboxDB[*sql.Tx] {
 		db := a.DB(t)
-		return db, mysql.InboxStore(db)
+		return handofftest.SQLInbox(db, mysql.InboxStore(db))
 	}, sql.LevelReadCommitted)
 }
 
 func TestInboxStore_Serializable(t *testing.T) {
 	a := adapter(t)
-	handofftest.RunInboxIsolation(t, func(t testing.TB) (*sql.DB, inbox.Store) {
+	handofftest.RunInboxIsolation(t, func(t testing.TB) handofftest.InboxDB[*sql.Tx] {
 		db := a.DB(t)
-		return db, mysql.InboxStore(db)
+		return handofftest.SQLInbox(db, mysql.InboxStore(db))
 	}, sql.LevelSerializable)
 }
 func BenchmarkInbox(b *testing.B) { handofftest.BenchmarkInbox(b, adapter(b)) }

@@ -16,13 +16,16 @@ import (
 	"github.com/handoffhq/handoff/relay"
 )
 
-// OutboxStore returns the outbox store of db for outbox.New. Each write also
-// runs NOTIFY handoff_outbox, delivered at commit, which Wakeups turns into
-// an immediate relay poll.
-func OutboxStore(db *sql.DB) outbox.Store { return sqlstore.NewOutboxStore(db, dialect(), true) }
+// OutboxStore returns the outbox store of db (a *sql.DB or a
+// *pgxpool.Pool) for outbox.New. Writer.Add takes the caller's *sql.Tx, or
+// a pgx transaction through [Tx]. Each write also runs NOTIFY
+// handoff_outbox, delivered at commit, which Wakeups turns into an
+// immediate relay poll.
+func OutboxStore[D DB](db D) outbox.Store { return sqlstore.NewOutboxStore(conn(db), dialect(), true) }
 
-// RelayStore returns the relay's view of db's outbox for relay.New.
-func RelayStore(db *sql.DB) relay.Store { return sqlstore.NewOutboxStore(db, dialect(), true) }
+// RelayStore returns the relay's view of db's outbox (a *sql.DB or a
+// *pgxpool.Pool) for relay.New.
+func RelayStore[D DB](db D) relay.Store { return sqlstore.NewOutboxStore(conn(db), dialect(), true) }
 
 // Tx adapts a pgx transaction to outbox.Execer, so outbox.Writer.Add can
 // write in a transaction begun with pgx or pgxpool.

@@ -21,7 +21,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/handoffhq/handoff/dlq"
@@ -53,19 +55,28 @@ func dialect() *sqlstore.Dialect {
 	return d
 }
 
-// Migrate creates or upgrades handoff's tables.
-func Migrate(ctx context.Context, db *sql.DB) error {
-	if err := sqlstore.Migrate(ctx, db, dialect()); err != nil {
+// Migrate creates or upgrades handoff's tables in db (a *sql.DB or a
+// *pgxpool.Pool).
+func Migrate[D DB](ctx context.Context, db D) error {
+	if err := sqlstore.MigrateDB(ctx, conn(db), dialect()); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
 }
 
-// InboxStore returns the inbox store of db.
-func InboxStore(db *sql.DB) inbox.Store { return sqlstore.NewInboxStore(db, dialect()) }
+// InboxStore returns the inbox store of db, whose handlers get a *sql.Tx.
+func InboxStore(db *sql.DB) inbox.Store[*sql.Tx] {
+	return sqlstore.NewInboxStore(sqlstore.SQL(db), dialect())
+}
 
-// DLQStore returns the dead-letter store of db.
-func DLQStore(db *sql.DB) dlq.Store { return sqlstore.NewDLQStore(db, dialect()) }
+// PgxInboxStore returns the inbox store of a pgx pool, whose handlers get a
+// pgx.Tx.
+func PgxInboxStore(pool *pgxpool.Pool) inbox.Store[pgx.Tx] {
+	return sqlstore.NewInboxStore[pgx.Tx](pgxDB{pool}, dialect())
+}
+
+// DLQStore returns the dead-letter store of db (a *sql.DB or a *pgxpool.Pool).
+func DLQStore[D DB](db D) dlq.Store { return sqlstore.NewDLQStore(conn(db), dialect()) }
 
 // IsConflict reports whether err is a serialization failure (40001), a
 // deadlock (40P01) or a lock that was not available (55P03): running the

@@ -29,10 +29,11 @@ type freshKey struct{}
 type freshBatchKey struct{}
 
 // batchedHandler runs batches in one inbox transaction with a savepoint per
-// message (inbox.Batch), reporting the messages committed fresh.
+// message (the inbox handler's HandleBatch), reporting the messages
+// committed fresh.
 type batchedHandler struct {
 	handoff.Handler
-	b   *inbox.Batched
+	b   *inbox.Handler[*sql.Tx]
 	rec *recorder
 }
 
@@ -50,7 +51,7 @@ func (h batchedHandler) HandleBatch(ctx context.Context, msgs []*handoff.Message
 // handoffHandler is the benchmark's handler: inbox.Handler around one insert,
 // reporting each message whose transaction committed (not the duplicates the
 // inbox skipped) after the commit.
-func handoffHandler(in *inbox.Inbox, rec *recorder, batch int) handoff.Handler {
+func handoffHandler(in *inbox.Inbox[*sql.Tx], rec *recorder, batch int) handoff.Handler {
 	txh := func(ctx context.Context, tx *sql.Tx, m *handoff.Message) error {
 		if _, err := tx.ExecContext(ctx, insertRow, m.ID, m.Data); err != nil {
 			return err
@@ -74,7 +75,7 @@ func handoffHandler(in *inbox.Inbox, rec *recorder, batch int) handoff.Handler {
 		return nil
 	})
 	if batch > 1 {
-		return batchedHandler{Handler: single, b: in.Batch(txh), rec: rec}
+		return batchedHandler{Handler: single, b: tx, rec: rec}
 	}
 	return single
 }
@@ -120,7 +121,7 @@ func runHandoffWith(ctx context.Context, w workload, s *sampler, h handoff.Handl
 		}
 	}
 
-	in, err := inbox.New(db, postgres.InboxStore(db), "bench")
+	in, err := inbox.New(postgres.InboxStore(db), "bench")
 	if err != nil {
 		return err
 	}

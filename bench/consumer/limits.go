@@ -98,7 +98,7 @@ func (e *env) txOnly(ctx context.Context, label string, withInbox bool, param st
 	if err := postgres.Migrate(ctx, db); err != nil {
 		return limit{}, err
 	}
-	in, err := inbox.New(db, postgres.InboxStore(db), "bench")
+	in, err := inbox.New(postgres.InboxStore(db), "bench")
 	if err != nil {
 		return limit{}, err
 	}
@@ -225,7 +225,7 @@ func (e *env) txBatched(ctx context.Context, batch int) (limit, error) {
 	return limit{label, float64(e.cfg.n) / s.elapsed.Seconds(), s.busy, s, e.cfg.n, 0}, nil
 }
 
-func savepointBatch(ctx context.Context, db *sql.DB, store inbox.Store, ms []*handoff.Message) error {
+func savepointBatch(ctx context.Context, db *sql.DB, store inbox.Store[*sql.Tx], ms []*handoff.Message) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -239,7 +239,7 @@ func savepointBatch(ctx context.Context, db *sql.DB, store inbox.Store, ms []*ha
 		if err != nil {
 			return err
 		}
-		if fresh {
+		if fresh[0] {
 			if _, err := tx.ExecContext(ctx, insertRow, m.ID, m.Data); err != nil {
 				return err
 			}

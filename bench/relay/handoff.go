@@ -53,7 +53,7 @@ func newHandoff(ctx context.Context, cfg config, sp *space, tr *tracker) (system
 	if !cfg.notify {
 		// Experiment: the same store without its NOTIFY (the relay then
 		// finds rows by polling only).
-		store = sqlstore.NewOutboxStore(db, sqlstore.Postgres(), false)
+		store = sqlstore.NewOutboxStore(sqlstore.SQL(db), sqlstore.Postgres(), false)
 	}
 	w, err := outbox.New(store)
 	if err != nil {
@@ -230,7 +230,7 @@ func (h *handoffSys) startConsumerLabelled(ctx context.Context) error {
 		db.Close()
 		return err
 	}
-	in, err := inbox.New(db, postgres.InboxStore(db), "billing")
+	in, err := inbox.New(postgres.InboxStore(db), "billing")
 	if err != nil {
 		db.Close()
 		return err

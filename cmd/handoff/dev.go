@@ -319,12 +319,12 @@ func demoProducer(ctx context.Context, db *sql.DB, w *outbox.Writer, every time.
 
 // demoConsumer handles order.placed with the inbox: the shipment row and the
 // inbox mark commit together, so a redelivery never ships twice.
-func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, v *registry.Validator, log *slog.Logger) (*consumer.Consumer, *inbox.Inbox, error) {
+func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, v *registry.Validator, log *slog.Logger) (*consumer.Consumer, *inbox.Inbox[*sql.Tx], error) {
 	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS demo_shipments (
 		order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, message_id TEXT NOT NULL, created_at TEXT NOT NULL)`); err != nil {
 		return nil, nil, fmt.Errorf("dev: demo table: %w", err)
 	}
-	in, err := inbox.New(db, sqlite.InboxStore(db), "demo-shipping")
+	in, err := inbox.New(sqlite.InboxStore(db), "demo-shipping")
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev: %w", err)
 	}

@@ -22,14 +22,14 @@ import (
 // letter of the consumer. MarkReplayed, Delete and Purge take the same lock
 // before they close or remove letters, so the decisions follow one order.
 type DLQStore struct {
-	db *sql.DB
+	db DB
 	d  *Dialect
 }
 
 var _ dlq.Store = (*DLQStore)(nil)
 
 // NewDLQStore returns the dead-letter store of db in dialect d.
-func NewDLQStore(db *sql.DB, d *Dialect) *DLQStore { return &DLQStore{db: db, d: d} }
+func NewDLQStore(db DB, d *Dialect) *DLQStore { return &DLQStore{db: db, d: d} }
 
 const letterCols = `id, consumer, topic, class, attrs, data, errors, stack, attempts,
 	first_failure, last_failure, replayed_at, replay_count`
@@ -109,8 +109,8 @@ func scanLetter(r scanner) (*dlq.Letter, error) {
 	return &l, nil
 }
 
-func (s *DLQStore) lockConsumer(ctx context.Context, tx *sql.Tx, consumer string) error {
-	if _, err := tx.ExecContext(ctx, s.d.q(s.d.lockSQL), consumer); err != nil {
+func (s *DLQStore) lockConsumer(ctx context.Context, tx Querier, consumer string) error {
+	if _, err := tx.Exec(ctx, s.d.q(s.d.lockSQL), consumer); err != nil {
 		return fmt.Errorf("lock consumer %s: %w", consumer, err)
 	}
 	return nil
@@ -147,25 +147,25 @@ func (s *DLQStore) Add(ctx context.Context, l *dlq.Letter) (bool, error) {
 		msgID = l.Message.ID
 	}
 	var first bool
-	err = inTx(ctx, s.db, s.d, func(tx *sql.Tx) error {
+	err = inTx(ctx, s.db, s.d, func(tx Querier) error {
 		if err := s.lockConsumer(ctx, tx, l.Consumer); err != nil {
 			return err
 		}
 		var one int
-		err := tx.QueryRowContext(ctx, s.d.q(`SELECT 1 FROM handoff_dlq WHERE id = ?`), l.ID).Scan(&one)
+		err := tx.QueryRow(ctx, s.d.q(`SELECT 1 FROM handoff_dlq WHERE id = ?`), l.ID).Scan(&one)
 		if err == nil {
 			return dlq.ErrExists
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, s.d.q(`SELECT 1 FROM handoff_dlq WHERE consumer = ? AND replayed_at IS NULL LIMIT 1`),
+		err = tx.QueryRow(ctx, s.d.q(`SELECT 1 FROM handoff_dlq WHERE consumer = ? AND replayed_at IS NULL LIMIT 1`),
 			l.Consumer).Scan(&one)
 		hadOpen := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.d.q(`INSERT INTO handoff_dlq (id, consumer, topic, class, message_id, attrs, data,
+		_, err = tx.Exec(ctx, s.d.q(`INSERT INTO handoff_dlq (id, consumer, topic, class, message_id, attrs, data,
 			errors, stack, attempts, first_failure, last_failure, replayed_at, replay_count)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			l.ID, l.Consumer, l.Topic, l.Class, msgID, attrs, data, string(errsJSON), l.Stack, l.Attempts,
@@ -184,7 +184,7 @@ func (s *DLQStore) Add(ctx context.Context, l *dlq.Letter) (bool, error) {
 
 // Get implements dlq.Store.
 func (s *DLQStore) Get(ctx context.Context, id string) (*dlq.Letter, error) {
-	l, err := scanLetter(s.db.QueryRowContext(ctx, s.d.q(`SELECT `+letterCols+` FROM handoff_dlq WHERE id = ?`), id))
+	l, err := scanLetter(s.db.QueryRow(ctx, s.d.q(`SELECT `+letterCols+` FROM handoff_dlq WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, dlq.ErrNotFound
 	}
@@ -243,7 +243,7 @@ func (s *DLQStore) selectQuery(cols string, f dlq.Filter) (string, []any) {
 // List implements dlq.Store.
 func (s *DLQStore) List(ctx context.Context, f dlq.Filter) ([]*dlq.Letter, error) {
 	q, args := s.selectQuery(letterCols, f)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: dlq list: %w", err)
 	}
@@ -270,7 +270,7 @@ const available = `replayed_at IS NULL AND (claim_token IS NULL OR claim_until <
 func (s *DLQStore) why(ctx context.Context, id string, now time.Time) error {
 	var replayed, until time.Time
 	var token sql.NullString
-	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT replayed_at, claim_token, claim_until FROM handoff_dlq WHERE id = ?`), id).
+	err := s.db.QueryRow(ctx, s.d.q(`SELECT replayed_at, claim_token, claim_until FROM handoff_dlq WHERE id = ?`), id).
 		Scan(timeScan{&replayed}, &token, timeScan{&until})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -295,13 +295,13 @@ func (s *DLQStore) UpdateMessage(ctx context.Context, id string, msg *handoff.Me
 	if msg != nil {
 		msgID = msg.ID
 	}
-	res, err := s.db.ExecContext(ctx, s.d.q(`UPDATE handoff_dlq SET message_id = ?, attrs = ?, data = ? WHERE id = ? AND `+available),
+	n, err := s.db.Exec(ctx, s.d.q(`UPDATE handoff_dlq SET message_id = ?, attrs = ?, data = ? WHERE id = ? AND `+available),
 		msgID, attrs, data, id, s.d.timeArg(now))
 	if err != nil {
 		return fmt.Errorf("sqlstore: dlq update %s: %w", id, err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
-		return err
+	if n == 1 {
+		return nil
 	}
 	// MySQL counts changed rows only: an update to the same message lands here too.
 	return s.why(ctx, id, now)
@@ -309,12 +309,8 @@ func (s *DLQStore) UpdateMessage(ctx context.Context, id string, msg *handoff.Me
 
 // Claim implements dlq.Store.
 func (s *DLQStore) Claim(ctx context.Context, id, token string, now, until time.Time) (*dlq.Letter, error) {
-	res, err := s.db.ExecContext(ctx, s.d.q(`UPDATE handoff_dlq SET claim_token = ?, claim_until = ? WHERE id = ? AND `+available),
+	n, err := s.db.Exec(ctx, s.d.q(`UPDATE handoff_dlq SET claim_token = ?, claim_until = ? WHERE id = ? AND `+available),
 		token, s.d.timeArg(until), id, s.d.timeArg(now))
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: dlq claim %s: %w", id, err)
-	}
-	n, err := res.RowsAffected()
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: dlq claim %s: %w", id, err)
 	}
@@ -324,7 +320,7 @@ func (s *DLQStore) Claim(ctx context.Context, id, token string, now, until time.
 		}
 		return nil, dlq.ErrReplayInProgress // lost a race that has ended since
 	}
-	l, err := scanLetter(s.db.QueryRowContext(ctx, s.d.q(`SELECT `+letterCols+` FROM handoff_dlq WHERE id = ? AND claim_token = ?`), id, token))
+	l, err := scanLetter(s.db.QueryRow(ctx, s.d.q(`SELECT `+letterCols+` FROM handoff_dlq WHERE id = ? AND claim_token = ?`), id, token))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, dlq.ErrNotFound
 	}
@@ -336,7 +332,7 @@ func (s *DLQStore) Claim(ctx context.Context, id, token string, now, until time.
 
 // Release implements dlq.Store.
 func (s *DLQStore) Release(ctx context.Context, id, token string) error {
-	_, err := s.db.ExecContext(ctx, s.d.q(`UPDATE handoff_dlq SET claim_token = NULL, claim_until = NULL WHERE id = ? AND claim_token = ?`), id, token)
+	_, err := s.db.Exec(ctx, s.d.q(`UPDATE handoff_dlq SET claim_token = NULL, claim_until = NULL WHERE id = ? AND claim_token = ?`), id, token)
 	if err != nil {
 		return fmt.Errorf("sqlstore: dlq release %s: %w", id, err)
 	}
@@ -345,7 +341,7 @@ func (s *DLQStore) Release(ctx context.Context, id, token string) error {
 
 func (s *DLQStore) consumerOf(ctx context.Context, id string) (string, error) {
 	var c string
-	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT consumer FROM handoff_dlq WHERE id = ?`), id).Scan(&c)
+	err := s.db.QueryRow(ctx, s.d.q(`SELECT consumer FROM handoff_dlq WHERE id = ?`), id).Scan(&c)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", dlq.ErrNotFound
 	}
@@ -361,21 +357,18 @@ func (s *DLQStore) MarkReplayed(ctx context.Context, id, token string, at time.T
 	if err != nil {
 		return fmt.Errorf("sqlstore: dlq mark replayed %s: %w", id, err)
 	}
-	err = inTx(ctx, s.db, s.d, func(tx *sql.Tx) error {
+	err = inTx(ctx, s.db, s.d, func(tx Querier) error {
 		if err := s.lockConsumer(ctx, tx, consumer); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, s.d.q(`UPDATE handoff_dlq SET replayed_at = ?, replay_count = replay_count + 1,
+		n, err := tx.Exec(ctx, s.d.q(`UPDATE handoff_dlq SET replayed_at = ?, replay_count = replay_count + 1,
 			claim_token = NULL, claim_until = NULL WHERE id = ? AND claim_token = ? AND replayed_at IS NULL`),
 			s.d.timeArg(at), id, token)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			if err == nil {
-				err = dlq.ErrClaimLost
-			}
-			return err
+		if n != 1 {
+			return dlq.ErrClaimLost
 		}
 		return nil
 	})
@@ -394,19 +387,16 @@ func (s *DLQStore) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: dlq delete %s: %w", id, err)
 	}
-	err = inTx(ctx, s.db, s.d, func(tx *sql.Tx) error {
+	err = inTx(ctx, s.db, s.d, func(tx Querier) error {
 		if err := s.lockConsumer(ctx, tx, consumer); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM handoff_dlq WHERE id = ?`), id)
+		n, err := tx.Exec(ctx, s.d.q(`DELETE FROM handoff_dlq WHERE id = ?`), id)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			if err == nil {
-				err = dlq.ErrNotFound
-			}
-			return err
+		if n != 1 {
+			return dlq.ErrNotFound
 		}
 		return nil
 	})
@@ -441,7 +431,7 @@ func (s *DLQStore) Purge(ctx context.Context, f dlq.Filter) (int, error) {
 			return total, nil
 		}
 		var n int64
-		err = inTx(ctx, s.db, s.d, func(tx *sql.Tx) error {
+		err = inTx(ctx, s.db, s.d, func(tx Querier) error {
 			for _, c := range consumers {
 				if err := s.lockConsumer(ctx, tx, c); err != nil {
 					return err
@@ -453,11 +443,8 @@ func (s *DLQStore) Purge(ctx context.Context, f dlq.Filter) (int, error) {
 			for _, id := range ids {
 				args = append(args, id)
 			}
-			res, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM handoff_dlq WHERE `+w+` AND id IN (`+marks+`)`), args...)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
+			var err error
+			n, err = tx.Exec(ctx, s.d.q(`DELETE FROM handoff_dlq WHERE `+w+` AND id IN (`+marks+`)`), args...)
 			return err
 		})
 		if err != nil {
@@ -472,7 +459,7 @@ func (s *DLQStore) Purge(ctx context.Context, f dlq.Filter) (int, error) {
 }
 
 func (s *DLQStore) idsAndConsumers(ctx context.Context, q string, args []any) (ids, consumers []string, err error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -86,18 +86,16 @@ func SplitStatements(src string) []string {
 	return out
 }
 
-// execer is what *sql.Tx and *sql.Conn share.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// Migrate brings the schema up to the newest migration. It is safe to call
-// from several processes at once: PostgreSQL takes a transaction-scoped
-// advisory lock and applies everything in that transaction; MySQL holds a
-// GET_LOCK named after the database (its DDL commits implicitly, so each
-// migration records its version right after its statements); SQLite applies
-// everything in one BEGIN IMMEDIATE transaction. Calling it again is a no-op.
+// Migrate brings the schema up to date: it applies every migration whose
+// version is not recorded yet, in version order (not only those above the
+// highest recorded one: versions are handed out in ranges to parallel work,
+// so a lower one can land after a higher one was applied). It is safe to
+// call from several processes at once: PostgreSQL takes a
+// transaction-scoped advisory lock and applies everything in that
+// transaction; MySQL holds a GET_LOCK named after the database (its DDL
+// commits implicitly, so each migration records its version right after
+// its statements); SQLite applies everything in one BEGIN IMMEDIATE
+// transaction. Calling it again is a no-op.
 func Migrate(ctx context.Context, db *sql.DB, d *Dialect) error {
 	ms, err := Migrations(d)
 	if err != nil {
@@ -105,7 +103,7 @@ func Migrate(ctx context.Context, db *sql.DB, d *Dialect) error {
 	}
 	switch d.migrateStyle {
 	case migrateTxAdvisory:
-		return migratePostgres(ctx, db, d, ms)
+		return migratePostgres(ctx, SQL(db), d, ms)
 	case migrateGetLock:
 		return migrateMySQL(ctx, db, d, ms)
 	default:
@@ -113,26 +111,51 @@ func Migrate(ctx context.Context, db *sql.DB, d *Dialect) error {
 	}
 }
 
+// MigrateDB is Migrate for PostgreSQL over any DB (a pgx pool).
+func MigrateDB(ctx context.Context, db DB, d *Dialect) error {
+	if d.migrateStyle != migrateTxAdvisory {
+		return fmt.Errorf("sqlstore: MigrateDB: %s migrates through database/sql (Migrate)", d.Name)
+	}
+	ms, err := Migrations(d)
+	if err != nil {
+		return err
+	}
+	return migratePostgres(ctx, db, d, ms)
+}
+
 const versionTable = "handoff_schema_migrations"
 
-func apply(ctx context.Context, ex execer, d *Dialect, ms []Migration, createVersions string) error {
-	if _, err := ex.ExecContext(ctx, createVersions); err != nil {
+func apply(ctx context.Context, q Querier, d *Dialect, ms []Migration, createVersions string) error {
+	if _, err := q.Exec(ctx, createVersions); err != nil {
 		return fmt.Errorf("sqlstore: migrate: create %s: %w", versionTable, err)
 	}
-	var current int
-	if err := ex.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+versionTable).Scan(&current); err != nil {
-		return fmt.Errorf("sqlstore: migrate: read version: %w", err)
+	rows, err := q.Query(ctx, "SELECT version FROM "+versionTable)
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrate: read versions: %w", err)
+	}
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlstore: migrate: read versions: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: migrate: read versions: %w", err)
 	}
 	for _, m := range ms {
-		if m.Version <= current {
+		if applied[m.Version] {
 			continue
 		}
 		for i, s := range m.Statements {
-			if _, err := ex.ExecContext(ctx, s); err != nil {
+			if _, err := q.Exec(ctx, s); err != nil {
 				return fmt.Errorf("sqlstore: migrate %s statement %d: %w", m.Name, i+1, err)
 			}
 		}
-		if _, err := ex.ExecContext(ctx, d.q("INSERT INTO "+versionTable+" (version, name, applied_at) VALUES (?, ?, ?)"),
+		if _, err := q.Exec(ctx, d.q("INSERT INTO "+versionTable+" (version, name, applied_at) VALUES (?, ?, ?)"),
 			m.Version, m.Name, d.timeArg(time.Now())); err != nil {
 			return fmt.Errorf("sqlstore: migrate %s: record version: %w", m.Name, err)
 		}
@@ -140,24 +163,34 @@ func apply(ctx context.Context, ex execer, d *Dialect, ms []Migration, createVer
 	return nil
 }
 
-func migratePostgres(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlstore: migrate: begin: %w", err)
+func migratePostgres(ctx context.Context, db DB, d *Dialect, ms []Migration) error {
+	err := db.InTx(ctx, nil, func(q Querier) error {
+		// One lock per schema, so tests on separate schemas do not queue.
+		if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock(1752460143, hashtext(current_schema()))"); err != nil {
+			return fmt.Errorf("sqlstore: migrate: advisory lock: %w", err)
+		}
+		return apply(ctx, q, d, ms, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`)
+	})
+	if err != nil && !strings.HasPrefix(err.Error(), "sqlstore: ") {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
-	defer tx.Rollback()
-	// One lock per schema, so tests on separate schemas do not queue.
-	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(1752460143, hashtext(current_schema()))"); err != nil {
-		return fmt.Errorf("sqlstore: migrate: advisory lock: %w", err)
-	}
-	if err := apply(ctx, tx, d, ms, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: migrate: commit: %w", err)
-	}
-	return nil
+	return err
+}
+
+// sqlConn is a *sql.Conn as a Querier.
+type sqlConn struct{ c *sql.Conn }
+
+func (c sqlConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return execSQL(ctx, c.c, query, args)
+}
+
+func (c sqlConn) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	return querySQL(ctx, c.c, query, args)
+}
+
+func (c sqlConn) QueryRow(ctx context.Context, query string, args ...any) Row {
+	return c.c.QueryRowContext(ctx, query, args...)
 }
 
 func migrateMySQL(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) (err error) {
@@ -178,7 +211,7 @@ func migrateMySQL(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) (
 			err = fmt.Errorf("sqlstore: migrate: RELEASE_LOCK: %w", rerr)
 		}
 	}()
-	return apply(ctx, conn, d, ms, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
+	return apply(ctx, sqlConn{conn}, d, ms, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
 		version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB`)
 }
 
@@ -191,7 +224,7 @@ func migrateSQLite(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) 
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlstore: migrate: begin: %w", err)
 	}
-	if err := apply(ctx, conn, d, ms, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
+	if err := apply(ctx, sqlConn{conn}, d, ms, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return err

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -11,9 +10,9 @@ import (
 	"github.com/handoffhq/handoff/outbox"
 )
 
-// OutboxStore implements outbox.Store and relay.Store over database/sql.
+// OutboxStore implements outbox.Store and relay.Store.
 type OutboxStore struct {
-	db          *sql.DB
+	db          DB
 	d           *Dialect
 	notify      bool
 	notifyEvery time.Duration
@@ -32,7 +31,7 @@ const NotifyEvery = 5 * time.Millisecond
 // NewOutboxStore returns the outbox store of db. With notify (PostgreSQL
 // only), an insert also runs NOTIFY handoff_outbox, delivered at commit, at
 // most once every NotifyEvery.
-func NewOutboxStore(db *sql.DB, d *Dialect, notify bool) *OutboxStore {
+func NewOutboxStore(db DB, d *Dialect, notify bool) *OutboxStore {
 	return &OutboxStore{db: db, d: d, notify: notify && d.Name == "postgres", notifyEvery: NotifyEvery, now: time.Now}
 }
 
@@ -110,13 +109,13 @@ func (s *OutboxStore) Claim(ctx context.Context, owner string, want, total int, 
 	if s.d.Name == "mysql" {
 		upsert = `INSERT INTO handoff_relays (owner, expires_at) VALUES (?, ?) ON DUPLICATE KEY UPDATE expires_at = VALUES(expires_at)`
 	}
-	if _, err := s.db.ExecContext(ctx, s.d.q(upsert), owner, s.d.timeArg(until)); err != nil {
+	if _, err := s.db.Exec(ctx, s.d.q(upsert), owner, s.d.timeArg(until)); err != nil {
 		return nil, 0, fmt.Errorf("register relay: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, s.d.q(`UPDATE handoff_outbox_leases SET expires_at = ? WHERE owner = ?`), s.d.timeArg(until), owner); err != nil {
+	if _, err := s.db.Exec(ctx, s.d.q(`UPDATE handoff_outbox_leases SET expires_at = ? WHERE owner = ?`), s.d.timeArg(until), owner); err != nil {
 		return nil, 0, fmt.Errorf("renew leases: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT partition_no, owner, expires_at FROM handoff_outbox_leases`)
+	rows, err := s.db.Query(ctx, `SELECT partition_no, owner, expires_at FROM handoff_outbox_leases`)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read leases: %w", err)
 	}
@@ -154,11 +153,11 @@ func (s *OutboxStore) Claim(ctx context.Context, owner string, want, total int, 
 		if taken[p] {
 			continue
 		}
-		res, err := s.db.ExecContext(ctx, s.d.q(insert), p, owner, s.d.timeArg(until))
+		n, err := s.db.Exec(ctx, s.d.q(insert), p, owner, s.d.timeArg(until))
 		if err != nil {
 			return nil, 0, fmt.Errorf("claim partition %d: %w", p, err)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
+		if n == 1 {
 			held = append(held, p)
 		}
 	}
@@ -167,17 +166,17 @@ func (s *OutboxStore) Claim(ctx context.Context, owner string, want, total int, 
 			break
 		}
 		// Take over an expired lease, unless someone else just did.
-		res, err := s.db.ExecContext(ctx, s.d.q(`UPDATE handoff_outbox_leases SET owner = ?, expires_at = ? WHERE partition_no = ? AND expires_at <= ?`),
+		n, err := s.db.Exec(ctx, s.d.q(`UPDATE handoff_outbox_leases SET owner = ?, expires_at = ? WHERE partition_no = ? AND expires_at <= ?`),
 			owner, s.d.timeArg(until), p, s.d.timeArg(now))
 		if err != nil {
 			return nil, 0, fmt.Errorf("take over partition %d: %w", p, err)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
+		if n == 1 {
 			held = append(held, p)
 		}
 	}
 	var owners int
-	if err := s.db.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*) FROM handoff_relays WHERE expires_at > ?`), s.d.timeArg(now)).Scan(&owners); err != nil {
+	if err := s.db.QueryRow(ctx, s.d.q(`SELECT COUNT(*) FROM handoff_relays WHERE expires_at > ?`), s.d.timeArg(now)).Scan(&owners); err != nil {
 		return nil, 0, fmt.Errorf("count relays: %w", err)
 	}
 	return held, owners, nil
@@ -192,7 +191,7 @@ func (s *OutboxStore) Release(ctx context.Context, owner string, partitions []in
 	for _, p := range partitions {
 		args = append(args, p)
 	}
-	_, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM handoff_outbox_leases WHERE owner = ? AND partition_no IN `+inList(len(partitions))), args...)
+	_, err := s.db.Exec(ctx, s.d.q(`DELETE FROM handoff_outbox_leases WHERE owner = ? AND partition_no IN `+inList(len(partitions))), args...)
 	if err != nil {
 		return fmt.Errorf("release leases: %w", err)
 	}
@@ -232,7 +231,7 @@ func (s *OutboxStore) Fetch(ctx context.Context, partitions []int, limit int) ([
 	args = append(args, limit)
 	q := `SELECT id, topic, partition_no, partition_key, message_id, envelope, created_at, attempts
 		FROM handoff_outbox WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id LIMIT ?`
-	rows, err := s.db.QueryContext(ctx, s.d.q(q), args...)
+	rows, err := s.db.Query(ctx, s.d.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
@@ -249,7 +248,7 @@ func (s *OutboxStore) Fetch(ctx context.Context, partitions []int, limit int) ([
 }
 
 func (s *OutboxStore) failedKeys(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT partition_key FROM handoff_outbox WHERE failed_at IS NOT NULL AND partition_key <> ''`)
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT partition_key FROM handoff_outbox WHERE failed_at IS NOT NULL AND partition_key <> ''`)
 	if err != nil {
 		return nil, fmt.Errorf("fetch failed keys: %w", err)
 	}
@@ -278,11 +277,10 @@ func (s *OutboxStore) Delete(ctx context.Context, owner string, ids []int64) (in
 	q := s.d.q(`DELETE FROM handoff_outbox WHERE id IN ` + inList(len(ids)) + `
 		AND partition_no IN (SELECT partition_no FROM handoff_outbox_leases WHERE owner = ? AND expires_at > ?)`)
 	if s.d.Name != "postgres" {
-		res, err := s.db.ExecContext(ctx, q, args...)
+		n, err := s.db.Exec(ctx, q, args...)
 		if err != nil {
 			return 0, fmt.Errorf("delete: %w", err)
 		}
-		n, _ := res.RowsAffected()
 		return int(n), nil
 	}
 	// On PostgreSQL the delete does not wait for its WAL flush: a delete
@@ -290,16 +288,13 @@ func (s *OutboxStore) Delete(ctx context.Context, owner string, ids []int64) (in
 	// which duplicate windows and inboxes absorb, and the writers' commits
 	// get the flushes.
 	var n int64
-	err := txOnce(ctx, s.db, s.d, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+	err := s.db.InTx(ctx, s.d.TxOptions, func(tx Querier) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		n, _ = res.RowsAffected()
-		return nil
+		var err error
+		n, err = tx.Exec(ctx, q, args...)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete: %w", err)
@@ -309,7 +304,7 @@ func (s *OutboxStore) Delete(ctx context.Context, owner string, ids []int64) (in
 
 // Fail implements relay.Store.
 func (s *OutboxStore) Fail(ctx context.Context, id int64, reason string) error {
-	_, err := s.db.ExecContext(ctx, s.d.q(`UPDATE handoff_outbox SET failed_at = ?, failure = ?, attempts = attempts + 1 WHERE id = ?`),
+	_, err := s.db.Exec(ctx, s.d.q(`UPDATE handoff_outbox SET failed_at = ?, failure = ?, attempts = attempts + 1 WHERE id = ?`),
 		s.d.timeArg(s.now().UTC()), reason, id)
 	if err != nil {
 		return fmt.Errorf("mark failed: %w", err)
@@ -319,7 +314,7 @@ func (s *OutboxStore) Fail(ctx context.Context, id int64, reason string) error {
 
 // Resolve implements relay.Store.
 func (s *OutboxStore) Resolve(ctx context.Context, messageID string) error {
-	_, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM handoff_outbox WHERE message_id = ? AND failed_at IS NOT NULL`), messageID)
+	_, err := s.db.Exec(ctx, s.d.q(`DELETE FROM handoff_outbox WHERE message_id = ? AND failed_at IS NOT NULL`), messageID)
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", messageID, err)
 	}
@@ -330,7 +325,7 @@ func (s *OutboxStore) Resolve(ctx context.Context, messageID string) error {
 func (s *OutboxStore) Stats(ctx context.Context) (int, time.Time, error) {
 	var n int
 	var oldest time.Time
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM handoff_outbox WHERE failed_at IS NULL`).Scan(&n, timeScan{&oldest})
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM handoff_outbox WHERE failed_at IS NULL`).Scan(&n, timeScan{&oldest})
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("stats: %w", err)
 	}

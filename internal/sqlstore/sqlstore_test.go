@@ -45,8 +45,8 @@ func TestMigrations_SameVersionsInEveryDialect(t *testing.T) {
 		}
 		var vs []int
 		for j, m := range ms {
-			if m.Version != j+1 {
-				t.Errorf("%s: migration %s has version %d, want %d (no gaps)", d.Name, m.Name, m.Version, j+1)
+			if j > 0 && m.Version <= ms[j-1].Version {
+				t.Errorf("%s: migration %s has version %d, not above %d", d.Name, m.Name, m.Version, ms[j-1].Version)
 			}
 			if len(m.Statements) == 0 {
 				t.Errorf("%s: migration %s is empty", d.Name, m.Name)
