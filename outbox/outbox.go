@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/handoffhq/handoff"
@@ -68,12 +69,19 @@ type Store interface {
 	// Insert locks each distinct non-empty key (in sorted order) and inserts
 	// the rows, all in tx.
 	Insert(ctx context.Context, tx Execer, rows []Row) error
+	// Partitions returns the partition count recorded with the outbox. When
+	// none is recorded yet it records n and returns it. A store reads and
+	// records on its own (always with tx nil), or in tx where it must (one
+	// writer, as SQLite), and then reports inTx: the answer lasts only as
+	// long as tx does. relay.Store has the same method.
+	Partitions(ctx context.Context, tx Execer, n int) (stored int, inTx bool, err error)
 }
 
 // Writer adds events to the outbox.
 type Writer struct {
 	store      Store
-	partitions int
+	partitions int          // configured; 0: follow the outbox
+	resolved   atomic.Int64 // the outbox's count, once read from a committed record
 	maxSize    int
 	wake       chan struct{}
 	validator  Validator
@@ -102,12 +110,16 @@ func WithValidator(v Validator) Option {
 // Option configures a Writer.
 type Option func(*Writer) error
 
-// DefaultPartitions is the number of partitions keys are hashed into. Relays
-// claim partitions, so it bounds how many relays share the work.
+// DefaultPartitions is the number of partitions keys are hashed into, unless
+// the outbox was created with another. Relays claim partitions, so it
+// bounds how many relays share the work.
 const DefaultPartitions = 32
 
-// WithPartitions sets the number of partitions (default 32). Writers and
-// relays of one outbox table must agree on it.
+// WithPartitions sets the number of partitions. The count is a property of
+// the outbox: the first writer or relay to use a store records its count
+// there (this one, or DefaultPartitions), and a writer or relay configured
+// with another count then fails with a [PartitionsError] naming both. Left
+// out, a writer follows the outbox's count.
 func WithPartitions(n int) Option {
 	return func(w *Writer) error {
 		if n < 1 || n > 4096 {
@@ -135,7 +147,7 @@ func New(store Store, opts ...Option) (*Writer, error) {
 	if store == nil {
 		return nil, errors.New("outbox: store is required")
 	}
-	w := &Writer{store: store, partitions: DefaultPartitions, maxSize: 1 << 20, wake: make(chan struct{}, 1)}
+	w := &Writer{store: store, maxSize: 1 << 20, wake: make(chan struct{}, 1)}
 	for _, o := range opts {
 		if err := o(w); err != nil {
 			return nil, err
@@ -169,6 +181,10 @@ func (w *Writer) Add(ctx context.Context, tx Execer, topic string, msgs ...*hand
 	if len(msgs) == 0 {
 		return nil
 	}
+	parts, err := w.partitionCount(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("outbox: add to %s: %w", topic, err)
+	}
 	rows := make([]Row, len(msgs))
 	now := time.Now().UTC()
 	for i, m := range msgs {
@@ -191,7 +207,7 @@ func (w *Writer) Add(ctx context.Context, tx Execer, topic string, msgs ...*hand
 		if err != nil {
 			return fmt.Errorf("outbox: add %s: encode: %w", m.ID, err)
 		}
-		rows[i] = Row{Topic: topic, Partition: Partition(m.PartitionKey, m.ID, w.partitions), Key: m.PartitionKey,
+		rows[i] = Row{Topic: topic, Partition: Partition(m.PartitionKey, m.ID, parts), Key: m.PartitionKey,
 			MessageID: m.ID, Envelope: env, CreatedAt: now}
 	}
 	if err := w.store.Insert(ctx, tx, rows); err != nil {
@@ -202,6 +218,70 @@ func (w *Writer) Add(ctx context.Context, tx Execer, topic string, msgs ...*hand
 	default:
 	}
 	return nil
+}
+
+// partitionCount returns the outbox's partition count, checking the
+// configured one against it: read from the store once per Writer (on every
+// Add where the store answers inside tx); while none exists, this writer
+// records its own.
+func (w *Writer) partitionCount(ctx context.Context, tx Execer) (int, error) {
+	if n := w.resolved.Load(); n > 0 {
+		return int(n), nil
+	}
+	n, inTx, err := CheckPartitions(ctx, w.store, tx, w.partitions, "outbox writer")
+	if err != nil {
+		return 0, err
+	}
+	if !inTx {
+		w.resolved.Store(int64(n))
+	}
+	return n, nil
+}
+
+// Partitioner is the method outbox.Store and relay.Store share.
+type Partitioner interface {
+	Partitions(ctx context.Context, tx Execer, n int) (stored int, inTx bool, err error)
+}
+
+// ErrPartitions is matched (errors.Is) by every [PartitionsError].
+var ErrPartitions = errors.New("outbox: partition count mismatch")
+
+// PartitionsError is returned when a writer or relay configured with one
+// partition count (WithPartitions) meets an outbox created with another:
+// rows would land in partitions no relay claims, or keys would move
+// between partitions and lose their order.
+type PartitionsError struct {
+	Who        string // "outbox writer" or "relay"
+	Configured int
+	Stored     int
+}
+
+func (e *PartitionsError) Error() string {
+	return fmt.Sprintf("%s configured with %d partitions (WithPartitions), but the outbox was created with %d: "+
+		"writers and relays of one outbox must agree (leave WithPartitions out to follow the outbox)", e.Who, e.Configured, e.Stored)
+}
+
+// Is reports whether target is [ErrPartitions].
+func (e *PartitionsError) Is(target error) bool { return target == ErrPartitions }
+
+// CheckPartitions returns the partition count of the outbox behind p,
+// recording configured (DefaultPartitions when 0) if none is recorded yet
+// (see Store.Partitions), and a [PartitionsError] when a configured count
+// differs from it. inTx reports an answer read or recorded inside tx. The
+// relay uses it too, so the rule exists once.
+func CheckPartitions(ctx context.Context, p Partitioner, tx Execer, configured int, who string) (n int, inTx bool, err error) {
+	want := configured
+	if want == 0 {
+		want = DefaultPartitions
+	}
+	n, inTx, err = p.Partitions(ctx, tx, want)
+	if err != nil {
+		return 0, false, fmt.Errorf("partition count: %w", err)
+	}
+	if configured != 0 && n != configured {
+		return 0, false, &PartitionsError{Who: who, Configured: configured, Stored: n}
+	}
+	return n, inTx, nil
 }
 
 // Wakeups signals after each Add, for a relay in the same process

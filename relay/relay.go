@@ -18,7 +18,7 @@
 // and holds back later rows of its key (order) but no other key, until
 // Resolve (after the operator's replay or purge).
 //
-// Wake-ups: PostgreSQL LISTEN/NOTIFY (adapter/postgres) or the in-process
+// Wake-ups: PostgreSQL LISTEN/NOTIFY (postgres.Wakeups) or the in-process
 // outbox.Writer's signal make the relay poll at once; a poll with backoff
 // (WithPollInterval) is the safety net, since notifications are hints, not
 // a queue.
@@ -68,7 +68,8 @@ type Relay struct {
 	store      Store
 	pub        handoff.Publisher
 	owner      string
-	partitions int
+	configured int // WithPartitions; 0: follow the outbox
+	partitions int // the outbox's, read at the first claim
 	batch      int
 	leaseTTL   time.Duration
 	poll       backoff.Exponential
@@ -90,14 +91,16 @@ type Relay struct {
 // Option configures a Relay.
 type Option func(*Relay) error
 
-// WithPartitions sets the partition count; it must match the writers'
-// (default outbox.DefaultPartitions).
+// WithPartitions sets the partition count the relay expects. The count is
+// a property of the outbox (see outbox.WithPartitions): Run fails with an
+// outbox.PartitionsError naming both counts when the outbox was created
+// with another. Left out, the relay follows the outbox's count.
 func WithPartitions(n int) Option {
 	return func(r *Relay) error {
 		if n < 1 || n > 4096 {
 			return fmt.Errorf("relay: WithPartitions(%d): must be between 1 and 4096", n)
 		}
-		r.partitions = n
+		r.configured = n
 		return nil
 	}
 }
@@ -138,7 +141,7 @@ func WithPollInterval(min, max time.Duration) Option {
 }
 
 // WithWakeups adds channels that signal new rows (outbox.Writer.Wakeups,
-// postgres.Listen).
+// postgres.Wakeups).
 func WithWakeups(chs ...<-chan struct{}) Option {
 	return func(r *Relay) error {
 		for i, ch := range chs {
@@ -207,11 +210,10 @@ func New(store Store, pub handoff.Publisher, opts ...Option) (*Relay, error) {
 	rand.Read(b[:])
 	r := &Relay{
 		store: store, pub: pub,
-		owner:      "relay-" + hex.EncodeToString(b[:]),
-		partitions: outbox.DefaultPartitions,
-		batch:      1000,
-		leaseTTL:   10 * time.Second,
-		poll:       backoff.Exponential{Initial: 5 * time.Millisecond, Max: time.Second, Multiplier: 2, NoJitter: true},
+		owner:    "relay-" + hex.EncodeToString(b[:]),
+		batch:    1000,
+		leaseTTL: 10 * time.Second,
+		poll:     backoff.Exponential{Initial: 5 * time.Millisecond, Max: time.Second, Multiplier: 2, NoJitter: true},
 		permanent: func(err error) bool {
 			return handoff.IsPermanent(err) || errors.Is(err, handoff.ErrInvalid)
 		},
@@ -240,7 +242,9 @@ func (r *Relay) Resolve(ctx context.Context, messageID string) error {
 var ErrRunning = errors.New("relay: already running")
 
 // Run claims partitions and publishes until ctx is done, then releases its
-// leases and returns nil. Database and broker errors are retried with backoff.
+// leases and returns nil. Database and broker errors are retried with
+// backoff; a partition count that disagrees with the outbox's
+// (outbox.ErrPartitions) ends Run with that error.
 func (r *Relay) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -305,6 +309,9 @@ func (r *Relay) Run(ctx context.Context) error {
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
+				}
+				if errors.Is(err, outbox.ErrPartitions) {
+					return fmt.Errorf("relay: %w", err)
 				}
 				r.log.Warn("relay: claim partitions", "err", err)
 				r.observe(Event{Err: err, Pending: -1})
@@ -379,6 +386,13 @@ func (r *Relay) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}
 }
 
 func (r *Relay) claim(ctx context.Context) ([]int, error) {
+	if r.partitions == 0 {
+		n, _, err := outbox.CheckPartitions(ctx, r.store, nil, r.configured, "relay")
+		if err != nil {
+			return nil, err
+		}
+		r.partitions = n
+	}
 	share := func(owners int) int { return (r.partitions + max(owners, 1) - 1) / max(owners, 1) }
 	held, owners, err := r.store.Claim(ctx, r.owner, share(r.owners), r.partitions, r.leaseTTL)
 	if err != nil {

@@ -10,6 +10,10 @@ import (
 // Store is the relay's view of the outbox table and its partition leases.
 // adapter/postgres, adapter/sqlite and adapter/mysql implement it.
 type Store interface {
+	// Partitions returns the outbox's partition count; when none is
+	// recorded yet it records n (the relay passes tx nil) and returns it.
+	// It is outbox.Store's method, so one store value serves both.
+	Partitions(ctx context.Context, tx outbox.Execer, n int) (stored int, inTx bool, err error)
 	// Claim records owner as a live relay for ttl, renews owner's leases,
 	// and claims free or expired partitions (of 0..total-1) until owner
 	// holds want of them, if there are enough. Leases last ttl, timed by the

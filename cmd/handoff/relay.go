@@ -16,7 +16,6 @@ import (
 	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/dlq"
-	"github.com/handoffhq/handoff/outbox"
 	"github.com/handoffhq/handoff/relay"
 	"github.com/handoffhq/handoff/telemetry"
 )
@@ -73,7 +72,7 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "outbox database: postgres://..., mysql://user@tcp(host:3306)/db, or a SQLite path (env HANDOFF_DB)")
 	brokerURL := fs.String("broker", envOr("HANDOFF_BROKER", ""), "broker: "+brokerSchemes+" (env HANDOFF_BROKER)")
-	partitions := fs.Int("partitions", outbox.DefaultPartitions, "partition count; must match the writers'")
+	partitions := fs.Int("partitions", 0, "partition count the outbox was created with; 0: read it from the outbox")
 	batch := fs.Int("batch", 1000, "rows per fetch and publish")
 	leaseTTL := fs.Duration("lease-ttl", 10*time.Second, "partition lease duration; a crashed relay's partitions move after it")
 	pollMax := fs.Duration("poll-max", time.Second, "longest idle poll interval (LISTEN/NOTIFY wakes PostgreSQL relays sooner)")
@@ -98,8 +97,11 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	opts := []relay.Option{relay.WithPartitions(*partitions), relay.WithBatchSize(*batch), relay.WithLeaseTTL(*leaseTTL),
+	opts := []relay.Option{relay.WithBatchSize(*batch), relay.WithLeaseTTL(*leaseTTL),
 		relay.WithPollInterval(5*time.Millisecond, *pollMax), relay.WithDeadLetters(dead), relay.WithLogger(log)}
+	if *partitions != 0 {
+		opts = append(opts, relay.WithPartitions(*partitions))
+	}
 	if *owner != "" {
 		opts = append(opts, relay.WithOwner(*owner))
 	}

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -98,6 +100,75 @@ func (s *OutboxStore) Insert(ctx context.Context, tx outbox.Execer, rows []outbo
 		}
 	}
 	return nil
+}
+
+// Partitions implements outbox.Store and relay.Store: it reads the recorded
+// count and, when there is none, records n. On PostgreSQL and MySQL both are
+// statements of their own, the record committed at once, never part of the
+// caller's transaction: held there it would make every other writer's and
+// relay's first statement wait for that transaction to end. SQLite has one
+// writer, whose transaction holds the database's write lock (and one of the
+// pool's few connections), so there both go in tx when one is given and
+// can query (a *sql.Tx), and the answer is reported as inTx: it is only as
+// final as tx. An insert racing another one waits for it (the primary key)
+// and then reads the winner's count.
+func (s *OutboxStore) Partitions(ctx context.Context, tx outbox.Execer, n int) (int, bool, error) {
+	q := Querier(nil)
+	if rq, ok := tx.(rowQueryer); ok && s.d.Name == "sqlite" {
+		q = sqlTxQuerier{rq}
+	}
+	inTx := q != nil
+	if q == nil {
+		q = s.db
+	}
+	read := func() (int, error) {
+		var got int
+		err := q.QueryRow(ctx, `SELECT partitions FROM handoff_outbox_config WHERE id = 1`).Scan(&got)
+		return got, err
+	}
+	got, err := read()
+	if err == nil {
+		return got, inTx, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, fmt.Errorf("read handoff_outbox_config: %w", err)
+	}
+	ins := `INSERT INTO handoff_outbox_config (id, partitions, created_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`
+	if s.d.Name == "mysql" {
+		ins = `INSERT IGNORE INTO handoff_outbox_config (id, partitions, created_at) VALUES (1, ?, ?)`
+	}
+	k, err := q.Exec(ctx, s.d.q(ins), n, s.d.timeArg(s.now().UTC()))
+	if err != nil {
+		return 0, false, fmt.Errorf("record partition count: %w", err)
+	}
+	if k == 1 {
+		return n, inTx, nil
+	}
+	if got, err = read(); err != nil {
+		return 0, false, fmt.Errorf("read handoff_outbox_config: %w", err)
+	}
+	return got, inTx, nil
+}
+
+// rowQueryer is a caller's transaction the store can also read in (*sql.Tx).
+type rowQueryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type sqlTxQuerier struct{ q rowQueryer }
+
+func (t sqlTxQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return execSQL(ctx, t.q, query, args)
+}
+
+func (t sqlTxQuerier) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	return querySQL(ctx, t.q, query, args)
+}
+
+func (t sqlTxQuerier) QueryRow(ctx context.Context, query string, args ...any) Row {
+	return t.q.QueryRowContext(ctx, query, args...)
 }
 
 // Claim implements relay.Store.
