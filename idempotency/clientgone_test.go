@@ -2,11 +2,9 @@ package idempotency_test
 
 import (
 	"context"
-	"database/sql"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,12 +19,7 @@ import (
 // honours its context, like the SQL ones, must not be handed the request's
 // context, which ends when the client leaves.)
 func TestMiddleware_ClientGoneResponseStillStored(t *testing.T) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "idem.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	mw, err := idempotency.New(migrated(t, db, idempotency.SQLite), idempotency.WithWait(10*time.Second))
+	mw, err := idempotency.New(sqliteStore(t), idempotency.WithWait(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,7 @@
 // server side of the Idempotency-Key header (IETF draft "The Idempotency-Key
 // HTTP Header Field").
 //
-//	store, _ := idempotency.NewSQLStore(db, idempotency.PostgreSQL) // or SQLite, or adapter/redis, or MemoryStore
-//	store.Migrate(ctx)
+//	store := postgres.IdempotencyStore(db) // after postgres.Migrate; or sqlite, mysql, adapter/redis, MemoryStore
 //	mw, _ := idempotency.New(store, idempotency.WithWait(5*time.Second))
 //	mux.Handle("POST /transfers", mw.Wrap(transfers))
 //
@@ -40,5 +39,7 @@
 // response: a crash between the two re-runs the request after the lock TTL.
 // For effects in the same database, write them and complete the key in one
 // transaction of your own, or make the handler itself idempotent. The SQL
-// store imports no driver and uses times from the middleware's clock.
+// stores live in the adapters, their table in the adapters' migrations; they
+// use times from the middleware's clock and delete expired records when
+// asked ([Purger]).
 package idempotency

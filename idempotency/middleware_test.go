@@ -176,7 +176,7 @@ func TestMiddleware_ExpiredLockRecovered(t *testing.T) {
 		if rec := post(h, key, "x"); rec.Code != 201 || rec.Header().Get(idempotency.HeaderReplayed) != "" {
 			t.Fatalf("after the lock expired: %d, want the request to run", rec.Code)
 		}
-		if n := store.Purge(time.Now().Add(48 * time.Hour)); n != 1 {
+		if n, _ := store.Purge(context.Background(), time.Now().Add(48*time.Hour)); n != 1 {
 			t.Fatalf("Purge removed %d, want 1", n)
 		}
 	})

@@ -2,55 +2,37 @@ package idempotency
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/handoffhq/handoff/idempotency/idempotencystore"
 )
+
+// The storage contract lives in package idempotencystore, which imports
+// only the standard library, so that the SQL stores in the adapters do not
+// link the HTTP middleware into services that use the adapters for other
+// stores.
 
 // ErrLockLost is returned by [Store.Complete] when the key is no longer
 // claimed by the caller's token: its lock expired and another request took it
 // over, or the record was removed.
-var ErrLockLost = errors.New("idempotency: lock lost")
+var ErrLockLost = idempotencystore.ErrLockLost
 
-// Record is what a [Store] keeps for one key.
-type Record struct {
-	Key         string // the scoped key
-	Fingerprint string // hex SHA-256 of method, path and body
-	Token       string // random id of the request that claimed the key
-	Done        bool   // false while the first request runs
-	Status      int    // stored response status (Done records)
-	Header      http.Header
-	Body        []byte
-	LockedUntil time.Time // running records: when the claim lapses if its owner died
-	ExpiresAt   time.Time // when the record may be forgotten
-}
-
-// live reports whether r still holds its key at now.
-func (r *Record) live(now time.Time) bool {
-	if !now.Before(r.ExpiresAt) {
-		return false
-	}
-	return r.Done || now.Before(r.LockedUntil)
-}
-
-// Store keeps idempotency records. Implementations must make Claim atomic
-// across all processes sharing the store.
-type Store interface {
-	// Claim inserts rec (a running record: Done false) when rec.Key has no
-	// live record at now. A record is live until its ExpiresAt and, while
-	// running, until its LockedUntil. Claim returns (nil, nil) when rec was
-	// inserted, and the live record otherwise. A store may use its own clock
-	// for expiry (the Redis store does, with now only fixing the durations).
-	Claim(ctx context.Context, rec Record, now time.Time) (*Record, error)
-	// Complete stores the response in the record claimed by rec.Token and
-	// keeps it until rec.ExpiresAt. It returns ErrLockLost when the token no
-	// longer holds the key.
-	Complete(ctx context.Context, rec Record, now time.Time) error
-	// Release deletes the running record claimed by token, so that the key
-	// can be retried. Releasing a key the token does not hold is a no-op.
-	Release(ctx context.Context, key, token string) error
-}
+type (
+	// Record is what a [Store] keeps for one key. Header holds the stored
+	// response's header (an http.Header converts to it and back).
+	Record = idempotencystore.Record
+	// Store keeps idempotency records: MemoryStore here, the SQL stores of
+	// adapter/postgres, adapter/sqlite and adapter/mysql (IdempotencyStore),
+	// and adapter/redis. Implementations must make Claim atomic across all
+	// processes sharing the store; idempotencytest.Run checks them.
+	Store = idempotencystore.Store
+	// Purger is a Store whose records that are no longer live must be
+	// deleted from time to time (the SQL stores and MemoryStore; Redis
+	// expires its own). Expired records are also overwritten on reuse.
+	Purger = idempotencystore.Purger
+)
 
 // MemoryStore is a [Store] in process memory, for tests, examples and
 // single-instance services. The zero value is ready to use.
@@ -66,9 +48,9 @@ func (m *MemoryStore) Claim(_ context.Context, rec Record, now time.Time) (*Reco
 	if m.recs == nil {
 		m.recs = make(map[string]Record)
 	}
-	if old, ok := m.recs[rec.Key]; ok && old.live(now) {
+	if old, ok := m.recs[rec.Key]; ok && old.Live(now) {
 		c := old
-		c.Header = old.Header.Clone()
+		c.Header = http.Header(old.Header).Clone()
 		c.Body = append([]byte(nil), old.Body...)
 		return &c, nil
 	}
@@ -87,7 +69,7 @@ func (m *MemoryStore) Complete(_ context.Context, rec Record, _ time.Time) error
 	}
 	old.Done = true
 	old.Status = rec.Status
-	old.Header = rec.Header.Clone()
+	old.Header = http.Header(rec.Header).Clone()
 	old.Body = append([]byte(nil), rec.Body...)
 	old.ExpiresAt = rec.ExpiresAt
 	m.recs[rec.Key] = old
@@ -104,17 +86,17 @@ func (m *MemoryStore) Release(_ context.Context, key, token string) error {
 	return nil
 }
 
-// Purge removes the records that are no longer live at now and returns how
-// many it removed.
-func (m *MemoryStore) Purge(now time.Time) int {
+// Purge implements [Purger]: it removes the records that are no longer live
+// at now and returns how many it removed.
+func (m *MemoryStore) Purge(_ context.Context, now time.Time) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
+	var n int64
 	for k, r := range m.recs {
-		if !r.live(now) {
+		if !r.Live(now) {
 			delete(m.recs, k)
 			n++
 		}
 	}
-	return n
+	return n, nil
 }

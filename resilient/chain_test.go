@@ -2,7 +2,6 @@ package resilient_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/idempotency"
 	"github.com/handoffhq/handoff/resilient"
 	"github.com/handoffhq/handoff/retry"
-	_ "modernc.org/sqlite"
 )
 
 // hop is one service of the chain: resilient.Server in front, a Transport
@@ -171,18 +170,15 @@ func TestChain_NoCallWhenTooLittleTimeLeft(t *testing.T) {
 // carries an Idempotency-Key) and gets the stored response; the money moves
 // once. The store is SQLite in a temporary directory.
 func TestMoneyTransfer_ThroughTransport(t *testing.T) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "idem.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "idem.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store, err := idempotency.NewSQLStore(db, idempotency.SQLite)
-	if err != nil {
+	if err := sqlite.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	store := sqlite.IdempotencyStore(db)
 	mw, err := idempotency.New(store, idempotency.WithWait(5*time.Second))
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 
 	"github.com/handoffhq/handoff/adapter/mysql"
 	"github.com/handoffhq/handoff/handofftest"
+	"github.com/handoffhq/handoff/idempotency"
+	"github.com/handoffhq/handoff/idempotency/idempotencytest"
 	"github.com/handoffhq/handoff/internal/sqlstore"
 	"github.com/handoffhq/handoff/internal/testenv"
 )
@@ -41,3 +43,8 @@ func TestInboxStore_Serializable(t *testing.T) {
 	}, sql.LevelSerializable)
 }
 func BenchmarkInbox(b *testing.B) { handofftest.BenchmarkInbox(b, adapter(b)) }
+
+func TestIdempotencyStore(t *testing.T) {
+	a := adapter(t)
+	idempotencytest.Run(t, func(t testing.TB) idempotency.Store { return mysql.IdempotencyStore(a.DB(t)) })
+}

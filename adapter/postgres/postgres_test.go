@@ -11,6 +11,8 @@ import (
 	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/handofftest"
+	"github.com/handoffhq/handoff/idempotency"
+	"github.com/handoffhq/handoff/idempotency/idempotencytest"
 	"github.com/handoffhq/handoff/internal/sqlstore"
 	"github.com/handoffhq/handoff/internal/testenv"
 )
@@ -112,3 +114,12 @@ func TestPgx_MigrateAgainIsNoOp(t *testing.T) {
 }
 
 func BenchmarkInbox(b *testing.B) { handofftest.BenchmarkInbox(b, adapter(b)) }
+
+func TestIdempotencyStore(t *testing.T) {
+	a := adapter(t)
+	idempotencytest.Run(t, func(t testing.TB) idempotency.Store { return postgres.IdempotencyStore(a.DB(t)) })
+}
+
+func TestPgx_IdempotencyStore(t *testing.T) {
+	idempotencytest.Run(t, func(t testing.TB) idempotency.Store { return postgres.IdempotencyStore(pool(t)) })
+}

@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/handofftest"
+	"github.com/handoffhq/handoff/idempotency"
+	"github.com/handoffhq/handoff/idempotency/idempotencytest"
 	"github.com/handoffhq/handoff/internal/sqlstore"
 	"path/filepath"
 	"testing"
@@ -24,3 +26,8 @@ func adapter(t testing.TB) handofftest.SQL {
 func TestStores(t *testing.T) { handofftest.RunSQL(t, adapter(t)) }
 
 func BenchmarkInbox(b *testing.B) { handofftest.BenchmarkInbox(b, adapter(b)) }
+
+func TestIdempotencyStore(t *testing.T) {
+	a := adapter(t)
+	idempotencytest.Run(t, func(t testing.TB) idempotency.Store { return sqlite.IdempotencyStore(a.DB(t)) })
+}

@@ -65,8 +65,8 @@ func testClaimThenReplay(t *testing.T, s idempotency.Store) {
 	if err != nil || old == nil || !old.Done {
 		t.Fatalf("Claim after Complete = %+v, %v; want done record", old, err)
 	}
-	if old.Status != 201 || string(old.Body) != `{"id":1}` || old.Header.Get("Content-Type") != "application/json" ||
-		strings.Join(old.Header.Values("X-Multi"), ",") != "a,b" {
+	if h := http.Header(old.Header); old.Status != 201 || string(old.Body) != `{"id":1}` || h.Get("Content-Type") != "application/json" ||
+		strings.Join(h.Values("X-Multi"), ",") != "a,b" {
 		t.Fatalf("stored response = %d %v %q", old.Status, old.Header, old.Body)
 	}
 	// Releasing a completed key is a no-op.
