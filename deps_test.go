@@ -15,7 +15,7 @@ func TestCorePackagesHaveNoDriverDependencies(t *testing.T) {
 	}
 	core := []string{".", "./consumer", "./inbox", "./dlq", "./outbox", "./relay", "./telemetry", "./internal/backoff",
 		"./internal/clock", "./breaker", "./bulkhead", "./retry", "./throttle", "./hedge", "./fallback", "./resilience",
-		"./resilient", "./idempotency", "./schema", "./registry"}
+		"./resiliencehttp", "./idempotency", "./schema", "./registry"}
 	forbidden := []string{"github.com/jackc/", "github.com/twmb/franz-go", "github.com/nats-io/", "github.com/rabbitmq/",
 		"modernc.org/sqlite", "github.com/go-sql-driver/", "github.com/redis/", "google.golang.org/grpc",
 		"go.opentelemetry.io/otel/sdk", "github.com/prometheus/"}

@@ -12,15 +12,18 @@ import (
 	"github.com/handoffhq/handoff/retry"
 )
 
-func ExamplePipeline() {
+func Example() {
 	br, _ := breaker.New("inventory")
 	bh, _ := bulkhead.New("inventory", 20)
 	budget, _ := retry.NewBudget(0.1)
-	p := &resilience.Pipeline{
+	p := &resilience.Policy{
 		Retry:    &retry.Policy{MaxAttempts: 3, Budget: budget, Backoff: retry.Backoff{Initial: time.Millisecond}},
-		Breaker:  br,
 		Bulkhead: bh,
+		Breaker:  br,
 		Timeout:  time.Second,
+	}
+	if err := p.Validate(); err != nil {
+		panic(err)
 	}
 	err := p.Do(context.Background(), func(ctx context.Context, attempt int) error {
 		fmt.Println("attempt", attempt)
@@ -34,4 +37,24 @@ func ExamplePipeline() {
 	// attempt 1
 	// attempt 2
 	// err: <nil>
+}
+
+// An Observer sees each decision of the policies.
+func ExampleObserver() {
+	p := &resilience.Policy{
+		Retry: &retry.Policy{MaxAttempts: 2, Backoff: retry.Backoff{Initial: time.Millisecond}},
+		Observer: resilience.ObserverFunc(func(_ context.Context, e resilience.Event) {
+			if e.Reason != "" {
+				fmt.Println(e.Kind, e.Attempt, e.Verdict, e.Reason)
+				return
+			}
+			fmt.Println(e.Kind, e.Attempt, e.Verdict)
+		}),
+	}
+	_ = p.Do(context.Background(), func(context.Context, int) error { return errors.New("connection refused") })
+	// Output:
+	// attempt 1 retry|failure|overload
+	// retry 1 none
+	// attempt 2 retry|failure|overload
+	// give_up 2 none max_attempts
 }

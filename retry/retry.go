@@ -53,6 +53,29 @@ type Policy struct {
 	Listener Listener
 }
 
+// Validate reports the first field out of range, naming it (MaxAttempts,
+// Backoff.Initial, ...): MaxAttempts, MinAttemptTime, PerTryTimeout and
+// MaxRetryAfter must be ≥ 0 (0 is each one's default), and Backoff valid.
+// Do does not call it (it reads a negative value as the default); the
+// constructors that take a Policy (package resilience and its adapters, the
+// YAML configuration) do, so that a mistake is an error, not a default.
+func (p Policy) Validate() error {
+	switch {
+	case p.MaxAttempts < 0:
+		return fmt.Errorf("retry: MaxAttempts must be ≥ 1, or 0 for %d, got %d", DefaultMaxAttempts, p.MaxAttempts)
+	case p.MinAttemptTime < 0:
+		return fmt.Errorf("retry: MinAttemptTime must be ≥ 0, got %v", p.MinAttemptTime)
+	case p.PerTryTimeout < 0:
+		return fmt.Errorf("retry: PerTryTimeout must be ≥ 0, got %v", p.PerTryTimeout)
+	case p.MaxRetryAfter < 0:
+		return fmt.Errorf("retry: MaxRetryAfter must be ≥ 0, got %v", p.MaxRetryAfter)
+	}
+	if err := p.Backoff.Validate(); err != nil {
+		return fmt.Errorf("retry: Backoff.%w", err)
+	}
+	return nil
+}
+
 // Reason says why retrying stopped.
 type Reason int
 
@@ -160,9 +183,18 @@ type Event struct {
 	Reason  Reason        // EventGiveUp, EventBudgetExhausted
 }
 
-// Listener is told about retry decisions, synchronously, from Do.
+// Listener is told about retry decisions, synchronously, from Do. A
+// Listener that is also a [ContextListener] is called through that instead.
 type Listener interface {
 	OnRetryEvent(Event)
+}
+
+// ContextListener is a Listener that also wants the context Do was given
+// (to add an event to the span it carries, say), so that one listener
+// value serves every call without allocating per call.
+type ContextListener interface {
+	Listener
+	OnRetryEventContext(ctx context.Context, e Event)
 }
 
 // ListenerFunc adapts a function to a [Listener].
@@ -227,6 +259,17 @@ func RetryAfterOf(err error) (time.Duration, bool) {
 // each retry withdraws one token. The happy path (first attempt succeeds)
 // does not allocate unless PerTryTimeout is set.
 func (p Policy) Do(ctx context.Context, fn func(ctx context.Context, attempt int) error) error {
+	return p.DoDecided(ctx, func(ctx context.Context, attempt int) (error, bool) {
+		err := fn(ctx, attempt)
+		return err, err != nil && p.retryable(err)
+	})
+}
+
+// DoDecided is Do for a caller that classifies each attempt itself: fn
+// returns the attempt's error and whether another attempt may succeed
+// (Retryable is not consulted). Package resilience runs its attempts
+// through it.
+func (p Policy) DoDecided(ctx context.Context, fn func(ctx context.Context, attempt int) (err error, again bool)) error {
 	maxAttempts := p.MaxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = DefaultMaxAttempts
@@ -238,55 +281,52 @@ func (p Policy) Do(ctx context.Context, fn func(ctx context.Context, attempt int
 	for attempt := 1; ; attempt++ {
 		if p.MinAttemptTime > 0 {
 			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < p.MinAttemptTime {
-				return p.giveUp(attempt-1, ReasonDeadline, last, ErrInsufficientTime)
+				return p.giveUp(ctx, attempt-1, ReasonDeadline, last, ErrInsufficientTime)
 			}
 		}
 		var err error
+		var again bool
 		if p.PerTryTimeout > 0 {
 			actx, cancel := context.WithTimeout(ctx, p.PerTryTimeout)
-			err = fn(actx, attempt)
+			err, again = fn(actx, attempt)
 			cancel()
 		} else {
-			err = fn(ctx, attempt)
+			err, again = fn(ctx, attempt)
 		}
 		if err == nil {
 			return nil
 		}
-		if !p.retryable(err) {
+		if !again {
 			return err
 		}
 		if cerr := ctx.Err(); cerr != nil {
-			return p.giveUp(attempt, ReasonContext, err, cerr)
+			return p.giveUp(ctx, attempt, ReasonContext, err, cerr)
 		}
 		if attempt >= maxAttempts {
-			return p.giveUp(attempt, ReasonMaxAttempts, err, nil)
+			return p.giveUp(ctx, attempt, ReasonMaxAttempts, err, nil)
 		}
 		delay := p.Backoff.Delay(attempt)
 		if ra, ok := RetryAfterOf(err); ok {
 			if p.MaxRetryAfter > 0 && ra > p.MaxRetryAfter {
-				return p.giveUp(attempt, ReasonRetryAfter, err, nil)
+				return p.giveUp(ctx, attempt, ReasonRetryAfter, err, nil)
 			}
 			delay = max(ra, 0)
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay+p.MinAttemptTime {
-			return p.giveUp(attempt, ReasonDeadline, err, ErrInsufficientTime)
+			return p.giveUp(ctx, attempt, ReasonDeadline, err, ErrInsufficientTime)
 		}
 		if p.Budget != nil && !p.Budget.Withdraw() {
-			if p.Listener != nil {
-				p.Listener.OnRetryEvent(Event{Kind: EventBudgetExhausted, Attempt: attempt, Err: err, Reason: ReasonBudget})
-			}
+			p.tell(ctx, Event{Kind: EventBudgetExhausted, Attempt: attempt, Err: err, Reason: ReasonBudget})
 			return &ExhaustedError{Attempts: attempt, Reason: ReasonBudget, Err: err}
 		}
-		if p.Listener != nil {
-			p.Listener.OnRetryEvent(Event{Kind: EventRetry, Attempt: attempt, Err: err, Delay: delay})
-		}
+		p.tell(ctx, Event{Kind: EventRetry, Attempt: attempt, Err: err, Delay: delay})
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return p.giveUp(attempt, ReasonContext, err, ctx.Err())
+				return p.giveUp(ctx, attempt, ReasonContext, err, ctx.Err())
 			}
 		}
 		last = err
@@ -300,9 +340,17 @@ func (p Policy) retryable(err error) bool {
 	return IsRetryable(err)
 }
 
-func (p Policy) giveUp(attempts int, r Reason, last, cause error) error {
-	if p.Listener != nil {
-		p.Listener.OnRetryEvent(Event{Kind: EventGiveUp, Attempt: attempts, Err: last, Reason: r})
-	}
+func (p Policy) giveUp(ctx context.Context, attempts int, r Reason, last, cause error) error {
+	p.tell(ctx, Event{Kind: EventGiveUp, Attempt: attempts, Err: last, Reason: r})
 	return &ExhaustedError{Attempts: attempts, Reason: r, Err: last, cause: cause}
+}
+
+func (p Policy) tell(ctx context.Context, e Event) {
+	switch l := p.Listener.(type) {
+	case nil:
+	case ContextListener:
+		l.OnRetryEventContext(ctx, e)
+	default:
+		l.OnRetryEvent(e)
+	}
 }

@@ -1,13 +1,13 @@
-// Package grpc applies handoff's resilience policies to gRPC unary calls.
+// Package grpc applies handoff's resilience policies to gRPC unary calls:
+// it is a thin adapter over package resilience, whose Policy composes them
+// (retry → bulkhead → breaker → throttle → timeout) for HTTP and gRPC alike.
 //
-// The client interceptor composes, per attempt, a bulkhead, a breaker and
-// adaptive throttling, with retries (and their budget) around them:
-//
-//	ic, err := grpc.UnaryClientInterceptor(resilient.Policy{Retry: retry.Policy{MaxAttempts: 3, PerTryTimeout: time.Second}, Breaker: br})
+//	ic, err := grpc.UnaryClientInterceptor(resilience.Policy{Retry: &retry.Policy{MaxAttempts: 3}, Breaker: br, Timeout: time.Second})
 //	conn, err := gogrpc.NewClient(target, gogrpc.WithUnaryInterceptor(ic), ...)
 //
-// It retries on Unavailable and ResourceExhausted, and on DeadlineExceeded
-// when a per-try timeout (not the caller's deadline) expired; never on other
+// Its [Classify] maps status codes to what the policies learn: it retries
+// on Unavailable and ResourceExhausted, and on DeadlineExceeded when the
+// per-try timeout (not the caller's deadline) expired; never on other
 // codes. It honours the server's grpc-retry-pushback-ms trailer. Deadlines
 // travel by gRPC's own grpc-timeout propagation: the interceptor only
 // shortens an attempt's context, it adds no header of its own.

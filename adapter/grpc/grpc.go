@@ -11,7 +11,7 @@ import (
 	"github.com/handoffhq/handoff/breaker"
 	"github.com/handoffhq/handoff/bulkhead"
 	"github.com/handoffhq/handoff/idempotency"
-	"github.com/handoffhq/handoff/resilient"
+	"github.com/handoffhq/handoff/resilience"
 	"github.com/handoffhq/handoff/retry"
 	"github.com/handoffhq/handoff/throttle"
 	"go.opentelemetry.io/otel"
@@ -44,11 +44,6 @@ type client struct {
 	name       string
 	idempotent func(method string) bool
 	mp         metric.MeterProvider
-	attempts   metric.Int64Counter
-	rejected   metric.Int64Counter
-	retries    metric.Int64Counter
-	exhausted  metric.Int64Counter
-	attr       attribute.KeyValue
 }
 
 // WithName names the dependency in events and metrics (default "grpc").
@@ -87,88 +82,100 @@ func WithMeterProvider(mp metric.MeterProvider) ClientOption {
 	}
 }
 
-// UnaryClientInterceptor returns an interceptor applying p to every unary
-// call of the connection it is installed on (one dependency). p.Hedge and
-// p.Fallback are not used.
-func UnaryClientInterceptor(p resilient.Policy, opts ...ClientOption) (gogrpc.UnaryClientInterceptor, error) {
+// Classify is the interceptor's [resilience.Classifier] for gRPC status
+// codes: UNAVAILABLE is retried, a breaker failure and overload;
+// RESOURCE_EXHAUSTED is retried and overload but not a breaker failure (the
+// server answered, asking to slow down); DEADLINE_EXCEEDED is a failure,
+// retried only when the policy's per-try timeout (not the caller's deadline)
+// expired; UNKNOWN, INTERNAL and DATA_LOSS are failures not retried; the
+// other codes mean the dependency answered (no failure, no retry). A
+// malformed or negative pushback trailer forbids the retry.
+func Classify(err error) resilience.Verdict {
+	var ae *attemptError
+	if !errors.As(err, &ae) {
+		return resilience.DefaultClassify(err)
+	}
+	var v resilience.Verdict
+	switch ae.code {
+	case codes.Unavailable:
+		v = resilience.Retry | resilience.Failure | resilience.Overload
+	case codes.ResourceExhausted:
+		v = resilience.Retry | resilience.Overload
+	case codes.DeadlineExceeded:
+		v = resilience.Failure
+		if ae.perTry {
+			v |= resilience.Retry
+		}
+	case codes.Unknown, codes.Internal, codes.DataLoss:
+		v = resilience.Failure
+	}
+	if ae.final {
+		v &^= resilience.Retry
+	}
+	return v
+}
+
+// outcome labels a failed attempt on the attempts counter with its code.
+func outcome(err error) (string, []attribute.KeyValue) {
+	return "error", []attribute.KeyValue{attribute.String("rpc.grpc.status_code", status.Code(err).String())}
+}
+
+// UnaryClientInterceptor returns an interceptor applying p, the composed
+// policy of package resilience (see there for the order and guarantees),
+// to every unary call of the connection it is installed on (one
+// dependency). Attempts are classified by [Classify] unless p has its own
+// Classify; telemetry is added to p's own Observer. p.Timeout is the
+// per-try timeout.
+func UnaryClientInterceptor(p resilience.Policy, opts ...ClientOption) (gogrpc.UnaryClientInterceptor, error) {
 	c := &client{name: "grpc"}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
 		}
 	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
 	if c.mp == nil {
 		c.mp = otel.GetMeterProvider()
 	}
-	m := c.mp.Meter(resilient.ScopeName)
-	var err error
-	for _, x := range []struct {
-		dst  *metric.Int64Counter
-		name string
-	}{
-		{&c.attempts, "resilient.client.attempts"},
-		{&c.rejected, "resilient.client.rejected"},
-		{&c.retries, "resilient.client.retries"},
-		{&c.exhausted, "resilient.client.budget_exhausted"},
-	} {
-		if *x.dst, err = m.Int64Counter(x.name); err != nil {
-			return nil, fmt.Errorf("grpc: metrics: %w", err)
-		}
+	tel, err := resilience.NewTelemetry(c.name, resilience.WithMeterProvider(c.mp), resilience.WithOutcome(outcome))
+	if err != nil {
+		return nil, fmt.Errorf("grpc: %w", err)
 	}
-	c.attr = resilient.AttrDependency.String(c.name)
-	perTry := p.Retry.PerTryTimeout
-	base := p.Retry
-	base.PerTryTimeout = 0 // applied below, so that the attempt knows it
-	userRetryable := base.Retryable
-	userListener := base.Listener
-
+	if p.Classify == nil {
+		p.Classify = Classify
+	}
+	if p.Observer == nil {
+		p.Observer = tel
+	} else {
+		p.Observer = both{p.Observer, tel}
+	}
+	once := p // at most one attempt: methods not known to be idempotent
+	if once.Retry != nil && once.Retry.MaxAttempts != 1 {
+		r := *once.Retry
+		r.MaxAttempts = 1
+		once.Retry = &r
+	}
+	perTry := p.Timeout > 0
 	return func(ctx context.Context, method string, req, reply any, cc *gogrpc.ClientConn, invoker gogrpc.UnaryInvoker, callOpts ...gogrpc.CallOption) error {
-		span := trace.SpanFromContext(ctx)
-		pol := base
-		if pol.MaxAttempts < 1 {
-			pol.MaxAttempts = 1
+		pol := &p
+		if c.idempotent != nil && !c.idempotent(method) && !hasKey(ctx) {
+			pol = &once
 		}
-		if pol.MaxAttempts > 1 && c.idempotent != nil && !c.idempotent(method) && !hasKey(ctx) {
-			pol.MaxAttempts = 1
-		}
-		pol.Retryable = func(err error) bool {
-			if userRetryable != nil && !userRetryable(err) {
-				return false
-			}
-			var ae *attemptError
-			if !errors.As(err, &ae) {
-				return retry.IsRetryable(err) // breaker, bulkhead, throttle: no
-			}
-			if ae.final {
-				return false
-			}
-			switch ae.code {
-			case codes.Unavailable, codes.ResourceExhausted:
-				return true
-			case codes.DeadlineExceeded:
-				return ae.perTry // the caller's own deadline is final
-			}
-			return false
-		}
-		pol.Listener = retry.ListenerFunc(func(e retry.Event) {
-			switch e.Kind {
-			case retry.EventRetry:
-				span.AddEvent(resilient.EventRetry, trace.WithAttributes(resilient.AttrAttempt.Int(e.Attempt+1),
-					resilient.AttrDelay.Int64(e.Delay.Milliseconds())))
-				c.retries.Add(ctx, 1, metric.WithAttributes(c.attr))
-			case retry.EventBudgetExhausted:
-				span.AddEvent(resilient.EventBudgetExhausted, trace.WithAttributes(resilient.AttrAttempt.Int(e.Attempt)))
-				c.exhausted.Add(ctx, 1, metric.WithAttributes(c.attr))
-			}
-			if userListener != nil {
-				userListener.OnRetryEvent(e)
-			}
-		})
-		err := pol.Do(ctx, func(ctx context.Context, attempt int) error {
-			return c.attempt(ctx, p, perTry, attempt, method, req, reply, cc, invoker, callOpts)
+		err := pol.Do(ctx, func(actx context.Context, _ int) error {
+			return attempt(ctx, actx, perTry, method, req, reply, cc, invoker, callOpts)
 		})
 		return unwrapResult(err)
 	}, nil
+}
+
+// both tells two observers.
+type both [2]resilience.Observer
+
+func (b both) Observe(ctx context.Context, e resilience.Event) {
+	b[0].Observe(ctx, e)
+	b[1].Observe(ctx, e)
 }
 
 func hasKey(ctx context.Context) bool {
@@ -181,7 +188,7 @@ func isStatus(err error) bool {
 	return ok
 }
 
-// attemptError carries an attempt's gRPC status through the retry policy.
+// attemptError carries an attempt's gRPC status through the policies.
 type attemptError struct {
 	err    error
 	code   codes.Code
@@ -221,71 +228,18 @@ func unwrapResult(err error) error {
 	return status.FromContextError(err).Err()
 }
 
-func (c *client) attempt(ctx context.Context, p resilient.Policy, perTry time.Duration, n int, method string, req, reply any,
+// attempt invokes the call once on actx (the policy's attempt context) and
+// turns its status and pushback trailer into an attemptError.
+func attempt(ctx, actx context.Context, perTry bool, method string, req, reply any,
 	cc *gogrpc.ClientConn, invoker gogrpc.UnaryInvoker, callOpts []gogrpc.CallOption) error {
-	span := trace.SpanFromContext(ctx)
-	reject := func(reason, event string, err error) error {
-		span.AddEvent(event, trace.WithAttributes(resilient.AttrAttempt.Int(n)))
-		c.rejected.Add(ctx, 1, metric.WithAttributes(c.attr, resilient.AttrReason.String(reason)))
-		return err
-	}
-	if p.Bulkhead != nil {
-		if err := p.Bulkhead.Acquire(ctx); err != nil {
-			if errors.Is(err, bulkhead.ErrFull) {
-				return reject("bulkhead", resilient.EventBulkheadFull, err)
-			}
-			return err
-		}
-		defer p.Bulkhead.Release()
-	}
-	var permit breaker.Permit
-	if p.Breaker != nil {
-		var err error
-		if permit, err = p.Breaker.Allow(); err != nil {
-			span.SetAttributes(resilient.AttrBreakerState.String(p.Breaker.State().String()))
-			return reject("breaker", resilient.EventBreakerRejected, err)
-		}
-	}
-	if p.Throttle != nil {
-		if err := p.Throttle.Allow(); err != nil {
-			permit.Done(context.Canceled) // not sent: nothing for the breaker to learn
-			return reject("throttle", resilient.EventThrottled, err)
-		}
-	}
-	actx := ctx
-	if perTry > 0 {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, perTry)
-		defer cancel()
-	}
 	var trailer metadata.MD
 	opts := append(callOpts[:len(callOpts):len(callOpts)], gogrpc.Trailer(&trailer))
 	err := invoker(actx, method, req, reply, cc, opts...)
-	code := status.Code(err)
-	outcome := "success"
-	if err != nil {
-		outcome = "error"
-	}
-	c.attempts.Add(ctx, 1, metric.WithAttributes(c.attr, resilient.AttrOutcome.String(outcome), attribute.String("rpc.grpc.status_code", code.String())))
-	if p.Throttle != nil {
-		p.Throttle.Record(code != codes.Unavailable && code != codes.ResourceExhausted)
-	}
-	if p.Breaker != nil {
-		switch code {
-		case codes.OK, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.PermissionDenied,
-			codes.FailedPrecondition, codes.Aborted, codes.OutOfRange, codes.Unimplemented, codes.Unauthenticated,
-			codes.ResourceExhausted:
-			permit.Done(nil) // the dependency answered
-		case codes.Canceled:
-			permit.Done(context.Canceled)
-		default:
-			permit.Done(err)
-		}
-	}
 	if err == nil {
 		return nil
 	}
-	ae := &attemptError{err: err, code: code, perTry: code == codes.DeadlineExceeded && perTry > 0 && ctx.Err() == nil}
+	code := status.Code(err)
+	ae := &attemptError{err: err, code: code, perTry: code == codes.DeadlineExceeded && perTry && ctx.Err() == nil}
 	if v := trailer.Get(MetadataPushback); len(v) > 0 {
 		ms, perr := strconv.ParseInt(v[0], 10, 64)
 		if perr != nil || ms < 0 {
@@ -382,7 +336,7 @@ func UnaryServerInterceptor(opts ...ServerOption) (gogrpc.UnaryServerInterceptor
 		s.mp = otel.GetMeterProvider()
 	}
 	var err error
-	if s.shed, err = s.mp.Meter(resilient.ScopeName).Int64Counter("resilient.server.shed"); err != nil {
+	if s.shed, err = s.mp.Meter(resilience.ScopeName).Int64Counter("resilient.server.shed"); err != nil {
 		return nil, fmt.Errorf("grpc: metrics: %w", err)
 	}
 	return s.intercept, nil
@@ -393,12 +347,12 @@ func (s *server) intercept(ctx context.Context, req any, info *gogrpc.UnaryServe
 	defer s.inFlight.Add(-1)
 	if s.maxInFlight > 0 && n > s.maxInFlight {
 		s.shed.Add(ctx, 1, metric.WithAttributes(attribute.String("rpc.method", info.FullMethod)))
-		trace.SpanFromContext(ctx).AddEvent(resilient.EventShed)
+		trace.SpanFromContext(ctx).AddEvent(resilience.EventNameShed)
 		gogrpc.SetTrailer(ctx, metadata.Pairs(MetadataPushback, s.pushback))
 		return nil, status.Error(codes.ResourceExhausted, "overloaded, retry later")
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= s.minLeft {
-		trace.SpanFromContext(ctx).AddEvent(resilient.EventDeadlineExpired)
+		trace.SpanFromContext(ctx).AddEvent(resilience.EventNameDeadlineExpired)
 		return nil, status.Error(codes.DeadlineExceeded, "deadline too near to start the work")
 	}
 	if s.idem != nil {

@@ -11,7 +11,7 @@ import (
 	resgrpc "github.com/handoffhq/handoff/adapter/grpc"
 	"github.com/handoffhq/handoff/breaker"
 	"github.com/handoffhq/handoff/idempotency"
-	"github.com/handoffhq/handoff/resilient"
+	"github.com/handoffhq/handoff/resilience"
 	"github.com/handoffhq/handoff/retry"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -71,7 +71,7 @@ func dial(t *testing.T, h *health, ci gogrpc.UnaryClientInterceptor, si gogrpc.U
 	return healthpb.NewHealthClient(conn)
 }
 
-func interceptor(t *testing.T, p resilient.Policy, opts ...resgrpc.ClientOption) gogrpc.UnaryClientInterceptor {
+func interceptor(t *testing.T, p resilience.Policy, opts ...resgrpc.ClientOption) gogrpc.UnaryClientInterceptor {
 	t.Helper()
 	ci, err := resgrpc.UnaryClientInterceptor(p, opts...)
 	if err != nil {
@@ -80,8 +80,8 @@ func interceptor(t *testing.T, p resilient.Policy, opts ...resgrpc.ClientOption)
 	return ci
 }
 
-func fast(n int) retry.Policy {
-	return retry.Policy{MaxAttempts: n, Backoff: retry.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}}
+func fast(n int) *retry.Policy {
+	return &retry.Policy{MaxAttempts: n, Backoff: retry.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}}
 }
 
 func TestClient_RetriesOnlyTransientCodes(t *testing.T) {
@@ -113,9 +113,7 @@ func TestClient_RetriesOnlyTransientCodes(t *testing.T) {
 				}
 				return serving(), nil
 			}}
-			p := fast(3)
-			p.PerTryTimeout = tt.perTry
-			client := dial(t, h, interceptor(t, resilient.Policy{Retry: p}), nil)
+			client := dial(t, h, interceptor(t, resilience.Policy{Retry: fast(3), Timeout: tt.perTry}), nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
@@ -134,7 +132,7 @@ func TestClient_CallerDeadlineNotRetried(t *testing.T) {
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}}
-	client := dial(t, h, interceptor(t, resilient.Policy{Retry: fast(3)}), nil)
+	client := dial(t, h, interceptor(t, resilience.Policy{Retry: fast(3)}), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
@@ -158,7 +156,7 @@ func TestClient_PushbackHonoured(t *testing.T) {
 			}
 			return serving(), nil
 		}}
-		client := dial(t, h, interceptor(t, resilient.Policy{Retry: fast(3)}), nil)
+		client := dial(t, h, interceptor(t, resilience.Policy{Retry: fast(3)}), nil)
 		client.Check(context.Background(), &healthpb.HealthCheckRequest{})
 		if n := h.calls.Load(); n != tt.wantCalls {
 			t.Fatalf("pushback %q: %d calls, want %d", tt.pushback, n, tt.wantCalls)
@@ -174,7 +172,7 @@ func TestClient_BreakerOpens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := dial(t, h, interceptor(t, resilient.Policy{Retry: retry.Policy{MaxAttempts: 1}, Breaker: br}), nil)
+	client := dial(t, h, interceptor(t, resilience.Policy{Breaker: br}), nil)
 	for range 10 {
 		client.Check(context.Background(), &healthpb.HealthCheckRequest{})
 	}
@@ -193,9 +191,7 @@ func TestDeadlinePropagatesThroughGRPC(t *testing.T) {
 		got, _ = ctx.Deadline()
 		return serving(), nil
 	}}
-	p := fast(1)
-	p.PerTryTimeout = 300 * time.Millisecond
-	client := dial(t, h, interceptor(t, resilient.Policy{Retry: p}), nil)
+	client := dial(t, h, interceptor(t, resilience.Policy{Timeout: 300 * time.Millisecond}), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -304,7 +300,7 @@ func TestClient_RecordsRetryEventsAndMetrics(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	sr := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
-	client := dial(t, h, interceptor(t, resilient.Policy{Retry: fast(3)}, resgrpc.WithName("health"), resgrpc.WithMeterProvider(mp)), nil)
+	client := dial(t, h, interceptor(t, resilience.Policy{Retry: fast(3)}, resgrpc.WithName("health"), resgrpc.WithMeterProvider(mp)), nil)
 	ctx, span := tp.Tracer("t").Start(context.Background(), "caller")
 	if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatal(err)
@@ -312,7 +308,7 @@ func TestClient_RecordsRetryEventsAndMetrics(t *testing.T) {
 	span.End()
 	found := false
 	for _, e := range sr.Ended()[0].Events() {
-		found = found || e.Name == resilient.EventRetry
+		found = found || e.Name == resilience.EventNameRetry
 	}
 	if !found {
 		t.Fatal("no retry event on the caller's span")

@@ -1,6 +1,9 @@
 // Package resiliencebench compares the per-call overhead of handoff's
 // resilience policies with sony/gobreaker v2 and failsafe-go, configured
-// alike, on the happy path (every call succeeds).
+// alike, on the happy path (every call succeeds): the breaker alone, the
+// composition core alone (resilience.Policy against failsafe-go's
+// executor), and the path users run, an HTTP request through the transport
+// (resiliencehttp against failsafehttp and a plain http.Client).
 package resiliencebench
 
 import (
@@ -179,12 +182,12 @@ func BenchmarkBreakerParallel(b *testing.B) {
 	})
 }
 
-func handoffPipeline(tb testing.TB, timeout time.Duration) *resilience.Pipeline {
+func handoffPolicy(tb testing.TB, timeout time.Duration) *resilience.Policy {
 	bh, err := bulkhead.New("bench", concurrency)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &resilience.Pipeline{
+	return &resilience.Policy{
 		Retry:    &retry.Policy{MaxAttempts: attempts, Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Max: 30 * time.Second}},
 		Breaker:  handoffBreaker(tb),
 		Bulkhead: bh,
@@ -211,7 +214,7 @@ func failsafeCtx(exec failsafe.Execution[any]) error {
 
 func benchComposed(b *testing.B, timeout time.Duration, parallel bool) {
 	b.Run("handoff", func(b *testing.B) {
-		p := handoffPipeline(b, timeout)
+		p := handoffPolicy(b, timeout)
 		ctx := context.Background()
 		b.ReportAllocs()
 		if parallel {
@@ -233,7 +236,7 @@ func benchComposed(b *testing.B, timeout time.Duration, parallel bool) {
 	})
 	if !parallel && timeout == 0 {
 		b.Run("handoff+budget", func(b *testing.B) {
-			p := handoffPipeline(b, timeout)
+			p := handoffPolicy(b, timeout)
 			budget, err := retry.NewBudget(0.1)
 			if err != nil {
 				b.Fatal(err)
@@ -270,7 +273,9 @@ func benchComposed(b *testing.B, timeout time.Duration, parallel bool) {
 	})
 }
 
-// BenchmarkComposed: retry → breaker → bulkhead, no per-try timeout.
+// BenchmarkComposed: the composition core alone, retry + bulkhead + breaker
+// (resilience.Policy.Do against failsafe.With(retry, breaker, bulkhead)),
+// no per-try timeout.
 func BenchmarkComposed(b *testing.B) { benchComposed(b, 0, false) }
 
 // BenchmarkComposedTimeout adds a per-try timeout of 1s. Its "WithTimeout"

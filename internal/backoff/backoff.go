@@ -3,6 +3,7 @@
 package backoff
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -54,4 +55,22 @@ func (e Exponential) Delay(n int) time.Duration {
 		return c
 	}
 	return time.Duration(rand.Int64N(int64(c) + 1))
+}
+
+// Validate reports a field out of range, naming it: Initial and Max must be
+// ≥ 0, Max (when set) ≥ Initial, Multiplier 0 (the default) or ≥ 1.
+// Ceiling treats such values as their defaults; constructors that take a
+// backoff check it first, so a mistake is an error and not a silent default.
+func (e Exponential) Validate() error {
+	switch {
+	case e.Initial < 0:
+		return fmt.Errorf("Initial must be ≥ 0, got %v", e.Initial)
+	case e.Max < 0:
+		return fmt.Errorf("Max must be ≥ 0, got %v", e.Max)
+	case e.Max > 0 && e.Max < e.Initial:
+		return fmt.Errorf("Max %v must be ≥ Initial %v", e.Max, e.Initial)
+	case e.Multiplier != 0 && !(e.Multiplier >= 1):
+		return fmt.Errorf("Multiplier must be ≥ 1 (or 0 for 2), got %v", e.Multiplier)
+	}
+	return nil
 }

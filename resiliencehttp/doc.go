@@ -1,23 +1,26 @@
-// Package resilient keeps a slow or failing dependency from taking its callers
-// down, for HTTP: a client [Transport] composing the policies of packages
-// breaker, bulkhead, retry, throttle, hedge and fallback per dependency, a
-// server middleware [Server] for deadlines and load shedding, a YAML
-// [Config], and OpenTelemetry spans, events and metrics for all of it.
+// Package resiliencehttp keeps a slow or failing dependency from taking its
+// callers down, for HTTP: the HTTP adapter of package resilience, whose
+// Policy composes the retry, bulkhead, breaker and throttle policies (in one
+// order, with one classification per attempt) for HTTP and gRPC alike. It
+// has a client [Transport] applying a [Policy] per dependency (the core
+// policy, plus hedging and a fallback, which deal with responses), a server
+// middleware [Server] for deadlines and load shedding, a YAML [Config], and
+// OpenTelemetry spans, events and metrics for all of it.
 //
-// The minimal call sequence, client side:
+// The minimal call sequence, client side (ExampleNewTransport runs one):
 //
 //	budget, _ := retry.NewBudget(0.1)
 //	br, _ := breaker.New("payments")
-//	tr, _ := resilient.NewTransport(nil, resilient.WithPolicy("payments.internal:8443", resilient.Policy{
-//		Retry:   retry.Policy{MaxAttempts: 3, PerTryTimeout: time.Second, MinAttemptTime: 50 * time.Millisecond, Budget: budget},
-//		Breaker: br,
+//	tr, _ := resiliencehttp.NewTransport(nil, resiliencehttp.WithPolicy("payments.internal:8443", resiliencehttp.Policy{
+//		Policy: resilience.Policy{Retry: &retry.Policy{MaxAttempts: 3, MinAttemptTime: 50 * time.Millisecond, Budget: budget},
+//			Breaker: br, Timeout: time.Second},
 //	}))
 //	client := &http.Client{Transport: tr}
 //
-// or from a file: cfg, err := resilient.LoadConfig(f); tr, err := cfg.Transport(nil).
+// or from a file: cfg, err := resiliencehttp.LoadConfig(f); tr, err := cfg.Transport(nil).
 // Server side:
 //
-//	srv, _ := resilient.NewServer(resilient.WithMaxTimeout(10*time.Second), resilient.WithMaxInFlight(200))
+//	srv, _ := resiliencehttp.NewServer(resiliencehttp.WithMaxTimeout(10*time.Second), resiliencehttp.WithMaxInFlight(200))
 //	http.ListenAndServe(addr, srv.Wrap(mux))
 //
 // # What it guarantees
@@ -42,11 +45,13 @@
 // # Telemetry
 //
 // Each RoundTrip is a span ("resilient <dependency>") with one client span
-// per attempt carrying [AttrAttempt] and W3C trace context injected into the
-// request. Retries, exhausted budgets, breaker and bulkhead rejections,
-// throttling, hedges, fallbacks and shedding are span events (Event*
-// constants) and counters; the breaker state is a gauge. Only the OpenTelemetry
-// API is used: the SDK is the application's choice.
+// per attempt carrying resilience.AttrAttempt and W3C trace context injected
+// into the request. Retries, exhausted budgets, breaker and bulkhead
+// rejections, throttling, hedges, fallbacks and shedding are span events
+// (resilience.EventName* constants) and counters; the breaker state is a
+// gauge. Only the OpenTelemetry API is used: the SDK is the application's
+// choice. With the global tracer provider and no SDK installed, no span is
+// started, and the happy path allocates nothing of its own.
 //
 // # What it does not do
 //
@@ -54,4 +59,4 @@
 // not subtract network transit from the propagated deadline, and does not
 // coordinate policy state across processes: each process has its own
 // breaker, budget and throttle per dependency. For gRPC, see adapter/grpc.
-package resilient
+package resiliencehttp

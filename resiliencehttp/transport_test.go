@@ -1,4 +1,4 @@
-package resilient_test
+package resiliencehttp_test
 
 import (
 	"context"
@@ -16,7 +16,8 @@ import (
 	"github.com/handoffhq/handoff/bulkhead"
 	"github.com/handoffhq/handoff/fallback"
 	"github.com/handoffhq/handoff/hedge"
-	"github.com/handoffhq/handoff/resilient"
+	"github.com/handoffhq/handoff/resilience"
+	"github.com/handoffhq/handoff/resiliencehttp"
 	"github.com/handoffhq/handoff/retry"
 	"github.com/handoffhq/handoff/throttle"
 	"go.opentelemetry.io/otel/attribute"
@@ -62,14 +63,14 @@ func respond(code int, body string, hdr ...string) *http.Response {
 	return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader(body))}
 }
 
-func fastRetry(attempts int) retry.Policy {
-	return retry.Policy{MaxAttempts: attempts, Backoff: retry.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond}}
+func fastRetry(attempts int) *retry.Policy {
+	return &retry.Policy{MaxAttempts: attempts, Backoff: retry.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond}}
 }
 
-func newTransport(t testing.TB, base http.RoundTripper, p resilient.Policy, opts ...resilient.TransportOption) *resilient.Transport {
+func newTransport(t testing.TB, base http.RoundTripper, p resiliencehttp.Policy, opts ...resiliencehttp.TransportOption) *resiliencehttp.Transport {
 	t.Helper()
-	tr, err := resilient.NewTransport(base, append([]resilient.TransportOption{resilient.WithPolicy("dep", p),
-		resilient.WithRoute(func(*http.Request) string { return "dep" })}, opts...)...)
+	tr, err := resiliencehttp.NewTransport(base, append([]resiliencehttp.TransportOption{resiliencehttp.WithPolicy("dep", p),
+		resiliencehttp.WithRoute(func(*http.Request) string { return "dep" })}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestTransport_RetryRules(t *testing.T) {
 					}
 					return respond(code, "body "+http.StatusText(code)), nil
 				}}
-				tr := newTransport(t, base, resilient.Policy{Retry: fastRetry(3)})
+				tr := newTransport(t, base, resiliencehttp.Policy{Policy: resilience.Policy{Retry: fastRetry(3)}})
 				resp, err := do(t, tr, context.Background(), tt.method, "payload", tt.hdr...)
 				if tt.wantCode == 0 {
 					if err == nil {
@@ -167,7 +168,7 @@ func TestTransport_BuffersBodyWithoutGetBody(t *testing.T) {
 			}
 			return respond(200, "ok"), nil
 		}}
-		tr := newTransport(t, base, resilient.Policy{Retry: fastRetry(3)})
+		tr := newTransport(t, base, resiliencehttp.Policy{Policy: resilience.Policy{Retry: fastRetry(3)}})
 		req, _ := http.NewRequest("PUT", "http://dep.test/x", onceReader{strings.NewReader("replay me")})
 		resp, err := tr.RoundTrip(req)
 		if err != nil {
@@ -180,7 +181,7 @@ func TestTransport_BuffersBodyWithoutGetBody(t *testing.T) {
 
 		// A body above the buffer limit is streamed once, without retries.
 		base.calls, base.bodies = 0, nil
-		tr = newTransport(t, base, resilient.Policy{Retry: fastRetry(3)}, resilient.WithMaxBufferedBody(4))
+		tr = newTransport(t, base, resiliencehttp.Policy{Policy: resilience.Policy{Retry: fastRetry(3)}}, resiliencehttp.WithMaxBufferedBody(4))
 		req, _ = http.NewRequest("PUT", "http://dep.test/x", onceReader{strings.NewReader("too long to buffer")})
 		resp, err = tr.RoundTrip(req)
 		if err != nil {
@@ -205,8 +206,8 @@ func TestTransport_DeadlineHeaderAndPerTryTimeout(t *testing.T) {
 			}
 			return respond(200, "ok"), nil
 		}}
-		p := resilient.Policy{Retry: retry.Policy{MaxAttempts: 3, PerTryTimeout: 300 * time.Millisecond,
-			Backoff: retry.Backoff{Initial: 100 * time.Millisecond, NoJitter: true}}}
+		p := resiliencehttp.Policy{Policy: resilience.Policy{Retry: &retry.Policy{MaxAttempts: 3,
+			Backoff: retry.Backoff{Initial: 100 * time.Millisecond, NoJitter: true}}, Timeout: 300 * time.Millisecond}}
 		tr := newTransport(t, base, p)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -220,7 +221,7 @@ func TestTransport_DeadlineHeaderAndPerTryTimeout(t *testing.T) {
 			t.Fatalf("body %q %v", b, err)
 		}
 		resp.Body.Close()
-		got := []string{base.headers[0].Get(resilient.HeaderTimeout), base.headers[1].Get(resilient.HeaderTimeout)}
+		got := []string{base.headers[0].Get(resiliencehttp.HeaderTimeout), base.headers[1].Get(resiliencehttp.HeaderTimeout)}
 		// Attempt 1: min(1s, 300ms). Attempt 2 starts at 400ms: min(600ms, 300ms).
 		if got[0] != "300" || got[1] != "300" || attemptLeft[0] != 300*time.Millisecond {
 			t.Fatalf("Request-Timeout headers %v, attempt deadlines %v", got, attemptLeft)
@@ -235,7 +236,7 @@ func TestTransport_DeadlineHeaderAndPerTryTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if h := base.headers[0].Get(resilient.HeaderTimeout); h != "120" {
+		if h := base.headers[0].Get(resiliencehttp.HeaderTimeout); h != "120" {
 			t.Fatalf("Request-Timeout = %s, want 120", h)
 		}
 	})
@@ -244,7 +245,7 @@ func TestTransport_DeadlineHeaderAndPerTryTimeout(t *testing.T) {
 func TestTransport_NoAttemptWithoutEnoughTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := &fakeBase{answer: func(int, *http.Request) (*http.Response, error) { return respond(200, ""), nil }}
-		p := resilient.Policy{Retry: retry.Policy{MaxAttempts: 3, MinAttemptTime: 200 * time.Millisecond}}
+		p := resiliencehttp.Policy{Policy: resilience.Policy{Retry: &retry.Policy{MaxAttempts: 3, MinAttemptTime: 200 * time.Millisecond}}}
 		tr := newTransport(t, base, p)
 		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 		defer cancel()
@@ -268,7 +269,7 @@ func TestTransport_RetryAfterHonoured(t *testing.T) {
 			}
 			return respond(200, ""), nil
 		}}
-		tr := newTransport(t, base, resilient.Policy{Retry: fastRetry(3)})
+		tr := newTransport(t, base, resiliencehttp.Policy{Policy: resilience.Policy{Retry: fastRetry(3)}})
 		resp, err := do(t, tr, context.Background(), "GET", "")
 		if err != nil {
 			t.Fatal(err)
@@ -283,7 +284,7 @@ func TestTransport_RetryAfterHonoured(t *testing.T) {
 		p.MaxRetryAfter = time.Second
 		tr = newTransport(t, &fakeBase{answer: func(int, *http.Request) (*http.Response, error) {
 			return respond(503, "", "Retry-After", "30"), nil
-		}}, resilient.Policy{Retry: p})
+		}}, resiliencehttp.Policy{Policy: resilience.Policy{Retry: p}})
 		resp, err = do(t, tr, context.Background(), "GET", "")
 		if err != nil || resp.StatusCode != 503 {
 			t.Fatalf("got %v %v, want the 503", resp, err)
@@ -307,7 +308,7 @@ func TestTransport_RetryStormPrevented(t *testing.T) {
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 		p := fastRetry(3)
 		p.Budget = budget
-		tr := newTransport(t, base, resilient.Policy{Retry: p}, resilient.WithMeterProvider(mp))
+		tr := newTransport(t, base, resiliencehttp.Policy{Policy: resilience.Policy{Retry: p}}, resiliencehttp.WithMeterProvider(mp))
 		var wg sync.WaitGroup
 		for range 10 { // ten concurrent clients
 			wg.Go(func() {
@@ -355,8 +356,8 @@ func TestTransport_BreakerOpensAndStopsCalls(t *testing.T) {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 		reader := sdkmetric.NewManualReader()
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		tr := newTransport(t, base, resilient.Policy{Retry: retry.Policy{MaxAttempts: 1}, Breaker: br},
-			resilient.WithTracerProvider(tp), resilient.WithMeterProvider(mp))
+		tr := newTransport(t, base, resiliencehttp.Policy{Policy: resilience.Policy{Breaker: br}},
+			resiliencehttp.WithTracerProvider(tp), resiliencehttp.WithMeterProvider(mp))
 		for range 20 {
 			do(t, tr, context.Background(), "GET", "")
 		}
@@ -367,13 +368,13 @@ func TestTransport_BreakerOpensAndStopsCalls(t *testing.T) {
 		if !errors.Is(err, breaker.ErrOpen) {
 			t.Fatalf("err = %v, want breaker.ErrOpen", err)
 		}
-		if !hasEvent(sr.Ended(), resilient.EventBreakerRejected) || !hasEvent(sr.Ended(), resilient.EventBreakerState) {
+		if !hasEvent(sr.Ended(), resilience.EventNameBreakerRejected) || !hasEvent(sr.Ended(), resilience.EventNameBreakerState) {
 			t.Fatal("no breaker rejection or state change span event")
 		}
 		if got := gaugeState(t, reader, "dep"); got != "open" {
 			t.Fatalf("resilient.breaker.state = %q, want open", got)
 		}
-		if n := counterSumWhere(t, reader, "resilient.client.rejected", resilient.AttrReason.String("breaker")); n != 16 {
+		if n := counterSumWhere(t, reader, "resilient.client.rejected", resilience.AttrReason.String("breaker")); n != 16 {
 			t.Fatalf("rejected{reason=breaker} = %d, want 16", n)
 		}
 		// After the open duration a probe goes through and closes it.
@@ -401,7 +402,7 @@ func TestTransport_BulkheadSheds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr := newTransport(t, base, resilient.Policy{Retry: retry.Policy{MaxAttempts: 1}, Bulkhead: bh})
+		tr := newTransport(t, base, resiliencehttp.Policy{Policy: resilience.Policy{Bulkhead: bh}})
 		for range 2 {
 			go func() {
 				if resp, err := do(t, tr, context.Background(), "GET", ""); err == nil {
@@ -430,13 +431,13 @@ func TestTransport_FallbackServesLastGood(t *testing.T) {
 			}
 			return respond(200, "fresh price 42", "Content-Type", "text/plain"), nil
 		}}
-		fb, err := fallback.New[string, *resilient.CachedResponse](nil, fallback.WithCache(10, time.Minute))
+		fb, err := fallback.New[string, *resiliencehttp.CachedResponse](nil, fallback.WithCache(10, time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
 		sr := tracetest.NewSpanRecorder()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
-		tr := newTransport(t, base, resilient.Policy{Retry: fastRetry(2), Fallback: fb}, resilient.WithTracerProvider(tp))
+		tr := newTransport(t, base, resiliencehttp.Policy{Policy: resilience.Policy{Retry: fastRetry(2)}, Fallback: fb}, resiliencehttp.WithTracerProvider(tp))
 		get := func() (int, string, http.Header) {
 			resp, err := do(t, tr, context.Background(), "GET", "")
 			if err != nil {
@@ -452,10 +453,10 @@ func TestTransport_FallbackServesLastGood(t *testing.T) {
 		down.Store(true)
 		time.Sleep(30 * time.Second)
 		code, body, h := get()
-		if code != 200 || body != "fresh price 42" || h.Get(resilient.HeaderFallback) != "cache" || h.Get("Age") != "30" {
+		if code != 200 || body != "fresh price 42" || h.Get(resiliencehttp.HeaderFallback) != "cache" || h.Get("Age") != "30" {
 			t.Fatalf("down: %d %q %v; want the cached response, 30s old", code, body, h)
 		}
-		if !hasEvent(sr.Ended(), resilient.EventFallback) {
+		if !hasEvent(sr.Ended(), resilience.EventNameFallback) {
 			t.Fatal("no fallback span event")
 		}
 		// Past the maximum staleness the dependency's own answer comes back.
@@ -478,7 +479,7 @@ func TestTransport_SpansAndTraceContext(t *testing.T) {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 		reader := sdkmetric.NewManualReader()
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		tr := newTransport(t, base, resilient.Policy{Retry: fastRetry(3)}, resilient.WithTracerProvider(tp), resilient.WithMeterProvider(mp))
+		tr := newTransport(t, base, resiliencehttp.Policy{Policy: resilience.Policy{Retry: fastRetry(3)}}, resiliencehttp.WithTracerProvider(tp), resiliencehttp.WithMeterProvider(mp))
 		ctx, parent := tp.Tracer("test").Start(context.Background(), "caller")
 		resp, err := do(t, tr, ctx, "GET", "")
 		if err != nil {
@@ -499,7 +500,7 @@ func TestTransport_SpansAndTraceContext(t *testing.T) {
 			if s.SpanContext().TraceID() != parent.SpanContext().TraceID() {
 				t.Fatal("attempt span not in the caller's trace")
 			}
-			if !hasAttr(s.Attributes(), resilient.AttrAttempt.Int(i+1)) {
+			if !hasAttr(s.Attributes(), resilience.AttrAttempt.Int(i+1)) {
 				t.Fatalf("attempt span %d lacks attempt=%d: %v", i, i+1, s.Attributes())
 			}
 			tp := base.headers[i].Get("traceparent")
@@ -507,13 +508,13 @@ func TestTransport_SpansAndTraceContext(t *testing.T) {
 				t.Fatalf("attempt %d traceparent %q does not name its span", i+1, tp)
 			}
 		}
-		if !hasEvent(sr.Ended(), resilient.EventRetry) {
+		if !hasEvent(sr.Ended(), resilience.EventNameRetry) {
 			t.Fatal("no retry event")
 		}
-		if n := counterSumWhere(t, reader, "resilient.client.attempts", resilient.AttrOutcome.String("status")); n != 1 {
+		if n := counterSumWhere(t, reader, "resilient.client.attempts", resilience.AttrOutcome.String("status")); n != 1 {
 			t.Fatalf("attempts{outcome=status} = %d, want 1", n)
 		}
-		if n := counterSumWhere(t, reader, "resilient.client.attempts", resilient.AttrOutcome.String("success")); n != 1 {
+		if n := counterSumWhere(t, reader, "resilient.client.attempts", resilience.AttrOutcome.String("success")); n != 1 {
 			t.Fatalf("attempts{outcome=success} = %d, want 1", n)
 		}
 	})
@@ -560,7 +561,7 @@ func TestTransport_HedgeTakesFirstAndKeepsBodyReadable(t *testing.T) {
 		}
 		sr := tracetest.NewSpanRecorder()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
-		tr := newTransport(t, base, resilient.Policy{Retry: retry.Policy{MaxAttempts: 1}, Hedge: h}, resilient.WithTracerProvider(tp))
+		tr := newTransport(t, base, resiliencehttp.Policy{Hedge: h}, resiliencehttp.WithTracerProvider(tp))
 		resp, err := do(t, tr, context.Background(), "GET", "")
 		if err != nil {
 			t.Fatal(err)
@@ -574,7 +575,7 @@ func TestTransport_HedgeTakesFirstAndKeepsBodyReadable(t *testing.T) {
 		if base.Calls() != 2 || cancelled.Load() != 1 {
 			t.Fatalf("calls %d, cancelled %d; want 2 and the slow one cancelled", base.Calls(), cancelled.Load())
 		}
-		if !hasEvent(sr.Ended(), resilient.EventHedge) {
+		if !hasEvent(sr.Ended(), resilience.EventNameHedge) {
 			t.Fatal("no hedge event")
 		}
 		// A POST is never hedged.
@@ -599,7 +600,7 @@ func TestTransport_ThrottleRejectsLocally(t *testing.T) {
 		}
 		reader := sdkmetric.NewManualReader()
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		tr := newTransport(t, base, resilient.Policy{Retry: retry.Policy{MaxAttempts: 1}, Throttle: th}, resilient.WithMeterProvider(mp))
+		tr := newTransport(t, base, resiliencehttp.Policy{Policy: resilience.Policy{Throttle: th}}, resiliencehttp.WithMeterProvider(mp))
 		const offered = 200
 		for range offered {
 			if resp, err := do(t, tr, context.Background(), "GET", ""); err == nil {
@@ -608,7 +609,7 @@ func TestTransport_ThrottleRejectsLocally(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		rejected := counterSumWhere(t, reader, "resilient.client.rejected", resilient.AttrReason.String("throttle"))
+		rejected := counterSumWhere(t, reader, "resilient.client.rejected", resilience.AttrReason.String("throttle"))
 		if rejected == 0 || int(rejected)+base.Calls() != offered {
 			t.Fatalf("throttled %d, sent %d of %d; want local rejections to cover the rest", rejected, base.Calls(), offered)
 		}

@@ -1,4 +1,4 @@
-package resilient_test
+package resiliencehttp_test
 
 import (
 	"context"
@@ -15,7 +15,8 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/handoffhq/handoff/breaker"
-	"github.com/handoffhq/handoff/resilient"
+	"github.com/handoffhq/handoff/resilience"
+	"github.com/handoffhq/handoff/resiliencehttp"
 	"github.com/handoffhq/handoff/retry"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -113,8 +114,8 @@ func okHandler(w http.ResponseWriter, r *http.Request) {
 func TestToxiproxy_LatencyPerTryTimeout(t *testing.T) {
 	noLeak(t)
 	f := newFaultyDependency(t, okHandler)
-	tr := newTransport(t, f, resilient.Policy{Retry: retry.Policy{MaxAttempts: 3, PerTryTimeout: 100 * time.Millisecond,
-		Backoff: retry.Backoff{Initial: time.Millisecond}}})
+	tr := newTransport(t, f, resiliencehttp.Policy{Policy: resilience.Policy{Retry: &retry.Policy{MaxAttempts: 3,
+		Backoff: retry.Backoff{Initial: time.Millisecond}}, Timeout: 100 * time.Millisecond}})
 	f.toxic(t, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":3000}}`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -155,7 +156,7 @@ func TestToxiproxy_ResetPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := newTransport(t, f, resilient.Policy{Retry: fastRetry(3), Breaker: br})
+	tr := newTransport(t, f, resiliencehttp.Policy{Policy: resilience.Policy{Retry: fastRetry(3), Breaker: br}})
 	f.toxic(t, `{"name":"rst","type":"reset_peer","stream":"upstream","attributes":{"timeout":0}}`)
 
 	// A GET is retried after resets; a POST without a key is not.
@@ -195,8 +196,8 @@ func TestToxiproxy_ResetPeer(t *testing.T) {
 func TestToxiproxy_TimeoutToxic(t *testing.T) {
 	noLeak(t)
 	f := newFaultyDependency(t, okHandler)
-	tr := newTransport(t, f, resilient.Policy{Retry: retry.Policy{MaxAttempts: 2, PerTryTimeout: 100 * time.Millisecond,
-		Backoff: retry.Backoff{Initial: time.Millisecond}}})
+	tr := newTransport(t, f, resiliencehttp.Policy{Policy: resilience.Policy{Retry: &retry.Policy{MaxAttempts: 2,
+		Backoff: retry.Backoff{Initial: time.Millisecond}}, Timeout: 100 * time.Millisecond}})
 	// Data stops flowing and the connection is never closed.
 	f.toxic(t, `{"name":"blackhole","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -223,7 +224,7 @@ func TestToxiproxy_SlowClose(t *testing.T) {
 		w.Header().Set("Connection", "close")
 		okHandler(w, r)
 	})
-	tr := newTransport(t, f, resilient.Policy{Retry: retry.Policy{MaxAttempts: 3, PerTryTimeout: time.Second}})
+	tr := newTransport(t, f, resiliencehttp.Policy{Policy: resilience.Policy{Retry: &retry.Policy{MaxAttempts: 3}, Timeout: time.Second}})
 	f.toxic(t, `{"name":"lingering","type":"slow_close","stream":"downstream","attributes":{"delay":500}}`)
 	for i := range 3 {
 		resp, body, err := f.get(t, tr, context.Background(), "GET")

@@ -1,4 +1,4 @@
-package resilient_test
+package resiliencehttp_test
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/handoffhq/handoff/resilient"
+	"github.com/handoffhq/handoff/resilience"
+	"github.com/handoffhq/handoff/resiliencehttp"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -20,25 +21,25 @@ func TestServer_DeadlineFromHeader(t *testing.T) {
 	tests := []struct {
 		name     string
 		header   string
-		opts     []resilient.ServerOption
+		opts     []resiliencehttp.ServerOption
 		wantCode int
 		wantLeft time.Duration // 0: no deadline expected
 		called   bool
 	}{
 		{"header sets deadline", "1500", nil, 200, 1500 * time.Millisecond, true},
 		{"no header no deadline", "", nil, 200, 0, true},
-		{"bounded by max", "60000", []resilient.ServerOption{resilient.WithMaxTimeout(2 * time.Second)}, 200, 2 * time.Second, true},
-		{"max applies without header", "", []resilient.ServerOption{resilient.WithMaxTimeout(3 * time.Second)}, 200, 3 * time.Second, true},
-		{"default without header", "", []resilient.ServerOption{resilient.WithDefaultTimeout(time.Second)}, 200, time.Second, true},
+		{"bounded by max", "60000", []resiliencehttp.ServerOption{resiliencehttp.WithMaxTimeout(2 * time.Second)}, 200, 2 * time.Second, true},
+		{"max applies without header", "", []resiliencehttp.ServerOption{resiliencehttp.WithMaxTimeout(3 * time.Second)}, 200, 3 * time.Second, true},
+		{"default without header", "", []resiliencehttp.ServerOption{resiliencehttp.WithDefaultTimeout(time.Second)}, 200, time.Second, true},
 		{"expired refused", "0", nil, http.StatusGatewayTimeout, 0, false},
-		{"too little left refused", "40", []resilient.ServerOption{resilient.WithMinTimeLeft(50 * time.Millisecond)}, http.StatusGatewayTimeout, 0, false},
+		{"too little left refused", "40", []resiliencehttp.ServerOption{resiliencehttp.WithMinTimeLeft(50 * time.Millisecond)}, http.StatusGatewayTimeout, 0, false},
 		{"malformed", "soon", nil, http.StatusBadRequest, 0, false},
 		{"negative", "-5", nil, http.StatusBadRequest, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s, err := resilient.NewServer(tt.opts...)
+				s, err := resiliencehttp.NewServer(tt.opts...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -52,7 +53,7 @@ func TestServer_DeadlineFromHeader(t *testing.T) {
 				}))
 				req := httptest.NewRequest("GET", "/", nil)
 				if tt.header != "" {
-					req.Header.Set(resilient.HeaderTimeout, tt.header)
+					req.Header.Set(resiliencehttp.HeaderTimeout, tt.header)
 				}
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)
@@ -70,8 +71,8 @@ func TestServer_ShedsOverLimit(t *testing.T) {
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 		sr := tracetest.NewSpanRecorder()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
-		s, err := resilient.NewServer(resilient.WithMaxInFlight(2), resilient.WithShedRetryAfter(1500*time.Millisecond),
-			resilient.WithServerMeterProvider(mp))
+		s, err := resiliencehttp.NewServer(resiliencehttp.WithMaxInFlight(2), resiliencehttp.WithShedRetryAfter(1500*time.Millisecond),
+			resiliencehttp.WithServerMeterProvider(mp))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +99,7 @@ func TestServer_ShedsOverLimit(t *testing.T) {
 		if rec.Code != http.StatusOK {
 			t.Fatalf("after drain: %d, want 200", rec.Code)
 		}
-		if !hasEvent(sr.Ended(), resilient.EventShed) {
+		if !hasEvent(sr.Ended(), resilience.EventNameShed) {
 			t.Fatal("no shed span event")
 		}
 		if got := counterSum(t, reader, "resilient.server.shed"); got != 1 {
@@ -174,8 +175,8 @@ func gaugeState(t testing.TB, r *sdkmetric.ManualReader, dep string) string {
 		for _, m := range sm.Metrics {
 			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == "resilient.breaker.state" {
 				for _, dp := range g.DataPoints {
-					if v, _ := dp.Attributes.Value(resilient.AttrDependency); v.AsString() == dep {
-						s, _ := dp.Attributes.Value(resilient.AttrBreakerState)
+					if v, _ := dp.Attributes.Value(resilience.AttrDependency); v.AsString() == dep {
+						s, _ := dp.Attributes.Value(resilience.AttrBreakerState)
 						return s.AsString()
 					}
 				}

@@ -1,4 +1,4 @@
-package resilient
+package resiliencehttp
 
 import (
 	"errors"
@@ -14,6 +14,7 @@ import (
 	"github.com/handoffhq/handoff/bulkhead"
 	"github.com/handoffhq/handoff/fallback"
 	"github.com/handoffhq/handoff/hedge"
+	"github.com/handoffhq/handoff/resilience"
 	"github.com/handoffhq/handoff/retry"
 	"github.com/handoffhq/handoff/throttle"
 	"gopkg.in/yaml.v3"
@@ -70,7 +71,8 @@ type DependencyConfig struct {
 }
 
 // RetryConfig configures [retry.Policy]. Without a retry section a
-// dependency gets one attempt.
+// dependency gets one attempt; with one, max_attempts 0 (or left out) means
+// retry.DefaultMaxAttempts, as in package retry.
 type RetryConfig struct {
 	MaxAttempts    int           `yaml:"max_attempts"`
 	InitialBackoff time.Duration `yaml:"initial_backoff"`
@@ -162,16 +164,18 @@ func LoadConfig(r io.Reader) (*Config, error) {
 }
 
 // Validate checks every rule and returns the broken ones joined, or nil.
+// The policies' own rules are checked by building them through their
+// constructors (breaker.New, bulkhead.New, retry.Policy.Validate, ...), so
+// each rule exists once; a value a constructor refuses is reported at the
+// key path of its field, with the constructor's words.
 func (c *Config) Validate() error {
 	var errs []*ConfigError
-	add := func(path, format string, args ...any) {
-		errs = append(errs, &ConfigError{Path: path, Rule: fmt.Sprintf(format, args...)})
-	}
+	add := func(path, rule string) { errs = append(errs, &ConfigError{Path: path, Rule: rule}) }
 	if c.Default != nil {
 		if len(c.Default.Hosts) > 0 || c.Default.PathPrefix != "" {
 			add("default", "must not set hosts or path_prefix (it applies to unmatched hosts)")
 		}
-		c.Default.validate("default", add)
+		c.Default.build("default", "default", add)
 	}
 	routes := map[string]string{}
 	for _, name := range sortedKeys(c.Dependencies) {
@@ -186,19 +190,19 @@ func (c *Config) Validate() error {
 		}
 		for i, h := range d.hosts(name) {
 			if h == "" || strings.ContainsAny(h, "/ ") {
-				add(fmt.Sprintf("%s.hosts[%d]", path, i), "must be a host or host:port, got %q", h)
+				add(fmt.Sprintf("%s.hosts[%d]", path, i), fmt.Sprintf("must be a host or host:port, got %q", h))
 				continue
 			}
 			rk := strings.ToLower(h) + d.PathPrefix
 			if other, dup := routes[rk]; dup {
-				add(path+".hosts", "%s%s is already routed to %s", h, d.PathPrefix, other)
+				add(path+".hosts", fmt.Sprintf("%s%s is already routed to %s", h, d.PathPrefix, other))
 			}
 			routes[rk] = name
 		}
 		if d.PathPrefix != "" && !strings.HasPrefix(d.PathPrefix, "/") {
 			add(path+".path_prefix", "must start with /")
 		}
-		d.validate(path, add)
+		d.build(path, name, add)
 	}
 	if len(errs) == 0 {
 		return nil
@@ -218,234 +222,228 @@ func (d *DependencyConfig) hosts(name string) []string {
 	return []string{name}
 }
 
-func (d *DependencyConfig) validate(path string, add func(path, format string, args ...any)) {
-	if d.Timeout < 0 {
-		add(path+".timeout", "must be ≥ 0")
+// Policy builds the policy the config declares; name names the breaker,
+// bulkhead and the other parts (in their events and metrics) and prefixes
+// the path of a [ConfigError].
+func (d *DependencyConfig) Policy(name string) (Policy, error) {
+	var first error
+	p := d.build(name, name, func(path, rule string) {
+		if first == nil {
+			first = &ConfigError{Path: path, Rule: rule}
+		}
+	})
+	if first != nil {
+		return Policy{}, first
+	}
+	return p, nil
+}
+
+// probe is one field's value tried alone through its constructor.
+type probe struct {
+	key string
+	err error
+}
+
+// probes reports the fields whose value a constructor refuses, and whether
+// there were none (then the caller builds the whole section, and reports a
+// refusal of the combination at the section's path).
+func probes(path string, add func(path, rule string), ps ...probe) bool {
+	ok := true
+	for _, p := range ps {
+		if p.err != nil {
+			add(path+"."+p.key, p.err.Error())
+			ok = false
+		}
+	}
+	return ok
+}
+
+func breakerProbe(o breaker.Option) error { _, err := breaker.New("", o); return err }
+
+func bulkheadProbe(max int, o ...bulkhead.Option) error {
+	_, err := bulkhead.New("", max, o...)
+	return err
+}
+
+func throttleProbe(o throttle.Option) error { _, err := throttle.New("", o); return err }
+
+func budgetProbe(ratio float64, o ...retry.BudgetOption) error {
+	_, err := retry.NewBudget(ratio, o...)
+	return err
+}
+
+func retryProbe(p retry.Policy) error { return p.Validate() }
+
+// build builds the policy, reporting every value the constructors refuse
+// to add; what it returns is complete only when add was not called. A zero
+// value keeps the constructor's default: a value is only ever passed on,
+// never checked here.
+func (d *DependencyConfig) build(path, name string, add func(path, rule string)) Policy {
+	var p Policy
+	p.Timeout = d.Timeout
+	if err := (&resilience.Policy{Timeout: d.Timeout}).Validate(); err != nil {
+		add(path+".timeout", err.Error())
 	}
 	if r := d.Retry; r != nil {
-		p := path + ".retry"
-		if r.MaxAttempts < 1 {
-			add(p+".max_attempts", "must be ≥ 1")
-		}
-		if r.InitialBackoff < 0 {
-			add(p+".initial_backoff", "must be ≥ 0")
-		}
-		if r.MaxBackoff < 0 {
-			add(p+".max_backoff", "must be ≥ 0")
-		} else if r.MaxBackoff > 0 && r.MaxBackoff < r.InitialBackoff {
-			add(p+".max_backoff", "must be ≥ initial_backoff")
-		}
-		if r.Multiplier != 0 && r.Multiplier < 1 {
-			add(p+".multiplier", "must be ≥ 1")
-		}
-		if r.MinAttemptTime < 0 {
-			add(p+".min_attempt_time", "must be ≥ 0")
-		}
-		if r.MaxRetryAfter < 0 {
-			add(p+".max_retry_after", "must be ≥ 0")
+		rp := path + ".retry"
+		pol := retry.Policy{MaxAttempts: r.MaxAttempts, MinAttemptTime: r.MinAttemptTime, MaxRetryAfter: r.MaxRetryAfter,
+			Backoff: retry.Backoff{Initial: r.InitialBackoff, Max: r.MaxBackoff, Multiplier: r.Multiplier}}
+		ok := probes(rp, add,
+			probe{"max_attempts", retryProbe(retry.Policy{MaxAttempts: r.MaxAttempts})},
+			probe{"initial_backoff", retryProbe(retry.Policy{Backoff: retry.Backoff{Initial: r.InitialBackoff}})},
+			probe{"max_backoff", retryProbe(retry.Policy{Backoff: retry.Backoff{Max: r.MaxBackoff}})},
+			probe{"multiplier", retryProbe(retry.Policy{Backoff: retry.Backoff{Multiplier: r.Multiplier}})},
+			probe{"min_attempt_time", retryProbe(retry.Policy{MinAttemptTime: r.MinAttemptTime})},
+			probe{"max_retry_after", retryProbe(retry.Policy{MaxRetryAfter: r.MaxRetryAfter})},
+		)
+		if ok {
+			if err := retryProbe(pol); err != nil {
+				add(rp+".max_backoff", err.Error()) // the one rule across fields: max ≥ initial
+			}
 		}
 		if b := r.Budget; b != nil {
-			if !(b.Ratio >= 0 && b.Ratio <= 10) {
-				add(p+".budget.ratio", "must be in [0, 10]")
+			bp := rp + ".budget"
+			var opts []retry.BudgetOption
+			if b.MaxTokens != 0 {
+				opts = append(opts, retry.WithMaxTokens(b.MaxTokens))
 			}
-			if b.MaxTokens < 0 {
-				add(p+".budget.max_tokens", "must be ≥ 1 (or omitted for 10)")
+			if b.MinPerSecond != 0 {
+				opts = append(opts, retry.WithMinRetriesPerSecond(b.MinPerSecond))
 			}
-			if b.MinPerSecond < 0 {
-				add(p+".budget.min_per_second", "must be ≥ 0")
+			if probes(bp, add, probe{"ratio", budgetProbe(b.Ratio)},
+				probe{"max_tokens", ifSet(b.MaxTokens != 0, func() error { return budgetProbe(0, retry.WithMaxTokens(b.MaxTokens)) })},
+				probe{"min_per_second", ifSet(b.MinPerSecond != 0, func() error { return budgetProbe(0, retry.WithMinRetriesPerSecond(b.MinPerSecond)) })}) {
+				budget, err := retry.NewBudget(b.Ratio, opts...)
+				if err != nil {
+					add(bp, err.Error())
+				}
+				pol.Budget = budget
 			}
 		}
+		p.Retry = &pol
 	}
 	if b := d.Breaker; b != nil {
-		p := path + ".breaker"
+		bp := path + ".breaker"
+		var ps []probe
+		var opts []breaker.Option
+		opt := func(key string, set bool, o breaker.Option) {
+			if set {
+				ps = append(ps, probe{key, breakerProbe(o)})
+				opts = append(opts, o)
+			}
+		}
 		switch b.Window {
 		case "", "count":
 			if b.Duration != 0 {
-				add(p+".duration", "only applies to window: time")
+				add(bp+".duration", "only applies to window: time")
 			}
-			if b.Size < 0 {
-				add(p+".size", "must be ≥ 1")
-			}
+			opt("size", b.Size != 0, breaker.WithCountWindow(b.Size))
 		case "time":
-			if b.Duration <= 0 {
-				add(p+".duration", "must be > 0 for window: time")
-			}
 			if b.Size != 0 {
-				add(p+".size", "only applies to window: count")
+				add(bp+".size", "only applies to window: count")
 			}
+			opt("duration", true, breaker.WithTimeWindow(b.Duration))
 		default:
-			add(p+".window", "must be count or time, got %q", b.Window)
+			add(bp+".window", fmt.Sprintf("must be count or time, got %q", b.Window))
 		}
-		if b.FailureRate != 0 && !(b.FailureRate > 0 && b.FailureRate <= 100) {
-			add(p+".failure_rate", "must be in (0, 100]")
-		}
-		if (b.SlowCallThreshold == 0) != (b.SlowCallRate == 0) {
-			add(p+".slow_call_rate", "slow_call_threshold and slow_call_rate go together")
-		}
-		if b.SlowCallThreshold < 0 {
-			add(p+".slow_call_threshold", "must be > 0")
-		}
-		if b.SlowCallRate != 0 && !(b.SlowCallRate > 0 && b.SlowCallRate <= 100) {
-			add(p+".slow_call_rate", "must be in (0, 100]")
-		}
-		if b.MinimumCalls < 0 {
-			add(p+".minimum_calls", "must be ≥ 1, or 0 for the default")
-		}
-		if b.OpenDuration < 0 {
-			add(p+".open_duration", "must be > 0, or 0 for the default")
-		}
-		if b.HalfOpenProbes < 0 {
-			add(p+".half_open_probes", "must be ≥ 1, or 0 for the default")
-		}
-	}
-	if b := d.Bulkhead; b != nil {
-		p := path + ".bulkhead"
-		if b.MaxConcurrent < 1 {
-			add(p+".max_concurrent", "must be ≥ 1")
-		}
-		if b.MaxQueue < 0 {
-			add(p+".max_queue", "must be ≥ 0")
-		}
-		if b.MaxWait < 0 {
-			add(p+".max_wait", "must be ≥ 0")
-		}
-	}
-	if th := d.Throttle; th != nil {
-		p := path + ".throttle"
-		if th.K != 0 && th.K < 1 {
-			add(p+".k", "must be ≥ 1")
-		}
-		if th.Window < 0 {
-			add(p+".window", "must be > 0")
-		}
-	}
-	if h := d.Hedge; h != nil {
-		p := path + ".hedge"
-		if h.Delay <= 0 {
-			add(p+".delay", "must be > 0")
-		}
-		if h.MaxHedges < 0 {
-			add(p+".max_hedges", "must be ≥ 1")
-		}
-		if h.Percentile != 0 && !(h.Percentile > 0 && h.Percentile < 100) {
-			add(p+".percentile", "must be in (0, 100)")
-		}
-	}
-	if f := d.Fallback; f != nil {
-		p := path + ".fallback"
-		if f.CacheEntries < 1 {
-			add(p+".cache_entries", "must be ≥ 1")
-		}
-		if f.MaxStale <= 0 {
-			add(p+".max_stale", "must be > 0")
-		}
-	}
-}
-
-// Policy builds the policy the config declares; name names the breaker,
-// bulkhead and other parts (in their events and metrics).
-func (d *DependencyConfig) Policy(name string) (Policy, error) {
-	var p Policy
-	p.Retry.MaxAttempts = 1
-	p.Retry.PerTryTimeout = d.Timeout
-	wrap := func(section string, err error) error {
-		return &ConfigError{Path: name + "." + section, Rule: err.Error()}
-	}
-	if r := d.Retry; r != nil {
-		p.Retry.MaxAttempts = r.MaxAttempts
-		p.Retry.Backoff = retry.Backoff{Initial: r.InitialBackoff, Max: r.MaxBackoff, Multiplier: r.Multiplier}
-		p.Retry.MinAttemptTime = r.MinAttemptTime
-		p.Retry.MaxRetryAfter = r.MaxRetryAfter
-		if b := r.Budget; b != nil {
-			var opts []retry.BudgetOption
-			if b.MaxTokens > 0 {
-				opts = append(opts, retry.WithMaxTokens(b.MaxTokens))
-			}
-			if b.MinPerSecond > 0 {
-				opts = append(opts, retry.WithMinRetriesPerSecond(b.MinPerSecond))
-			}
-			budget, err := retry.NewBudget(b.Ratio, opts...)
-			if err != nil {
-				return p, wrap("retry.budget", err)
-			}
-			p.Retry.Budget = budget
-		}
-	}
-	if b := d.Breaker; b != nil {
-		var opts []breaker.Option
-		if b.Window == "time" {
-			opts = append(opts, breaker.WithTimeWindow(b.Duration))
-		} else if b.Size > 0 {
-			opts = append(opts, breaker.WithCountWindow(b.Size))
-		}
-		if b.FailureRate > 0 {
-			opts = append(opts, breaker.WithFailureRate(b.FailureRate))
-		}
-		if b.SlowCallThreshold > 0 {
+		opt("failure_rate", b.FailureRate != 0, breaker.WithFailureRate(b.FailureRate))
+		if b.SlowCallThreshold != 0 || b.SlowCallRate != 0 {
+			// One option, two fields: each is tried with a value known to pass for the other.
+			ps = append(ps, probe{"slow_call_threshold", breakerProbe(breaker.WithSlowCalls(b.SlowCallThreshold, 100))},
+				probe{"slow_call_rate", breakerProbe(breaker.WithSlowCalls(time.Second, b.SlowCallRate))})
 			opts = append(opts, breaker.WithSlowCalls(b.SlowCallThreshold, b.SlowCallRate))
 		}
-		if b.MinimumCalls > 0 {
-			opts = append(opts, breaker.WithMinimumCalls(b.MinimumCalls))
+		opt("minimum_calls", b.MinimumCalls != 0, breaker.WithMinimumCalls(b.MinimumCalls))
+		opt("open_duration", b.OpenDuration != 0, breaker.WithOpenDuration(b.OpenDuration))
+		opt("half_open_probes", b.HalfOpenProbes != 0, breaker.WithHalfOpenProbes(b.HalfOpenProbes))
+		if probes(bp, add, ps...) {
+			br, err := breaker.New(name, opts...)
+			if err != nil {
+				add(bp, err.Error())
+			}
+			p.Breaker = br
 		}
-		if b.OpenDuration > 0 {
-			opts = append(opts, breaker.WithOpenDuration(b.OpenDuration))
-		}
-		if b.HalfOpenProbes > 0 {
-			opts = append(opts, breaker.WithHalfOpenProbes(b.HalfOpenProbes))
-		}
-		br, err := breaker.New(name, opts...)
-		if err != nil {
-			return p, wrap("breaker", err)
-		}
-		p.Breaker = br
 	}
 	if b := d.Bulkhead; b != nil {
-		opts := []bulkhead.Option{bulkhead.WithMaxQueue(b.MaxQueue)}
-		if b.MaxWait > 0 {
+		bp := path + ".bulkhead"
+		var opts []bulkhead.Option
+		if b.MaxQueue != 0 {
+			opts = append(opts, bulkhead.WithMaxQueue(b.MaxQueue))
+		}
+		if b.MaxWait != 0 {
 			opts = append(opts, bulkhead.WithMaxWait(b.MaxWait))
 		}
-		bh, err := bulkhead.New(name, b.MaxConcurrent, opts...)
-		if err != nil {
-			return p, wrap("bulkhead", err)
+		if probes(bp, add, probe{"max_concurrent", bulkheadProbe(b.MaxConcurrent)},
+			probe{"max_queue", bulkheadProbe(1, bulkhead.WithMaxQueue(b.MaxQueue))},
+			probe{"max_wait", bulkheadProbe(1, bulkhead.WithMaxWait(b.MaxWait))}) {
+			bh, err := bulkhead.New(name, b.MaxConcurrent, opts...)
+			if err != nil {
+				add(bp, err.Error())
+			}
+			p.Bulkhead = bh
 		}
-		p.Bulkhead = bh
 	}
 	if th := d.Throttle; th != nil {
+		tp := path + ".throttle"
+		var ps []probe
 		var opts []throttle.Option
-		if th.K > 0 {
+		if th.K != 0 {
+			ps = append(ps, probe{"k", throttleProbe(throttle.WithK(th.K))})
 			opts = append(opts, throttle.WithK(th.K))
 		}
-		if th.Window > 0 {
+		if th.Window != 0 {
+			ps = append(ps, probe{"window", throttleProbe(throttle.WithWindow(th.Window))})
 			opts = append(opts, throttle.WithWindow(th.Window))
 		}
-		tt, err := throttle.New(name, opts...)
-		if err != nil {
-			return p, wrap("throttle", err)
+		if probes(tp, add, ps...) {
+			tt, err := throttle.New(name, opts...)
+			if err != nil {
+				add(tp, err.Error())
+			}
+			p.Throttle = tt
 		}
-		p.Throttle = tt
 	}
 	if h := d.Hedge; h != nil {
+		hp := path + ".hedge"
 		var opts []hedge.Option
-		if h.MaxHedges > 0 {
+		if h.MaxHedges != 0 {
 			opts = append(opts, hedge.WithMaxHedges(h.MaxHedges))
 		}
-		if h.Percentile > 0 {
+		if h.Percentile != 0 {
 			opts = append(opts, hedge.WithPercentile(h.Percentile, h.Delay))
 		}
-		hg, err := hedge.New(name, h.Delay, opts...)
-		if err != nil {
-			return p, wrap("hedge", err)
+		hedgeProbe := func(o ...hedge.Option) error { _, err := hedge.New("", time.Millisecond, o...); return err }
+		if probes(hp, add, probe{"delay", ifSet(true, func() error { _, err := hedge.New("", h.Delay); return err })},
+			probe{"max_hedges", ifSet(h.MaxHedges != 0, func() error { return hedgeProbe(hedge.WithMaxHedges(h.MaxHedges)) })},
+			probe{"percentile", ifSet(h.Percentile != 0, func() error { return hedgeProbe(hedge.WithPercentile(h.Percentile, 0)) })}) {
+			hg, err := hedge.New(name, h.Delay, opts...)
+			if err != nil {
+				add(hp, err.Error())
+			}
+			p.Hedge = hg
 		}
-		p.Hedge = hg
 	}
 	if f := d.Fallback; f != nil {
-		fb, err := fallback.New[string, *CachedResponse](nil, fallback.WithCache(f.CacheEntries, f.MaxStale), fallback.WithName(name))
-		if err != nil {
-			return p, wrap("fallback", err)
+		fp := path + ".fallback"
+		cacheProbe := func(o fallback.Option) error { _, err := fallback.New[string, *CachedResponse](nil, o); return err }
+		if probes(fp, add, probe{"cache_entries", cacheProbe(fallback.WithCache(f.CacheEntries, time.Minute))},
+			probe{"max_stale", cacheProbe(fallback.WithCache(1, f.MaxStale))}) {
+			fb, err := fallback.New[string, *CachedResponse](nil, fallback.WithCache(f.CacheEntries, f.MaxStale), fallback.WithName(name))
+			if err != nil {
+				add(fp, err.Error())
+			}
+			p.Fallback = fb
 		}
-		p.Fallback = fb
 	}
-	return p, nil
+	return p
+}
+
+// ifSet runs check when the field is set.
+func ifSet(set bool, check func() error) error {
+	if !set {
+		return nil
+	}
+	return check()
 }
 
 type route struct {
@@ -463,9 +461,14 @@ func (c *Config) Transport(base http.RoundTripper, opts ...TransportOption) (*Tr
 	var all []TransportOption
 	for _, name := range sortedKeys(c.Dependencies) {
 		d := c.Dependencies[name]
-		p, err := d.Policy("dependencies." + name)
-		if err != nil {
-			return nil, err
+		var first error
+		p := d.build("dependencies."+name, name, func(path, rule string) {
+			if first == nil {
+				first = &ConfigError{Path: path, Rule: rule}
+			}
+		})
+		if first != nil {
+			return nil, first
 		}
 		all = append(all, WithPolicy(name, p))
 		for _, h := range d.hosts(name) {

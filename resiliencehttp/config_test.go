@@ -1,4 +1,4 @@
-package resilient_test
+package resiliencehttp_test
 
 import (
 	"context"
@@ -9,7 +9,8 @@ import (
 	"testing/synctest"
 
 	"github.com/handoffhq/handoff/breaker"
-	"github.com/handoffhq/handoff/resilient"
+	"github.com/handoffhq/handoff/resiliencehttp"
+	"github.com/handoffhq/handoff/retry"
 )
 
 const fullConfig = `
@@ -47,7 +48,7 @@ dependencies:
 `
 
 func TestLoadConfig_Valid(t *testing.T) {
-	cfg, err := resilient.LoadConfig(strings.NewReader(fullConfig))
+	cfg, err := resiliencehttp.LoadConfig(strings.NewReader(fullConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,48 +68,62 @@ func TestLoadConfig_Errors(t *testing.T) {
 		yaml string
 		want []string // every ConfigError, in order; or one substring of a decode error
 	}{
-		{"max attempts", "dependencies: {payments: {retry: {max_attempts: 0}}}",
-			[]string{"dependencies.payments.retry.max_attempts: must be ≥ 1"}},
-		{"negative timeout", "dependencies: {a: {timeout: -1s}}", []string{"dependencies.a.timeout: must be ≥ 0"}},
+		{"max attempts", "dependencies: {payments: {retry: {max_attempts: -1}}}",
+			[]string{"dependencies.payments.retry.max_attempts: retry: MaxAttempts must be ≥ 1, or 0 for 3, got -1"}},
+		{"negative timeout", "dependencies: {a: {timeout: -1s}}", []string{"dependencies.a.timeout: resilience: Timeout must be ≥ 0, got -1s"}},
 		{"negative breaker settings", "dependencies: {a: {breaker: {minimum_calls: -1, half_open_probes: -2}}}", []string{
-			"dependencies.a.breaker.half_open_probes: must be ≥ 1, or 0 for the default",
-			"dependencies.a.breaker.minimum_calls: must be ≥ 1, or 0 for the default"}},
+			"dependencies.a.breaker.half_open_probes: breaker: WithHalfOpenProbes: n must be in [1, 1048576], got -2",
+			"dependencies.a.breaker.minimum_calls: breaker: WithMinimumCalls: n must be >= 1, got -1"}},
+		// The rule that had drifted: the count window's cap is the breaker's own.
+		{"count window over the cap", "dependencies: {a: {breaker: {size: 2000000}}}",
+			[]string{"dependencies.a.breaker.size: breaker: WithCountWindow: size must be in [1, 1048576], got 2000000"}},
+		{"minimum calls above the window", "dependencies: {a: {breaker: {size: 10, minimum_calls: 20}}}",
+			[]string{"dependencies.a.breaker: breaker: WithMinimumCalls: n must not exceed the count window size"}},
 		{"backoff order", "dependencies: {a: {retry: {max_attempts: 2, initial_backoff: 2s, max_backoff: 1s}}}",
-			[]string{"dependencies.a.retry.max_backoff: must be ≥ initial_backoff"}},
-		{"multiplier", "dependencies: {a: {retry: {max_attempts: 2, multiplier: 0.5}}}", []string{"dependencies.a.retry.multiplier: must be ≥ 1"}},
-		{"budget ratio", "dependencies: {a: {retry: {max_attempts: 2, budget: {ratio: 11}}}}", []string{"dependencies.a.retry.budget.ratio: must be in [0, 10]"}},
+			[]string{"dependencies.a.retry.max_backoff: retry: Backoff.Max 1s must be ≥ Initial 2s"}},
+		{"multiplier", "dependencies: {a: {retry: {max_attempts: 2, multiplier: 0.5}}}",
+			[]string{"dependencies.a.retry.multiplier: retry: Backoff.Multiplier must be ≥ 1 (or 0 for 2), got 0.5"}},
+		{"budget ratio", "dependencies: {a: {retry: {max_attempts: 2, budget: {ratio: 11}}}}",
+			[]string{"dependencies.a.retry.budget.ratio: retry: NewBudget: ratio must be in [0, 10], got 11"}},
 		{"breaker window", "dependencies: {a: {breaker: {window: sliding}}}", []string{`dependencies.a.breaker.window: must be count or time, got "sliding"`}},
-		{"time window needs duration", "dependencies: {a: {breaker: {window: time}}}", []string{"dependencies.a.breaker.duration: must be > 0 for window: time"}},
+		{"time window needs duration", "dependencies: {a: {breaker: {window: time}}}",
+			[]string{"dependencies.a.breaker.duration: breaker: WithTimeWindow: duration must be at least 10ms, got 0s"}},
 		{"size with time window", "dependencies: {a: {breaker: {window: time, duration: 1m, size: 5}}}", []string{"dependencies.a.breaker.size: only applies to window: count"}},
-		{"failure rate", "dependencies: {a: {breaker: {failure_rate: 150}}}", []string{"dependencies.a.breaker.failure_rate: must be in (0, 100]"}},
-		{"slow calls pair", "dependencies: {a: {breaker: {slow_call_threshold: 1s}}}", []string{"dependencies.a.breaker.slow_call_rate: slow_call_threshold and slow_call_rate go together"}},
-		{"bulkhead", "dependencies: {a: {bulkhead: {max_concurrent: 0, max_queue: -1}}}",
-			[]string{"dependencies.a.bulkhead.max_concurrent: must be ≥ 1", "dependencies.a.bulkhead.max_queue: must be ≥ 0"}},
-		{"throttle k", "dependencies: {a: {throttle: {k: 0.5}}}", []string{"dependencies.a.throttle.k: must be ≥ 1"}},
-		{"hedge delay", "dependencies: {a: {hedge: {max_hedges: 1}}}", []string{"dependencies.a.hedge.delay: must be > 0"}},
-		{"hedge percentile", "dependencies: {a: {hedge: {delay: 1ms, percentile: 100}}}", []string{"dependencies.a.hedge.percentile: must be in (0, 100)"}},
-		{"fallback", "dependencies: {a: {fallback: {cache_entries: 0, max_stale: 0s}}}",
-			[]string{"dependencies.a.fallback.cache_entries: must be ≥ 1", "dependencies.a.fallback.max_stale: must be > 0"}},
+		{"failure rate", "dependencies: {a: {breaker: {failure_rate: 150}}}",
+			[]string{"dependencies.a.breaker.failure_rate: breaker: WithFailureRate: percent must be in (0, 100], got 150"}},
+		{"slow calls pair", "dependencies: {a: {breaker: {slow_call_threshold: 1s}}}",
+			[]string{"dependencies.a.breaker.slow_call_rate: breaker: WithSlowCalls: percent must be in (0, 100], got 0"}},
+		{"bulkhead", "dependencies: {a: {bulkhead: {max_concurrent: 0, max_queue: -1}}}", []string{
+			"dependencies.a.bulkhead.max_concurrent: bulkhead: New: maxConcurrent must be >= 1, got 0",
+			"dependencies.a.bulkhead.max_queue: bulkhead: WithMaxQueue: n must be >= 0, got -1"}},
+		{"throttle k", "dependencies: {a: {throttle: {k: 0.5}}}", []string{"dependencies.a.throttle.k: throttle: WithK: k must be in [1, 1000], got 0.5"}},
+		{"hedge delay", "dependencies: {a: {hedge: {max_hedges: 1}}}", []string{"dependencies.a.hedge.delay: hedge: New: delay must be > 0, got 0s"}},
+		{"hedge percentile", "dependencies: {a: {hedge: {delay: 1ms, percentile: 100}}}",
+			[]string{"dependencies.a.hedge.percentile: hedge: WithPercentile: p must be in (0, 100), got 100"}},
+		{"fallback", "dependencies: {a: {fallback: {cache_entries: 0, max_stale: 0s}}}", []string{
+			"dependencies.a.fallback.cache_entries: fallback: WithCache: maxEntries must be >= 1, got 0",
+			"dependencies.a.fallback.max_stale: fallback: WithCache: maxStale must be > 0, got 0s"}},
 		{"bad host", "dependencies: {a: {hosts: [\"http://x\"]}}", []string{`dependencies.a.hosts[0]: must be a host or host:port, got "http://x"`}},
 		{"path prefix", "dependencies: {a: {path_prefix: v1}}", []string{"dependencies.a.path_prefix: must start with /"}},
 		{"duplicate route", "dependencies: {a: {hosts: [x]}, b: {hosts: [X]}}", []string{"dependencies.b.hosts: X is already routed to a"}},
 		{"default with hosts", "default: {hosts: [x]}", []string{"default: must not set hosts or path_prefix (it applies to unmatched hosts)"}},
 		{"empty dependency", "dependencies: {a: }", []string{"dependencies.a: must not be empty"}},
-		{"errors sorted by path", "dependencies: {b: {timeout: -1s}, a: {retry: {max_attempts: 0}}}",
-			[]string{"dependencies.a.retry.max_attempts: must be ≥ 1", "dependencies.b.timeout: must be ≥ 0"}},
+		{"errors sorted by path", "dependencies: {b: {timeout: -1s}, a: {retry: {max_attempts: -2}}}",
+			[]string{"dependencies.a.retry.max_attempts: retry: MaxAttempts must be ≥ 1, or 0 for 3, got -2",
+				"dependencies.b.timeout: resilience: Timeout must be ≥ 0, got -1s"}},
 		{"unknown key", "dependencies: {a: {retries: {max_attempts: 2}}}", []string{"field retries not found"}},
 		{"bad duration", "dependencies: {a: {timeout: soon}}", []string{"cannot unmarshal"}},
 		{"empty", "", []string{"empty document"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := resilient.LoadConfig(strings.NewReader(tt.yaml))
-			if !errors.Is(err, resilient.ErrInvalidConfig) {
+			_, err := resiliencehttp.LoadConfig(strings.NewReader(tt.yaml))
+			if !errors.Is(err, resiliencehttp.ErrInvalidConfig) {
 				t.Fatalf("err = %v, want ErrInvalidConfig", err)
 			}
 			var got []string
 			for _, e := range unjoin(err) {
-				var ce *resilient.ConfigError
+				var ce *resiliencehttp.ConfigError
 				if errors.As(e, &ce) {
 					got = append(got, ce.Error())
 				}
@@ -135,7 +150,7 @@ func unjoin(err error) []error {
 
 func TestConfig_TransportRoutesByHostAndPrefix(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg, err := resilient.LoadConfig(strings.NewReader(`
+		cfg, err := resiliencehttp.LoadConfig(strings.NewReader(`
 default:
   retry: {max_attempts: 2, initial_backoff: 1ms}
 dependencies:
@@ -177,6 +192,39 @@ dependencies:
 		}
 		if n := call("http://other.test/"); n != 2 {
 			t.Fatalf("unmatched host made %d attempts, want 2 (default)", n)
+		}
+	})
+}
+
+// Zero values agree everywhere: no retry section is one attempt; a retry
+// section without max_attempts is retry.DefaultMaxAttempts, as in package
+// retry and package resilience.
+func TestConfig_ZeroValuesAgree(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg, err := resiliencehttp.LoadConfig(strings.NewReader(`
+dependencies:
+  once: {hosts: [once.test]}
+  default-retries: {hosts: [retries.test], retry: {initial_backoff: 1ms}}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := &fakeBase{answer: func(int, *http.Request) (*http.Response, error) { return respond(503, ""), nil }}
+		tr, err := cfg.Transport(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for host, want := range map[string]int{"once.test": 1, "retries.test": retry.DefaultMaxAttempts} {
+			before := base.Calls()
+			req, _ := http.NewRequest("GET", "http://"+host+"/x", nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := base.Calls() - before; got != want {
+				t.Errorf("%s: %d attempts, want %d", host, got, want)
+			}
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package resilient_test
+package resiliencehttp_test
 
 import (
 	"context"
@@ -16,11 +16,12 @@ import (
 
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/idempotency"
-	"github.com/handoffhq/handoff/resilient"
+	"github.com/handoffhq/handoff/resilience"
+	"github.com/handoffhq/handoff/resiliencehttp"
 	"github.com/handoffhq/handoff/retry"
 )
 
-// hop is one service of the chain: resilient.Server in front, a Transport
+// hop is one service of the chain: resiliencehttp.Server in front, a Transport
 // to the next service behind.
 type hop struct {
 	srv       *httptest.Server
@@ -43,13 +44,13 @@ func (h *hop) record(r *http.Request) {
 func newHop(t *testing.T, next *hop, pol retry.Policy, slow bool) *hop {
 	t.Helper()
 	h := &hop{}
-	var tr *resilient.Transport
+	var tr *resiliencehttp.Transport
 	var client *http.Client
 	if next != nil {
-		tr = newTransport(t, &http.Transport{}, resilient.Policy{Retry: pol})
+		tr = newTransport(t, &http.Transport{}, resiliencehttp.Policy{Policy: resilience.Policy{Retry: &pol}})
 		client = &http.Client{Transport: tr}
 	}
-	s, err := resilient.NewServer(resilient.WithMaxTimeout(10 * time.Second))
+	s, err := resiliencehttp.NewServer(resiliencehttp.WithMaxTimeout(10 * time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestChain_DeadlinePropagatesAndHolds(t *testing.T) {
 	c := newHop(t, nil, retry.Policy{}, true)
 	b := newHop(t, c, retry.Policy{MaxAttempts: 2, MinAttemptTime: 50 * time.Millisecond, Backoff: retry.Backoff{Initial: time.Millisecond}}, false)
 	a := newHop(t, b, retry.Policy{MaxAttempts: 1}, false)
-	client := newTransport(t, &http.Transport{}, resilient.Policy{})
+	client := newTransport(t, &http.Transport{}, resiliencehttp.Policy{})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -126,12 +127,12 @@ func TestChain_NoCallWhenTooLittleTimeLeft(t *testing.T) {
 	// B needs 200ms for a call to C.
 	b := newHop(t, c, retry.Policy{MaxAttempts: 2, MinAttemptTime: 200 * time.Millisecond, Backoff: retry.Backoff{Initial: time.Millisecond}}, false)
 	a := newHop(t, b, retry.Policy{MaxAttempts: 1}, false)
-	client := newTransport(t, &http.Transport{}, resilient.Policy{})
+	client := newTransport(t, &http.Transport{}, resiliencehttp.Policy{})
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", a.srv.URL, nil)
-	req.Header.Set(resilient.HeaderTimeout, "100") // ignored: the transport sets it from ctx
+	req.Header.Set(resiliencehttp.HeaderTimeout, "100") // ignored: the transport sets it from ctx
 	resp, err := client.RoundTrip(req)
 	if err == nil {
 		resp.Body.Close()
@@ -199,8 +200,8 @@ func TestMoneyTransfer_ThroughTransport(t *testing.T) {
 	})))
 	t.Cleanup(srv.Close)
 
-	tr := newTransport(t, &http.Transport{}, resilient.Policy{Retry: retry.Policy{MaxAttempts: 3,
-		PerTryTimeout: 200 * time.Millisecond, Backoff: retry.Backoff{Initial: time.Millisecond}}})
+	tr := newTransport(t, &http.Transport{}, resiliencehttp.Policy{Policy: resilience.Policy{Retry: &retry.Policy{MaxAttempts: 3,
+		Backoff: retry.Backoff{Initial: time.Millisecond}}, Timeout: 200 * time.Millisecond}})
 	req, _ := http.NewRequest("POST", srv.URL+"/transfers", strings.NewReader("amount=30"))
 	req.Header.Set("Idempotency-Key", "transfer-1")
 	resp, err := (&http.Client{Transport: tr}).Do(req)

@@ -1,4 +1,4 @@
-package resilient
+package resiliencehttp
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/handoffhq/handoff/resilience"
 )
 
 // HeaderTimeout carries the caller's remaining time, in whole milliseconds,
@@ -181,7 +183,7 @@ func (s *Server) Wrap(next http.Handler) http.Handler {
 			if n := s.inFlight.Add(1); n > s.maxInFlight {
 				s.inFlight.Add(-1)
 				s.shed.Add(ctx, 1, metric.WithAttributes(attribute.String("http.route", r.URL.Path)))
-				span.AddEvent(EventShed, trace.WithAttributes(attribute.Int64("resilient.in_flight", n-1)))
+				span.AddEvent(resilience.EventNameShed, trace.WithAttributes(attribute.Int64("resilient.in_flight", n-1)))
 				w.Header().Set("Retry-After", s.retryAfter)
 				writeText(w, http.StatusServiceUnavailable, "overloaded, retry later")
 				return
@@ -209,7 +211,7 @@ func (s *Server) Wrap(next http.Handler) http.Handler {
 		if has {
 			if timeout <= s.minLeft || timeout == 0 {
 				s.expired.Add(ctx, 1)
-				span.AddEvent(EventDeadlineExpired, trace.WithAttributes(AttrTimeLeft.Int64(timeout.Milliseconds())))
+				span.AddEvent(resilience.EventNameDeadlineExpired, trace.WithAttributes(resilience.AttrTimeLeft.Int64(timeout.Milliseconds())))
 				writeText(w, http.StatusGatewayTimeout, "deadline exceeded before the work started")
 				return
 			}

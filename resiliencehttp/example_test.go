@@ -1,4 +1,4 @@
-package resilient_test
+package resiliencehttp_test
 
 import (
 	"context"
@@ -10,28 +10,29 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/handoffhq/handoff/resilient"
+	"github.com/handoffhq/handoff/resilience"
+	"github.com/handoffhq/handoff/resiliencehttp"
 	"github.com/handoffhq/handoff/retry"
 )
 
 func ExampleLoadConfig() {
-	_, err := resilient.LoadConfig(strings.NewReader(`
+	_, err := resiliencehttp.LoadConfig(strings.NewReader(`
 dependencies:
   payments:
-    retry: {max_attempts: 0}
+    retry: {max_attempts: -1}
     bulkhead: {max_concurrent: 0}
 `))
 	fmt.Println(err)
 	// Output:
-	// dependencies.payments.bulkhead.max_concurrent: must be ≥ 1
-	// dependencies.payments.retry.max_attempts: must be ≥ 1
+	// dependencies.payments.bulkhead.max_concurrent: bulkhead: New: maxConcurrent must be >= 1, got 0
+	// dependencies.payments.retry.max_attempts: retry: MaxAttempts must be ≥ 1, or 0 for 3, got -1
 }
 
 func ExampleNewTransport() {
 	// A flaky dependency behind the server middleware: it fails once, and
 	// reports the deadline it was given.
 	var calls atomic.Int32
-	srv, _ := resilient.NewServer(resilient.WithMaxTimeout(10 * time.Second))
+	srv, _ := resiliencehttp.NewServer(resiliencehttp.WithMaxTimeout(10 * time.Second))
 	dep := httptest.NewServer(srv.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -42,8 +43,8 @@ func ExampleNewTransport() {
 	})))
 	defer dep.Close()
 
-	tr, err := resilient.NewTransport(nil, resilient.WithDefaultPolicy(func(string) (resilient.Policy, error) {
-		return resilient.Policy{Retry: retry.Policy{MaxAttempts: 3, Backoff: retry.Backoff{Initial: time.Millisecond}}}, nil
+	tr, err := resiliencehttp.NewTransport(nil, resiliencehttp.WithDefaultPolicy(func(string) (resiliencehttp.Policy, error) {
+		return resiliencehttp.Policy{Policy: resilience.Policy{Retry: &retry.Policy{MaxAttempts: 3, Backoff: retry.Backoff{Initial: time.Millisecond}}}}, nil
 	}))
 	if err != nil {
 		panic(err)
