@@ -103,4 +103,3 @@ func BenchmarkHTTP(b *testing.B) { benchHTTP(b, false, false) }
 func BenchmarkHTTPDeadline(b *testing.B) { benchHTTP(b, true, false) }
 
 func BenchmarkHTTPParallel(b *testing.B) { benchHTTP(b, false, true) }
-
