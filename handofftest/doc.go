@@ -4,10 +4,6 @@
 // fresh, isolated instance and the [Features] its broker has; the suite skips
 // what the features rule out and asserts the rest.
 //
-//	func TestConformance(t *testing.T) {
-//		handofftest.RunTransport(t, func(t testing.TB) handofftest.Transport {
-//			b := memory.NewBroker()
-//			return handofftest.Transport{Publisher: b, Subscriber: b}
-//		}, handofftest.Features{Ordered: true, Durable: true, Groups: true})
-//	}
+// ExampleRunTransport is an adapter's conformance test, compiled with the
+// package: the memory broker's own test runs it.
 package handofftest

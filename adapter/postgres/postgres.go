@@ -1,17 +1,30 @@
-// Package postgres holds handoff's PostgreSQL stores: the inbox and the
-// dead-letter store, over database/sql with the pgx driver. The SQL itself
-// is shared with adapter/sqlite and adapter/mysql (internal/sqlstore).
+// Package postgres holds handoff's PostgreSQL stores, all of them: the
+// outbox (OutboxStore) and the relay's view of it (RelayStore), the inbox
+// (InboxStore, PgxInboxStore), dead letters (DLQStore), Idempotency-Key
+// records (IdempotencyStore), the schema registry's store (RegistryStore),
+// the migrations of their tables (Migrate), LISTEN/NOTIFY wake-ups for the
+// relay (Wakeups), and Tx, which lets outbox.Writer.Add write in a pgx
+// transaction. The SQL is shared with adapter/sqlite and adapter/mysql
+// (internal/sqlstore).
+//
+// The stores take a database/sql pool opened with the pgx driver ([Open]),
+// or a pgx pool as it is (*pgxpool.Pool: no database/sql on the way; inbox
+// handlers then get a pgx.Tx). The package examples show both:
 //
 //	db, err := postgres.Open(ctx, "postgres://app@db/app")
-//	err = postgres.Migrate(ctx, db)  // idempotent; safe from several processes
-//	in, err := inbox.New(db, postgres.InboxStore(db), "billing")
+//	err = postgres.Migrate(ctx, db) // idempotent; safe from several processes
+//	w, err := outbox.New(postgres.OutboxStore(db))
+//	in, err := inbox.New(postgres.InboxStore(db), "billing")
 //	q, err := dlq.New(postgres.DLQStore(db))
+//
+// Importing it links pgx and the stores' own packages, not the schema
+// engine (deps_test.go holds that).
 //
 // Tables are named handoff_*, in the connection's search_path schema.
 // Migrate applies the numbered migrations in one transaction under a
-// transaction-scoped advisory lock. Serialization failures and deadlocks
-// (SQLSTATE 40001, 40P01) are reported as conflicts, so the inbox runs the
-// transaction again.
+// transaction-scoped advisory lock. Serialization failures, deadlocks and
+// lock timeouts (SQLSTATE 40001, 40P01, 55P03) are reported as conflicts,
+// so the inbox runs the transaction again.
 package postgres
 
 import (
