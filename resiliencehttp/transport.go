@@ -492,7 +492,7 @@ func (t *Transport) send(ctx context.Context, d *dependency, req *http.Request, 
 		}
 		if hasDeadline {
 			left := max(time.Until(dl), 0)
-			r.Header.Set(HeaderTimeout, strconv.FormatInt(int64(left/time.Millisecond), 10))
+			r.Header[HeaderTimeout] = []string{strconv.FormatInt(int64(left/time.Millisecond), 10)} // a canonical key
 		}
 		if inject {
 			t.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
