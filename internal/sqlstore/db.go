@@ -81,7 +81,7 @@ func (s *SQLDB) InTx(ctx context.Context, opts *sql.TxOptions, fn func(q Querier
 		return err
 	}
 	defer func() { _ = tx.Rollback() }() // a no-op after the commit, and on a panic
-	if err := fn(sqlTx{tx}); err != nil {
+	if err := fn(sqlQuerier{tx}); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -100,7 +100,7 @@ func (s *SQLDB) Rollback(_ context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-func (s *SQLDB) In(tx *sql.Tx) Querier { return sqlTx{tx} }
+func (s *SQLDB) In(tx *sql.Tx) Querier { return sqlQuerier{tx} }
 
 // sqlQueryer is what *sql.DB, *sql.Tx and *sql.Conn share.
 type sqlQueryer interface {
@@ -109,18 +109,19 @@ type sqlQueryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-type sqlTx struct{ tx *sql.Tx }
+// sqlQuerier is a *sql.Tx or *sql.Conn as a Querier.
+type sqlQuerier struct{ q sqlQueryer }
 
-func (t sqlTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	return execSQL(ctx, t.tx, query, args)
+func (t sqlQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return execSQL(ctx, t.q, query, args)
 }
 
-func (t sqlTx) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	return querySQL(ctx, t.tx, query, args)
+func (t sqlQuerier) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	return querySQL(ctx, t.q, query, args)
 }
 
-func (t sqlTx) QueryRow(ctx context.Context, query string, args ...any) Row {
-	return t.tx.QueryRowContext(ctx, query, args...)
+func (t sqlQuerier) QueryRow(ctx context.Context, query string, args ...any) Row {
+	return t.q.QueryRowContext(ctx, query, args...)
 }
 
 func execSQL(ctx context.Context, q sqlQueryer, query string, args []any) (int64, error) {

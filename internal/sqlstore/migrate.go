@@ -178,21 +178,6 @@ func migratePostgres(ctx context.Context, db DB, d *Dialect, ms []Migration) err
 	return err
 }
 
-// sqlConn is a *sql.Conn as a Querier.
-type sqlConn struct{ c *sql.Conn }
-
-func (c sqlConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	return execSQL(ctx, c.c, query, args)
-}
-
-func (c sqlConn) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	return querySQL(ctx, c.c, query, args)
-}
-
-func (c sqlConn) QueryRow(ctx context.Context, query string, args ...any) Row {
-	return c.c.QueryRowContext(ctx, query, args...)
-}
-
 func migrateMySQL(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) (err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -211,7 +196,7 @@ func migrateMySQL(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) (
 			err = fmt.Errorf("sqlstore: migrate: RELEASE_LOCK: %w", rerr)
 		}
 	}()
-	return apply(ctx, sqlConn{conn}, d, ms, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
+	return apply(ctx, sqlQuerier{conn}, d, ms, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
 		version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB`)
 }
 
@@ -224,7 +209,7 @@ func migrateSQLite(ctx context.Context, db *sql.DB, d *Dialect, ms []Migration) 
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlstore: migrate: begin: %w", err)
 	}
-	if err := apply(ctx, sqlConn{conn}, d, ms, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
+	if err := apply(ctx, sqlQuerier{conn}, d, ms, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return err

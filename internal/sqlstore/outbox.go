@@ -114,8 +114,8 @@ func (s *OutboxStore) Insert(ctx context.Context, tx outbox.Execer, rows []outbo
 // and then reads the winner's count.
 func (s *OutboxStore) Partitions(ctx context.Context, tx outbox.Execer, n int) (int, bool, error) {
 	q := Querier(nil)
-	if rq, ok := tx.(rowQueryer); ok && s.d.Name == "sqlite" {
-		q = sqlTxQuerier{rq}
+	if rq, ok := tx.(sqlQueryer); ok && s.d.Name == "sqlite" {
+		q = sqlQuerier{rq} // a *sql.Tx: the store can read in it too
 	}
 	inTx := q != nil
 	if q == nil {
@@ -148,27 +148,6 @@ func (s *OutboxStore) Partitions(ctx context.Context, tx outbox.Execer, n int) (
 		return 0, false, fmt.Errorf("read handoff_outbox_config: %w", err)
 	}
 	return got, inTx, nil
-}
-
-// rowQueryer is a caller's transaction the store can also read in (*sql.Tx).
-type rowQueryer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-type sqlTxQuerier struct{ q rowQueryer }
-
-func (t sqlTxQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	return execSQL(ctx, t.q, query, args)
-}
-
-func (t sqlTxQuerier) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	return querySQL(ctx, t.q, query, args)
-}
-
-func (t sqlTxQuerier) QueryRow(ctx context.Context, query string, args ...any) Row {
-	return t.q.QueryRowContext(ctx, query, args...)
 }
 
 // Claim implements relay.Store.
