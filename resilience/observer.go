@@ -74,3 +74,26 @@ type Event struct {
 	Delay    time.Duration
 	From, To breaker.State
 }
+
+// Observers returns one Observer telling each of obs in turn, nil ones
+// left out: an adapter adds its telemetry to the policy's own observer.
+func Observers(obs ...Observer) Observer {
+	var out observers
+	for _, o := range obs {
+		if o != nil {
+			out = append(out, o)
+		}
+	}
+	if len(out) == 1 {
+		return out[0]
+	}
+	return out
+}
+
+type observers []Observer
+
+func (os observers) Observe(ctx context.Context, e Event) {
+	for _, o := range os {
+		o.Observe(ctx, e)
+	}
+}

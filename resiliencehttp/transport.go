@@ -262,11 +262,7 @@ func (d *dependency) init(t *Transport) error {
 	if d.p.Classify == nil {
 		d.p.Classify = Classify
 	}
-	if d.p.Observer == nil {
-		d.p.Observer = tel
-	} else {
-		d.p.Observer = both{d.p.Observer, tel}
-	}
+	d.p.Observer = resilience.Observers(d.p.Observer, tel)
 	once := d.p.Policy
 	if once.Retry != nil && once.Retry.MaxAttempts != 1 {
 		r := *once.Retry
@@ -275,14 +271,6 @@ func (d *dependency) init(t *Transport) error {
 	}
 	d.once = &once
 	return nil
-}
-
-// both tells two observers.
-type both [2]resilience.Observer
-
-func (b both) Observe(ctx context.Context, e resilience.Event) {
-	b[0].Observe(ctx, e)
-	b[1].Observe(ctx, e)
 }
 
 func (t *Transport) dependency(req *http.Request) (*dependency, error) {

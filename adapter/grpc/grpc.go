@@ -146,11 +146,7 @@ func UnaryClientInterceptor(p resilience.Policy, opts ...ClientOption) (gogrpc.U
 	if p.Classify == nil {
 		p.Classify = Classify
 	}
-	if p.Observer == nil {
-		p.Observer = tel
-	} else {
-		p.Observer = both{p.Observer, tel}
-	}
+	p.Observer = resilience.Observers(p.Observer, tel)
 	once := p // at most one attempt: methods not known to be idempotent
 	if once.Retry != nil && once.Retry.MaxAttempts != 1 {
 		r := *once.Retry
@@ -168,14 +164,6 @@ func UnaryClientInterceptor(p resilience.Policy, opts ...ClientOption) (gogrpc.U
 		})
 		return unwrapResult(err)
 	}, nil
-}
-
-// both tells two observers.
-type both [2]resilience.Observer
-
-func (b both) Observe(ctx context.Context, e resilience.Event) {
-	b[0].Observe(ctx, e)
-	b[1].Observe(ctx, e)
 }
 
 func hasKey(ctx context.Context) bool {
