@@ -189,9 +189,9 @@ func (m *Matcher) UnmarshalJSON(b []byte) error {
 	if v, ok := raw["variants"]; ok {
 		delete(raw, "variants")
 		var vs []struct {
-			Index int                       `json:"index"`
-			Rules map[string]*RuleList      `json:"rules"`
-			Gens  map[string]Generator      `json:"generators"`
+			Index int                        `json:"index"`
+			Rules map[string]*RuleList       `json:"rules"`
+			Gens  map[string]Generator       `json:"generators"`
 			Extra map[string]json.RawMessage `json:"-"`
 		}
 		if err := json.Unmarshal(v, &vs); err != nil {
