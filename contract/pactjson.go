@@ -997,3 +997,14 @@ func hasKey(b []byte, k string) bool {
 	_, ok := m[k]
 	return ok
 }
+
+// jsonMarshal is json.Marshal without HTML escaping.
+func jsonMarshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

@@ -406,7 +406,7 @@ func parsePath(p string) ([]token, error) {
 			}
 			switch {
 			case in == "*":
-				out = append(out, token{star: true, index: -1})
+				out = append(out, token{star: true, index: -2})
 			default:
 				n, err := strconv.Atoi(in)
 				if err != nil || n < 0 {
@@ -457,6 +457,8 @@ func pathString(path []token) string {
 	b.WriteByte('$')
 	for _, t := range path {
 		switch {
+		case t.star && t.index == -2:
+			b.WriteString("[*]")
 		case t.star:
 			b.WriteString(".*")
 		case t.index >= 0:
