@@ -111,7 +111,9 @@ func Timestamp(format, example string) Term {
 func Equal(example any) Term { return Term{example: example, rule: &Matcher{Type: "equality"}} }
 
 // Includes matches strings that contain sub; the example is sub.
-func Includes(sub string) Term { return Term{example: sub, rule: &Matcher{Type: "include", Value: sub}} }
+func Includes(sub string) Term {
+	return Term{example: sub, rule: &Matcher{Type: "include", Value: sub}}
+}
 
 // NotEmpty matches a value of the example's type that is not empty.
 func NotEmpty(example any) Term { return Term{example: example, rule: &Matcher{Type: "notEmpty"}} }
@@ -121,7 +123,9 @@ func Semver(example string) Term { return Term{example: example, rule: &Matcher{
 
 // Values matches an object by its values whatever its keys: each value
 // like the example's.
-func Values(example map[string]any) Term { return Term{example: example, rule: &Matcher{Type: "values"}} }
+func Values(example map[string]any) Term {
+	return Term{example: example, rule: &Matcher{Type: "values"}}
+}
 
 // EachKey matches an object whose every key satisfies the key term
 // (a Regex, say); values are matched like the example's.
