@@ -115,7 +115,9 @@ func codes(v *contract.Verdict) string {
 
 // TestCanIDeploy is the can-i-deploy table: each case builds a broker's
 // history through the HTTP API and asks one question.
-func TestCanIDeploy(t *testing.T) {
+func TestCanIDeploy(t *testing.T) { eachStore(t, testCanIDeploy) }
+
+func testCanIDeploy(t *testing.T, newStore func(*testing.T) broker.Store) {
 	cases := []struct {
 		name       string
 		setup      func(h *harness)
@@ -270,7 +272,7 @@ func TestCanIDeploy(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, memory.NewContractStore())
+			h := newHarness(t, newStore(t))
 			h.env("production")
 			h.env("test")
 			tc.setup(h)
@@ -308,8 +310,10 @@ func forVerification(t *testing.T, h *harness, provider string, req contract.For
 
 // TestPactsForVerification covers selectors, deduplication, pending and
 // work-in-progress pacts.
-func TestPactsForVerification(t *testing.T) {
-	h := newHarness(t, memory.NewContractStore())
+func TestPactsForVerification(t *testing.T) { eachStore(t, testPactsForVerification) }
+
+func testPactsForVerification(t *testing.T, newStore func(*testing.T) broker.Store) {
+	h := newHarness(t, newStore(t))
 	h.env("production")
 	h.publish("web", "w1", "main", "orders", "a")
 	h.publish("web", "w2", "main", "orders", "a", "b")
@@ -392,7 +396,11 @@ func TestPactsForVerification(t *testing.T) {
 // green, its failed result is published, and the consumer cannot deploy
 // with reason "pending".
 func TestVerifyBroker_PendingDoesNotFailTheBuild(t *testing.T) {
-	h := newHarness(t, memory.NewContractStore())
+	eachStore(t, testVerifyBrokerPending)
+}
+
+func testVerifyBrokerPending(t *testing.T, newStore func(*testing.T) broker.Store) {
+	h := newHarness(t, newStore(t))
 	h.env("production")
 	h.publish("web", "w1", "main", "orders", "get-order")
 	provider := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
