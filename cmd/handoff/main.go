@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return dlqCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "registry":
 		return registryCmd(ctx, args[1:], stdout, stderr)
+	case "contract":
+		return contractCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
