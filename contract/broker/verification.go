@@ -387,11 +387,11 @@ func (s *Server) forVerification(w http.ResponseWriter, r *http.Request) error {
 
 // VerificationRequest is the body of a published verification result.
 type VerificationRequest struct {
-	Success         *bool             `json:"success"`
-	ProviderVersion string            `json:"providerApplicationVersion"`
-	BuildURL        string            `json:"buildUrl"`
-	TestResults     json.RawMessage   `json:"testResults"`
-	VerifiedBy      map[string]string `json:"verifiedBy"`
+	Success         *bool           `json:"success"`
+	ProviderVersion string          `json:"providerApplicationVersion"`
+	BuildURL        string          `json:"buildUrl"`
+	TestResults     json.RawMessage `json:"testResults"`
+	VerifiedBy      json.RawMessage `json:"verifiedBy"`
 }
 
 // DecodeVerificationRequest reads and checks a verification result.
