@@ -471,8 +471,17 @@ func (m *jsonMatcher) apply(path []token, mt Matcher, exp, act any, direct bool)
 	case "type":
 		m.typeMatch(path, mt, exp, act, direct)
 		return
-	case "values":
-		m.values(path, exp, act)
+	case "values", "eachKey", "eachValue":
+		if !direct {
+			// Set on an ancestor: its children are matched by type.
+			m.typeMatch(path, Matcher{Type: "type"}, exp, act, false)
+			return
+		}
+		if mt.Type == "values" {
+			m.values(path, exp, act)
+		} else {
+			m.each(path, mt, exp, act)
+		}
 		return
 	case "arrayContains":
 		if direct {
@@ -480,9 +489,6 @@ func (m *jsonMatcher) apply(path []token, mt Matcher, exp, act any, direct bool)
 		} else {
 			m.equal(path, exp, act)
 		}
-		return
-	case "eachKey", "eachValue":
-		m.each(path, mt, exp, act)
 		return
 	case "notEmpty":
 		if isEmpty(act) {

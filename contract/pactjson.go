@@ -715,6 +715,9 @@ func (p *Pact) Marshal() ([]byte, error) {
 			return nil, errors.New("contract: a V3 pact holds HTTP interactions or messages, not both: write it as V4")
 		}
 		for _, i := range p.Interactions {
+			if err := v3Representable(i); err != nil {
+				return nil, err
+			}
 			switch i.Type {
 			case TypeHTTP:
 				out.Interactions = append(out.Interactions, v3Interaction(i))
@@ -1007,4 +1010,22 @@ func jsonMarshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// v3Representable refuses bodies a V3 file cannot hold: V3 bodies are JSON
+// values or text, so binary content needs V4.
+func v3Representable(i *Interaction) error {
+	var bodies []Body
+	switch {
+	case i.Request != nil:
+		bodies = []Body{i.Request.Body, i.Response.Body}
+	case i.Message != nil:
+		bodies = []Body{i.Message.Contents}
+	}
+	for _, b := range bodies {
+		if b.Present && !isUTF8(b.Content) {
+			return fmt.Errorf("contract: interaction %q has a binary body, which a V3 pact cannot hold: write it as V4", i.Description)
+		}
+	}
+	return nil
 }
