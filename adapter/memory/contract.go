@@ -338,7 +338,8 @@ func (s *contractState) Deployments(_ context.Context, q broker.DeploymentQuery)
 	var out []broker.Deployment
 	for _, d := range s.deps {
 		if !d.EndedAt.IsZero() || q.EnvironmentID != "" && d.EnvironmentID != q.EnvironmentID ||
-			q.PacticipantID != 0 && d.PacticipantID != q.PacticipantID || q.VersionID != 0 && d.VersionID != q.VersionID {
+			q.PacticipantID != 0 && d.PacticipantID != q.PacticipantID || q.VersionID != 0 && d.VersionID != q.VersionID ||
+			len(q.PacticipantIDs) > 0 && !in(q.PacticipantIDs, d.PacticipantID) {
 			continue
 		}
 		d.Version = s.versions[d.VersionID].Number

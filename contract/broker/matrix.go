@@ -71,12 +71,21 @@ func (s *Server) CanIDeploy(ctx context.Context, pacticipant, version, environme
 	type pair struct{ content, pv int64 }
 	var need []pair
 	providerVersions := map[int64][]Deployment{}
-	for _, pub := range pubs {
-		ds, err := s.store.Deployments(ctx, DeploymentQuery{EnvironmentID: env.ID, PacticipantID: pub.ProviderID})
+	if len(pubs) > 0 {
+		ids := make([]int64, 0, len(pubs))
+		for _, pub := range pubs {
+			ids = append(ids, pub.ProviderID)
+		}
+		ds, err := s.store.Deployments(ctx, DeploymentQuery{EnvironmentID: env.ID, PacticipantIDs: ids})
 		if err != nil {
 			return nil, err
 		}
-		providerVersions[pub.ProviderID] = dedupeVersions(ds)
+		for _, d := range ds {
+			providerVersions[d.PacticipantID] = append(providerVersions[d.PacticipantID], d)
+		}
+	}
+	for _, pub := range pubs {
+		providerVersions[pub.ProviderID] = dedupeVersions(providerVersions[pub.ProviderID])
 		for _, d := range providerVersions[pub.ProviderID] {
 			need = append(need, pair{pub.ContentID, d.VersionID})
 		}

@@ -122,9 +122,10 @@ type VerificationQuery struct {
 
 // DeploymentQuery selects current deployments and releases.
 type DeploymentQuery struct {
-	EnvironmentID string
-	PacticipantID int64
-	VersionID     int64
+	EnvironmentID  string
+	PacticipantID  int64
+	PacticipantIDs []int64 // any of these pacticipants
+	VersionID      int64
 }
 
 // Reader is what the broker reads.

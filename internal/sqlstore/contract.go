@@ -175,35 +175,30 @@ func (c cq) labels(ctx context.Context, vs []broker.Version) error {
 		idx[v.ID] = i
 		ids = append(ids, v.ID)
 	}
-	for _, kind := range []string{"branch", "tag"} {
-		table := "handoff_contract_branches"
-		if kind == "tag" {
-			table = "handoff_contract_tags"
-		}
-		rows, err := c.q.QueryContext(ctx, c.d.q(`SELECT version_id, `+kind+` FROM `+table+` WHERE version_id IN (`+cplaceholders(len(ids))+`) ORDER BY created_at, `+kind), int64Args(ids)...)
-		if err != nil {
-			return fmt.Errorf("sqlstore: contract %ss: %w", kind, err)
-		}
-		for rows.Next() {
-			var id int64
-			var name string
-			if err := rows.Scan(&id, &name); err != nil {
-				rows.Close()
-				return err
-			}
-			v := &vs[idx[id]]
-			if kind == "branch" {
-				v.Branches = append(v.Branches, name)
-			} else {
-				v.Tags = append(v.Tags, name)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+	// Branches and tags in one round trip.
+	in := cplaceholders(len(ids))
+	args := append(int64Args(ids), int64Args(ids)...)
+	rows, err := c.q.QueryContext(ctx, c.d.q(`SELECT 1, version_id, branch, created_at FROM handoff_contract_branches WHERE version_id IN (`+in+`)
+		UNION ALL SELECT 2, version_id, tag, created_at FROM handoff_contract_tags WHERE version_id IN (`+in+`) ORDER BY 1, 4, 3`), args...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: contract branches and tags: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, id int64
+		var name string
+		var at time.Time
+		if err := rows.Scan(&kind, &id, &name, timeScan{&at}); err != nil {
 			return err
 		}
+		v := &vs[idx[id]]
+		if kind == 1 {
+			v.Branches = append(v.Branches, name)
+		} else {
+			v.Tags = append(v.Tags, name)
+		}
 	}
-	return nil
+	return rows.Err()
 }
 
 func (c cq) scanVersions(ctx context.Context, query string, args ...any) ([]broker.Version, error) {
@@ -433,6 +428,10 @@ func (c cq) Deployments(ctx context.Context, q broker.DeploymentQuery) ([]broker
 	if q.PacticipantID != 0 {
 		s += ` AND d.pacticipant_id = ?`
 		args = append(args, q.PacticipantID)
+	}
+	if len(q.PacticipantIDs) > 0 {
+		s += ` AND d.pacticipant_id IN (` + cplaceholders(len(q.PacticipantIDs)) + `)`
+		args = append(args, int64Args(q.PacticipantIDs)...)
 	}
 	if q.VersionID != 0 {
 		s += ` AND d.version_id = ?`
