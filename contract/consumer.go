@@ -760,3 +760,12 @@ func interactionsSorted(is []*Interaction) []*Interaction {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Description < out[j].Description })
 	return out
 }
+
+// BodyOfType sets a binary response body that the provider matches by its
+// content type (Pact's contentType matcher, a magic-number check), not
+// byte for byte.
+func (r *ResponseBuilder) BodyOfType(contentType string, example []byte) *ResponseBuilder {
+	r.Body(contentType, example)
+	addRule(&r.h.i.Response.Rules, "body", "$", &RuleList{Matchers: []Matcher{{Type: "contentType", Value: contentType}}})
+	return r
+}

@@ -282,3 +282,29 @@ func TestPactFileMergesTests(t *testing.T) {
 		t.Fatalf("merged pact: %s", b)
 	}
 }
+
+func TestBodyOfType(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	c := NewConsumer(t, "web", "images", WithPactDir(t.TempDir()), WithSpec(V4))
+	c.UponReceiving("a logo").WithRequest("GET", "/logo").WillRespondWith(200).BodyOfType("image/png", png)
+	c.Run(func(base string) error {
+		res, err := http.Get(base + "/logo")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err
+	})
+	b, _ := os.ReadFile(c.PactPath())
+	p, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := p.Interactions[0].Response
+	other := append([]byte("\x89PNG\r\n\x1a\n"), "different pixels"...)
+	if ms := MatchResponse(exp, &Response{Status: 200, Headers: Headers{"Content-Type": {"image/png"}}, Body: Body{Present: true, ContentType: "image/png", Content: other}}); len(ms) > 0 {
+		t.Errorf("another PNG: %v", ms)
+	}
+	if ms := MatchResponse(exp, &Response{Status: 200, Headers: Headers{"Content-Type": {"image/png"}}, Body: Body{Present: true, ContentType: "image/png", Content: []byte("GIF89a....")}}); len(ms) == 0 {
+		t.Error("a GIF matched an image/png body")
+	}
+}
