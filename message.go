@@ -69,6 +69,32 @@ func NewMessage(source, typ string, data []byte) *Message {
 	}
 }
 
+// Extensions set on a message replayed from dead letters (package dlq sets
+// them; [Message.DedupKey] reads them).
+const (
+	ExtReplayOf    = "replayof"    // the id of the dead letter replayed
+	ExtReplayCount = "replaycount" // how many times the message was replayed from dead letters
+)
+
+// DedupKey is the key a broker deduplicates publishes by (JetStream's
+// Nats-Msg-Id). For a message as written it is the id, so that a relay's
+// re-publish after a crash is stored once. For a message replayed from dead
+// letters it is the id, the replay count and the letter replayed, so that
+// the broker takes a replay for a new message, while its id, the key the
+// inbox deduplicates by, stays: a group that handled the message already
+// still recognises it.
+func (m *Message) DedupKey() string {
+	of := m.Extensions[ExtReplayOf]
+	if of == "" {
+		return m.ID
+	}
+	return m.ID + "/replay/" + m.Extensions[ExtReplayCount] + "/" + of
+}
+
+// IsReplay reports whether m was replayed from dead letters (it carries the
+// extension replayof).
+func (m *Message) IsReplay() bool { return m.Extensions[ExtReplayOf] != "" }
+
 // Clone returns a deep copy of m.
 func (m *Message) Clone() *Message {
 	c := *m
@@ -84,20 +110,55 @@ func (m *Message) Clone() *Message {
 	return &c
 }
 
-// Size is the approximate encoded size of m in bytes: its data plus its
-// attributes. Limits on message size are checked against it.
+// Size is an upper bound of m's encoded size in bytes in any of handoff's
+// bindings (NATS, Kafka, AMQP, HTTP): its data; every attribute with its
+// header name, prefix and separators; the partition key once more (Kafka's
+// record key); the broker's deduplication header; and the framing. The size
+// limits of the outbox, the consumer and the adapters are checked against
+// it, so that a message one hop accepts, the next takes.
 func (m *Message) Size() int {
-	n := len(m.Data) + len(m.ID) + len(m.Source) + len(m.Type) + len(m.SpecVersion) +
-		len(m.Subject) + len(m.DataContentType) + len(m.DataSchema) + len(m.PartitionKey) +
-		len(m.TraceParent) + len(m.TraceState) + len(m.CorrelationID) + len(m.CausationID)
+	const perAttr = 16 // the longest prefix ("cloudEvents:") and separators
+	n := len(m.Data) + sizeFraming + 2*len(m.ID) + len(m.PartitionKey)
+	attr := func(name, v string) {
+		if v != "" {
+			n += len(name) + len(v) + perAttr
+		}
+	}
+	attr("id", m.ID)
+	attr("source", m.Source)
+	attr("type", m.Type)
+	attr("specversion", m.SpecVersion)
+	attr("subject", m.Subject)
+	attr("datacontenttype", m.DataContentType)
+	attr("dataschema", m.DataSchema)
+	attr("partitionkey", m.PartitionKey)
+	attr("traceparent", m.TraceParent)
+	attr("tracestate", m.TraceState)
+	attr("correlationid", m.CorrelationID)
+	attr("causationid", m.CausationID)
 	if !m.Time.IsZero() {
-		n += 30
+		n += len("time") + len(time.RFC3339Nano) + perAttr
 	}
 	for k, v := range m.Extensions {
-		n += len(k) + len(v)
+		n += len(k) + len(v) + perAttr
 	}
 	return n
 }
+
+// sizeFraming covers what Size counts once per message: the broker's
+// deduplication header (Nats-Msg-Id, AMQP message-id) beyond the id itself,
+// a Kafka record batch's header, NATS's header preamble.
+const sizeFraming = 128
+
+// DefaultMaxMessageSize is the size limit (by [Message.Size]) the outbox
+// writer applies unless told otherwise: safely below the default limit of
+// every broker handoff supports, so that what the writer accepts the relay
+// can publish. NATS refuses more than max_payload (1 MiB by default, headers
+// included), franz-go more than ProducerBatchMaxBytes (1,000,012 bytes by
+// default) and a Kafka broker more than max.message.bytes (1,048,588);
+// RabbitMQ takes up to 128 MiB. A larger payload belongs in blob storage,
+// with a reference in the message (the claim-check pattern).
+const DefaultMaxMessageSize = 1_000_000
 
 // ErrInvalid is matched (with errors.Is) by every *ValidationError.
 var ErrInvalid = errors.New("handoff: invalid message")
@@ -183,16 +244,20 @@ func (m *Message) Validate() error {
 }
 
 // CheckSize returns a *ValidationError for attribute "data" when m is larger
-// than limit bytes. A limit of 0 or less means no limit.
+// than limit bytes (by [Message.Size]), naming the size, the limit and the way
+// out. A limit of 0 or less means no limit.
 func CheckSize(m *Message, limit int) error {
 	if limit > 0 {
 		if n := m.Size(); n > limit {
 			return &ValidationError{ID: m.ID, Attribute: "data",
-				Rule: fmt.Sprintf("message is %d bytes, over the limit of %d", n, limit)}
+				Rule: fmt.Sprintf("message is %d bytes, over the limit of %d; %s", n, limit, ClaimCheckHint)}
 		}
 	}
 	return nil
 }
+
+// ClaimCheckHint is the way out named by size-limit errors.
+const ClaimCheckHint = "keep large payloads out of messages: store the data elsewhere and send its address (the claim-check pattern)"
 
 // IsJSON reports whether a media type denotes JSON: application/json, text/json
 // or any +json suffix. Parameters such as charset are ignored.

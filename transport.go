@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -14,6 +15,28 @@ import (
 type Publisher interface {
 	Publish(ctx context.Context, topic string, msgs ...*Message) error
 }
+
+// Redeliverer sends messages again to one consumer group of a topic, and to
+// no other group of it: how a dead letter goes back to the consumer that gave
+// up on it (dlq.Queue.Replay), without a second delivery to the groups that
+// handled it (a group without an inbox would act twice). Each broker adapter
+// uses its broker's own means: a per-group replay subject on JetStream, the
+// group's own queue on RabbitMQ, the group's retry topic on Kafka.
+//
+// A message keeps its id, the key the inbox deduplicates by. Brokers that
+// deduplicate publishes key them by [Message.DedupKey], which differs for a
+// replay; a broker that answers that it held a redelivered message already
+// fails the call with an error matching [ErrDuplicate], since a new delivery
+// was meant. Redeliver returns nil only when the broker holds every message
+// durably for the group.
+type Redeliverer interface {
+	Redeliver(ctx context.Context, topic, group string, msgs ...*Message) error
+}
+
+// ErrDuplicate is matched by the error of a publish that was meant to be a
+// new delivery (a replay) and that the broker took for a duplicate of a
+// message it held already, storing nothing.
+var ErrDuplicate = errors.New("handoff: the broker took the message for a duplicate and stored nothing")
 
 // Subscription names what a [Subscriber] delivers and to whom.
 type Subscription struct {

@@ -287,6 +287,8 @@ func New(sub handoff.Subscriber, topic, group string, h handoff.Handler, dead De
 		return nil, errors.New("consumer: topic is required")
 	case group == "":
 		return nil, errors.New("consumer: group is required")
+	case group == dlq.RelayConsumer:
+		return nil, fmt.Errorf("consumer: group %q is reserved: it names the relay's dead letters", group)
 	case h == nil:
 		return nil, errors.New("consumer: handler is required")
 	case dead == nil:

@@ -224,17 +224,24 @@ func TestQueue_EditValidatesBeforeStoring(t *testing.T) {
 	}
 }
 
-// flakyPublisher fails its first fails calls, then records what it publishes.
+// flakyPublisher fails its first fails calls, then records what it
+// publishes (group "") and redelivers (to a group).
 type flakyPublisher struct {
 	mu    sync.Mutex
 	fails int
+	err   error // what a failing call returns (default: broker unavailable)
 	calls int
 	msgs  []*handoff.Message
 	topic []string
+	group []string
 	gate  chan struct{} // when set, Publish waits for it
 }
 
 func (p *flakyPublisher) Publish(ctx context.Context, topic string, msgs ...*handoff.Message) error {
+	return p.Redeliver(ctx, topic, "", msgs...)
+}
+
+func (p *flakyPublisher) Redeliver(ctx context.Context, topic, group string, msgs ...*handoff.Message) error {
 	if p.gate != nil {
 		<-p.gate
 	}
@@ -242,11 +249,15 @@ func (p *flakyPublisher) Publish(ctx context.Context, topic string, msgs ...*han
 	defer p.mu.Unlock()
 	p.calls++
 	if p.calls <= p.fails {
+		if p.err != nil {
+			return p.err
+		}
 		return errors.New("broker unavailable")
 	}
 	for _, m := range msgs {
 		p.msgs = append(p.msgs, m.Clone())
 		p.topic = append(p.topic, topic)
+		p.group = append(p.group, group)
 	}
 	return nil
 }
@@ -276,9 +287,12 @@ func TestQueue_ReplayAfterFailedPublishStaysReplayable(t *testing.T) {
 	}
 	m := pub.msgs[0]
 	want := map[string]string{"replaycount": "3", "replayof": l.ID, "tenant": "acme"}
-	if m.ID != l.Message.ID || pub.topic[0] != "orders" || string(m.Data) != `{"order":8}` || !reflect.DeepEqual(m.Extensions, want) {
-		t.Errorf("published %s to %s: %s %v; want id %s to orders, the edited data, extensions %v",
-			m.ID, pub.topic[0], m.Data, m.Extensions, l.Message.ID, want)
+	if m.ID != l.Message.ID || pub.topic[0] != "orders" || pub.group[0] != "c" || string(m.Data) != `{"order":8}` || !reflect.DeepEqual(m.Extensions, want) {
+		t.Errorf("sent %s to %s/%q: %s %v; want id %s to group c of orders, the edited data, extensions %v",
+			m.ID, pub.topic[0], pub.group[0], m.Data, m.Extensions, l.Message.ID, want)
+	}
+	if m.DedupKey() == l.Message.ID {
+		t.Errorf("the replay's DedupKey %s is the original's: a broker's duplicate window would swallow it", m.DedupKey())
 	}
 	got, _ = q.Get(ctx, l.ID)
 	if got.Open() || got.ReplayCount != 1 {
@@ -377,5 +391,41 @@ func TestQueue_DeleteAndPurge(t *testing.T) {
 	ls, err := q.List(ctx, dlq.Filter{})
 	if err != nil || len(ls) != 1 || ls[0].ID != c.ID {
 		t.Errorf("left: %v, %v; want only %s", ls, err, c.ID)
+	}
+}
+
+// A consumer's letter goes back to its group only; a relay's letter, which
+// no group has seen, to its topic.
+func TestQueue_ReplayGoesToTheGroupThatFailedOrToTheTopicForTheRelay(t *testing.T) {
+	q, _ := newQueue(t)
+	ctx := context.Background()
+	group, relayed := letter("billing"), letter(dlq.RelayConsumer)
+	mustAdd(t, q, group)
+	mustAdd(t, q, relayed)
+	pub := &flakyPublisher{}
+	for _, l := range []*dlq.Letter{group, relayed} {
+		if err := q.Replay(ctx, pub, l.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fmt.Sprintf("%q", pub.group); got != `["billing" ""]` {
+		t.Errorf("groups sent to: %s, want billing (Redeliver) then none (Publish to the topic)", got)
+	}
+}
+
+// A broker answering that it holds this very replay already (an earlier
+// replay published it and died before recording it) has the message: the
+// letter is marked replayed. Any other refusal leaves it open.
+func TestQueue_ReplayTheBrokerHoldsAlreadyIsMarkedReplayed(t *testing.T) {
+	q, _ := newQueue(t)
+	ctx := context.Background()
+	l := letter("billing")
+	mustAdd(t, q, l)
+	pub := &flakyPublisher{fails: 1, err: fmt.Errorf("nats: publish: %w", handoff.ErrDuplicate)}
+	if err := q.Replay(ctx, pub, l.ID); err != nil {
+		t.Fatalf("Replay answered duplicate: %v, want nil", err)
+	}
+	if got, _ := q.Get(ctx, l.ID); got.Open() {
+		t.Error("letter still open")
 	}
 }

@@ -10,12 +10,16 @@ import (
 	"github.com/handoffhq/handoff/dlq"
 )
 
-// printer is a Publisher that prints what it would publish.
+// printer is a broker that prints what it would send.
 type printer struct{}
 
 func (printer) Publish(ctx context.Context, topic string, msgs ...*handoff.Message) error {
+	return printer{}.Redeliver(ctx, topic, "", msgs...)
+}
+
+func (printer) Redeliver(ctx context.Context, topic, group string, msgs ...*handoff.Message) error {
 	for _, m := range msgs {
-		fmt.Printf("published to %s: %s (replaycount %s)\n", topic, m.Data, m.Extensions[dlq.ExtReplayCount])
+		fmt.Printf("sent to group %q of %s: %s (replaycount %s)\n", group, topic, m.Data, m.Extensions[dlq.ExtReplayCount])
 	}
 	return nil
 }
@@ -51,6 +55,6 @@ func Example() {
 	// alert: first dead letter for billing
 	// permanent: ["validate order: qty must be positive" "qty must be positive"]
 	// refused: data must be valid JSON for datacontenttype application/json (invalid character '}' looking for beginning of value at byte 8)
-	// published to orders: {"qty":1} (replaycount 1)
+	// sent to group "billing" of orders: {"qty":1} (replaycount 1)
 	// true
 }

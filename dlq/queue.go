@@ -30,9 +30,23 @@ func (f AlerterFunc) FirstDeadLetter(ctx context.Context, l *Letter) { f(ctx, l)
 
 // Extensions set on a replayed message.
 const (
-	ExtReplayOf    = "replayof"    // the id of the letter replayed
-	ExtReplayCount = "replaycount" // how many times the message was replayed from dead letters
+	ExtReplayOf    = handoff.ExtReplayOf    // the id of the letter replayed
+	ExtReplayCount = handoff.ExtReplayCount // how many times the message was replayed from dead letters
 )
+
+// RelayConsumer is the Consumer of the letters the relay writes: messages
+// the broker refused for good, which no consumer group has seen. Consumer
+// groups may not take the name.
+const RelayConsumer = "relay"
+
+// Broker is what a replay needs of a broker: Redeliver sends a consumer
+// group's letter back to that group only; Publish sends a relay's letter
+// (Consumer RelayConsumer), which no group has seen, to its topic. Every
+// broker adapter's client is one.
+type Broker interface {
+	handoff.Publisher
+	handoff.Redeliverer
+}
 
 // Queue is the dead-letter API over a [Store]. It is safe for concurrent use.
 type Queue struct {
@@ -216,15 +230,25 @@ func checkData(m *handoff.Message) error {
 	return nil
 }
 
-// Replay publishes the letter's (possibly edited) message to its original
-// topic, with its original id and the extensions replayof (the letter id)
-// and replaycount (one more than the message carried). A letter is
-// published by one replay only: a second replay, or one racing the first,
-// gets an error matching ErrAlreadyReplayed. When the publish fails the
-// letter stays open and can be replayed again.
-func (q *Queue) Replay(ctx context.Context, pub handoff.Publisher, id string) error {
-	if pub == nil {
-		return errors.New("dlq: replay: publisher must not be nil")
+// Replay sends the letter's (possibly edited) message back: to the consumer
+// group that gave up on it and to no other group of the topic
+// (Broker.Redeliver), or, for a letter of the relay, to its topic. The
+// message keeps its id, so the group's inbox recognises it if the group
+// handled it meanwhile, and gets the extensions replayof (the letter id) and
+// replaycount (one more than the message carried), which make its broker
+// deduplication key (handoff.Message.DedupKey) differ from the original's:
+// a broker's duplicate window does not swallow it.
+//
+// A letter is sent by one replay only: a second replay, or one racing the
+// first, gets an error matching ErrAlreadyReplayed. When the broker refuses,
+// the letter stays open and can be replayed again. When the broker answers
+// that it holds this very replay already (handoff.ErrDuplicate: an earlier
+// replay of the letter published it and stopped before recording it), the
+// message is with the group: the letter is marked replayed and the answer
+// logged.
+func (q *Queue) Replay(ctx context.Context, b Broker, id string) error {
+	if b == nil {
+		return errors.New("dlq: replay: broker must not be nil")
 	}
 	token := handoff.NewID()
 	now := time.Now().UTC()
@@ -233,16 +257,29 @@ func (q *Queue) Replay(ctx context.Context, pub handoff.Publisher, id string) er
 		return fmt.Errorf("dlq: replay %s: %w", id, err)
 	}
 	msg := replayMessage(l)
-	if err := pub.Publish(ctx, l.Topic, msg); err != nil {
+	var where string
+	if l.Consumer == RelayConsumer {
+		where = "topic " + l.Topic
+		err = b.Publish(ctx, l.Topic, msg)
+	} else {
+		where = "group " + l.Consumer + " of " + l.Topic
+		err = b.Redeliver(ctx, l.Topic, l.Consumer, msg)
+	}
+	if errors.Is(err, handoff.ErrDuplicate) {
+		q.logger.Warn("dlq: the broker holds this replay already (an earlier replay published it and stopped before recording it); marking the letter replayed",
+			"letter", id, "to", where, "message", msg.ID, "err", err)
+		err = nil
+	}
+	if err != nil {
 		if rerr := q.store.Release(context.WithoutCancel(ctx), id, token); rerr != nil {
-			q.logger.Error("dlq: release claim after failed publish", "letter", id, "err", rerr)
+			q.logger.Error("dlq: release claim after failed replay", "letter", id, "err", rerr)
 		}
-		return fmt.Errorf("dlq: replay %s: publish to %s: %w", id, l.Topic, err)
+		return fmt.Errorf("dlq: replay %s to %s: %w", id, where, err)
 	}
 	if err := q.store.MarkReplayed(context.WithoutCancel(ctx), id, token, time.Now().UTC()); err != nil {
-		return fmt.Errorf("dlq: replay %s: published message %s, but recording it failed: %w", id, msg.ID, err)
+		return fmt.Errorf("dlq: replay %s: sent message %s to %s, but recording it failed: %w", id, msg.ID, where, err)
 	}
-	q.logger.Info("replayed dead letter", "letter", id, "topic", l.Topic, "message", msg.ID)
+	q.logger.Info("replayed dead letter", "letter", id, "to", where, "message", msg.ID)
 	return nil
 }
 
@@ -268,9 +305,9 @@ const replayPage = 500
 // the total, first with done = 0. Letters replayed or deleted meanwhile by
 // someone else are skipped. It stops at the first other error and returns
 // how many letters it replayed.
-func (q *Queue) ReplayAll(ctx context.Context, pub handoff.Publisher, f Filter, progress func(done, total int)) (int, error) {
-	if pub == nil {
-		return 0, errors.New("dlq: replay all: publisher must not be nil")
+func (q *Queue) ReplayAll(ctx context.Context, b Broker, f Filter, progress func(done, total int)) (int, error) {
+	if b == nil {
+		return 0, errors.New("dlq: replay all: broker must not be nil")
 	}
 	f.State = StateOpen
 	limit := f.Limit
@@ -301,7 +338,7 @@ func (q *Queue) ReplayAll(ctx context.Context, pub handoff.Publisher, f Filter, 
 		if err := ctx.Err(); err != nil {
 			return n, fmt.Errorf("dlq: replay all: %w", err)
 		}
-		err := q.Replay(ctx, pub, id)
+		err := q.Replay(ctx, b, id)
 		switch {
 		case err == nil:
 			n++

@@ -532,19 +532,26 @@ func testDLQPurge(t *testing.T, s dlq.Store) {
 	}
 }
 
-// recordingPublisher records what it is asked to publish.
+// recordingPublisher records what it is asked to publish (group "") and
+// redeliver.
 type recordingPublisher struct {
 	mu    sync.Mutex
 	msgs  []*handoff.Message
 	topic []string
+	group []string
 }
 
 func (p *recordingPublisher) Publish(ctx context.Context, topic string, msgs ...*handoff.Message) error {
+	return p.Redeliver(ctx, topic, "", msgs...)
+}
+
+func (p *recordingPublisher) Redeliver(ctx context.Context, topic, group string, msgs ...*handoff.Message) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, m := range msgs {
 		p.msgs = append(p.msgs, m.Clone())
 		p.topic = append(p.topic, topic)
+		p.group = append(p.group, group)
 	}
 	return nil
 }
@@ -583,9 +590,9 @@ func testDLQQueueReplay(t *testing.T, s dlq.Store) {
 		t.Fatalf("%d concurrent replays: %d succeeded and %d messages were published, want 1 and 1", n, wins.Load(), len(pub.msgs))
 	}
 	m := pub.msgs[0]
-	if m.ID != l.Message.ID || pub.topic[0] != "orders" || m.Extensions[dlq.ExtReplayOf] != l.ID || m.Extensions[dlq.ExtReplayCount] != "1" {
-		t.Errorf("replayed %s to %s with extensions %v; want id %s to orders with replayof %s, replaycount 1",
-			m.ID, pub.topic[0], m.Extensions, l.Message.ID, l.ID)
+	if m.ID != l.Message.ID || pub.topic[0] != "orders" || pub.group[0] != "c" || m.Extensions[dlq.ExtReplayOf] != l.ID || m.Extensions[dlq.ExtReplayCount] != "1" {
+		t.Errorf("replayed %s to %s/%q with extensions %v; want id %s to group c of orders with replayof %s, replaycount 1",
+			m.ID, pub.topic[0], pub.group[0], m.Extensions, l.Message.ID, l.ID)
 	}
 	if err := q.Replay(ctx, pub, l.ID); !errors.Is(err, dlq.ErrAlreadyReplayed) {
 		t.Errorf("Replay after replay: err = %v, want ErrAlreadyReplayed", err)

@@ -59,6 +59,7 @@ func RunTransport(t *testing.T, newTransport func(t testing.TB) Transport, f Fea
 	t.Run("RetryRedeliversWithNextAttempt", func(t *testing.T) { testRetry(t, newTransport(t)) })
 	t.Run("PublishHonoursCancelledContext", func(t *testing.T) { testCancelledPublish(t, newTransport(t)) })
 	t.Run("SubscribeReturnsOnCancel", func(t *testing.T) { testSubscribeReturns(t, newTransport(t)) })
+	t.Run("ReplayReachesOnlyTheGroupThatFailed", func(t *testing.T) { testReplayToGroup(t, newTransport(t)) })
 	if f.Ordered {
 		t.Run("OrderPerKey", func(t *testing.T) { testOrder(t, newTransport(t)) })
 		t.Run("ConsumerKeepsOrderPerKeyAcrossRetries", func(t *testing.T) { testConsumerOrder(t, newTransport(t)) })

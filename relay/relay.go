@@ -582,7 +582,7 @@ func (r *Relay) fail(ctx context.Context, row outbox.Row, m *handoff.Message, ca
 		m = &handoff.Message{ID: row.MessageID, Data: row.Envelope}
 	}
 	now := time.Now().UTC()
-	l := &dlq.Letter{Consumer: "relay", Topic: row.Topic, Message: m, Class: dlq.ClassPublish,
+	l := &dlq.Letter{Consumer: dlq.RelayConsumer, Topic: row.Topic, Message: m, Class: dlq.ClassPublish,
 		Errors: dlq.Chain(cause), Attempts: row.Attempts + 1, FirstFailure: now, LastFailure: now}
 	if err := r.dead.Add(ctx, l); err != nil {
 		return fmt.Errorf("relay: dead-letter %s: %w", row.MessageID, err)

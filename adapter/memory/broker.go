@@ -137,6 +137,44 @@ func (b *Broker) Publish(ctx context.Context, topicName string, msgs ...*handoff
 	return nil
 }
 
+// Redeliver hands msgs to one group of the topic, and to no other: they go
+// to the head of the group's redeliveries, with Attempt 1 (the group is
+// created if it is new, and then also gets the topic's log, as a new group
+// does). All are validated first.
+func (b *Broker) Redeliver(ctx context.Context, topicName, group string, msgs ...*handoff.Message) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: redeliver to %s/%s: %w", topicName, group, err)
+	}
+	if topicName == "" || group == "" {
+		return errors.New("memory: redeliver: topic and group are required")
+	}
+	for _, m := range msgs {
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("memory: redeliver to %s/%s: %w", topicName, group, err)
+		}
+		if err := handoff.CheckSize(m, b.maxSize); err != nil {
+			return fmt.Errorf("memory: redeliver to %s/%s: %w", topicName, group, err)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	g := b.topic(topicName).group(group)
+	for _, m := range msgs {
+		g.ready = append(g.ready, redelivery{msg: m.Clone(), attempt: 1})
+	}
+	g.signal()
+	return nil
+}
+
+// CheckSize reports whether Publish would refuse m for its size
+// (outbox.WithBrokerLimit).
+func (b *Broker) CheckSize(ctx context.Context, topic string, m *handoff.Message) error {
+	return handoff.CheckSize(m, b.maxSize)
+}
+
 // Provision creates the group so that it receives messages published from now
 // on. (Groups start at the beginning of the log anyway; this exists for
 // symmetry with brokers that need it.)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
@@ -27,6 +28,9 @@ var (
 	ErrSettled = errors.New("nats: delivery already settled")
 	// ErrClosed is returned by a closed Client.
 	ErrClosed = errors.New("nats: client closed")
+	// ErrNotConnected is matched by the error of a call made while the
+	// connection is down; the error names the server and the cause.
+	ErrNotConnected = errors.New("nats: not connected")
 )
 
 // Defaults.
@@ -49,9 +53,17 @@ type Client struct {
 	js  jetstream.JetStream
 	cfg config
 
-	mu      sync.Mutex
-	ensured map[string]string // topic → stream name known to hold it
-	closed  bool
+	mu          sync.Mutex
+	ensured     map[string]string // topic → stream name known to hold it
+	replayReady bool              // the replay stream exists
+	replayCons  map[string]bool   // replay consumers this client made or checked
+	closed      bool
+
+	lastMaxPayload atomic.Int64
+
+	probeMu  sync.Mutex
+	probeAt  time.Time
+	probeErr error
 }
 
 type streamSpec struct {
@@ -215,7 +227,7 @@ func New(nc *natsgo.Conn, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats: New: %w", err)
 	}
-	return &Client{nc: nc, js: js, cfg: cfg, ensured: make(map[string]string)}, nil
+	return &Client{nc: nc, js: js, cfg: cfg, ensured: make(map[string]string), replayCons: make(map[string]bool)}, nil
 }
 
 // Connect dials url with options suited to the adapter: reconnect forever

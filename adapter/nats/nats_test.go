@@ -74,11 +74,21 @@ func connect(t testing.TB, srv *testServer, opts ...Option) (*Client, *natsgo.Co
 		for _, s := range c.ensured {
 			streams[s] = true
 		}
+		var replays []string
+		for name := range c.replayCons {
+			replays = append(replays, name)
+		}
 		c.mu.Unlock()
 		if srv.emb == nil {
 			for s := range streams {
 				if err := c.js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 					t.Logf("delete stream %s: %v", s, err)
+				}
+			}
+			// The replay stream is shared; the test's replay consumers are its own.
+			for _, name := range replays {
+				if err := c.js.DeleteConsumer(ctx, ReplayStream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+					t.Logf("delete replay consumer %s: %v", name, err)
 				}
 			}
 		}

@@ -78,30 +78,47 @@ func (c *Client) ensureConsumer(ctx context.Context, sub handoff.Subscription) (
 }
 
 // Subscribe delivers the group's messages until ctx is done, then returns
-// nil. It consumes a durable pull consumer (one per topic and group; members
-// of a group share it) with Consume. Deliveries unsettled when it returns are
-// nak'd with a 1ms delay, so the server redelivers them promptly; settling
-// them later returns ErrSettled. It survives reconnects and server restarts;
-// it returns an error when the consumer cannot be set up, when the
-// connection is closed for good, or when the consumer was deleted.
+// nil. It consumes, with Consume, the group's durable pull consumer of the
+// topic's stream (one per topic and group; members of a group share it) and
+// the group's replay consumer (see ReplayStream), which brings the dead
+// letters replayed to this group only. Deliveries unsettled when it returns
+// are nak'd with a 1ms delay, so the server redelivers them promptly;
+// settling them later returns ErrSettled. It survives reconnects and server
+// restarts; it returns an error when a consumer cannot be set up, when the
+// connection is closed for good, or when a consumer was deleted.
 func (c *Client) Subscribe(ctx context.Context, sub handoff.Subscription, deliver func(*handoff.Delivery)) error {
 	if deliver == nil {
 		return errors.New("nats: subscribe: deliver is nil")
 	}
 	cons, err := c.ensureConsumer(ctx, sub)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+	if err == nil {
+		var rcons jetstream.Consumer
+		if rcons, err = c.ensureReplayConsumer(ctx, sub); err == nil {
+			return c.subscribe(ctx, sub, deliver, []source{
+				{cons: cons, stream: c.StreamName(sub.Topic), name: c.ConsumerName(sub.Topic, sub.Group)},
+				{cons: rcons, stream: ReplayStream, name: replayConsumerName(sub.Topic, sub.Group)},
+			})
 		}
-		return err
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// source is one consumer a subscription consumes.
+type source struct {
+	cons         jetstream.Consumer
+	stream, name string
+}
+
+func (c *Client) subscribe(ctx context.Context, sub handoff.Subscription, deliver func(*handoff.Delivery), srcs []source) error {
 	s := &subscription{
 		c:         c,
 		sub:       sub,
 		unsettled: make(map[*settler]struct{}),
 		wake:      make(chan struct{}, 1),
 	}
-	batch := min(c.maxInFlight(sub), 500)
 	stopBeats := make(chan struct{})
 	beatsDone := make(chan struct{})
 	go func() {
@@ -113,56 +130,85 @@ func (c *Client) Subscribe(ctx context.Context, sub handoff.Subscription, delive
 		<-beatsDone
 	}()
 
+	cctx, stopConsuming := context.WithCancel(ctx)
+	defer stopConsuming()
+	errc := make(chan error, len(srcs))
+	var wg sync.WaitGroup
+	for _, src := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.consume(cctx, src); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	err := s.loop(ctx, errc, deliver)
+	stopConsuming()
+	wg.Wait() // each consumption drained: what was on the wire is queued
+	s.shutdown()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// consume runs Consume on one consumer until ctx is done (then drains it and
+// returns nil), resuming when consumption stops by itself; it returns an
+// error when the connection is closed for good or the consumer was deleted.
+func (s *subscription) consume(ctx context.Context, src source) error {
+	c, sub := s.c, s.sub
+	batch := min(c.maxInFlight(sub), 500)
 	backoff := 100 * time.Millisecond
+	cons := src.cons
 	for {
 		cc, err := cons.Consume(s.receive,
 			jetstream.PullMaxMessages(batch),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				c.cfg.log.Warn("nats: consume", "topic", sub.Topic, "group", sub.Group, "err", err)
+				c.cfg.log.Warn("nats: consume", "topic", sub.Topic, "group", sub.Group, "consumer", src.name, "err", err)
 			}))
 		if err != nil {
-			s.shutdown(nil)
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("nats: subscribe %s/%s: consume: %w", sub.Topic, sub.Group, err)
+			return fmt.Errorf("nats: subscribe %s/%s: consume %s: %w", sub.Topic, sub.Group, src.name, err)
 		}
-		closed := cc.Closed()
-		stop := s.loop(ctx, closed, deliver)
-		if stop {
-			s.shutdown(cc)
+		select {
+		case <-ctx.Done():
+			cc.Drain() // messages already on the wire still reach receive
+			select {
+			case <-cc.Closed():
+			case <-time.After(2 * time.Second):
+				cc.Stop()
+			}
 			return nil
+		case <-cc.Closed():
 		}
 		// Consumption ended without our asking (consumer deleted, ...).
 		if c.nc.IsClosed() {
-			s.shutdown(nil)
 			return fmt.Errorf("nats: subscribe %s/%s: %w", sub.Topic, sub.Group, jetstream.ErrConnectionClosed)
 		}
 		// Go on if the consumer still exists; if it was deleted, say so
 		// rather than create it again, which would replay the stream.
-		stream, name := c.StreamName(sub.Topic), c.ConsumerName(sub.Topic, sub.Group)
-		c.cfg.log.Warn("nats: consumption stopped; resuming", "topic", sub.Topic, "group", sub.Group)
+		c.cfg.log.Warn("nats: consumption stopped; resuming", "topic", sub.Topic, "group", sub.Group, "consumer", src.name)
 		for {
 			select {
 			case <-ctx.Done():
-				s.shutdown(nil)
 				return nil
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, 5*time.Second)
-			cons, err = c.js.Consumer(ctx, stream, name)
+			cons, err = c.js.Consumer(ctx, src.stream, src.name)
 			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-				s.shutdown(nil)
-				return fmt.Errorf("nats: subscribe %s/%s: consumer %s on stream %s was deleted: %w", sub.Topic, sub.Group, name, stream, err)
+				return fmt.Errorf("nats: subscribe %s/%s: consumer %s on stream %s was deleted: %w", sub.Topic, sub.Group, src.name, src.stream, err)
 			}
 			if err == nil {
 				break
 			}
 			if c.nc.IsClosed() {
-				s.shutdown(nil)
 				return fmt.Errorf("nats: subscribe %s/%s: %w", sub.Topic, sub.Group, jetstream.ErrConnectionClosed)
 			}
-			c.cfg.log.Warn("nats: look up consumer", "topic", sub.Topic, "group", sub.Group, "err", err)
+			c.cfg.log.Warn("nats: look up consumer", "topic", sub.Topic, "group", sub.Group, "consumer", src.name, "err", err)
 		}
 	}
 }
@@ -201,12 +247,12 @@ func (s *subscription) receive(m jetstream.Msg) {
 	}
 }
 
-// loop hands queued messages to deliver. It returns true when ctx is done,
-// false when consumption stopped by itself.
-func (s *subscription) loop(ctx context.Context, closed <-chan struct{}, deliver func(*handoff.Delivery)) bool {
+// loop hands queued messages to deliver until ctx is done (nil) or a
+// consumption fails for good (its error).
+func (s *subscription) loop(ctx context.Context, errc <-chan error, deliver func(*handoff.Delivery)) error {
 	for {
 		if ctx.Err() != nil {
-			return true
+			return nil
 		}
 		s.mu.Lock()
 		var st *settler
@@ -222,10 +268,10 @@ func (s *subscription) loop(ctx context.Context, closed <-chan struct{}, deliver
 		}
 		select {
 		case <-ctx.Done():
-			return true
+			return nil
 		case <-s.wake:
-		case <-closed:
-			return false
+		case err := <-errc:
+			return err
 		}
 	}
 }
@@ -270,17 +316,9 @@ func (s *subscription) heartbeats(stop <-chan struct{}) {
 	}
 }
 
-// shutdown stops consumption, then naks every unsettled delivery so the
+// shutdown, once consumption stopped, naks every unsettled delivery so the
 // server redelivers it promptly instead of after AckWait.
-func (s *subscription) shutdown(cc jetstream.ConsumeContext) {
-	if cc != nil {
-		cc.Drain() // messages already on the wire still reach receive
-		select {
-		case <-cc.Closed():
-		case <-time.After(2 * time.Second):
-			cc.Stop()
-		}
-	}
+func (s *subscription) shutdown() {
 	s.mu.Lock()
 	s.stopped = true
 	sts := make([]*settler, 0, len(s.unsettled))

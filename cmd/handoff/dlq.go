@@ -16,7 +16,6 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 
-	"github.com/handoffhq/handoff"
 	"github.com/handoffhq/handoff/adapter/mysql"
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
 	"github.com/handoffhq/handoff/adapter/postgres"
@@ -67,7 +66,7 @@ func openStore(ctx context.Context, spec string) (*sql.DB, dlq.Store, error) {
 const brokerSchemes = "nats://HOST:PORT"
 
 // openPublisher connects to the broker named by url.
-func openPublisher(url string) (handoff.Publisher, func(), error) {
+func openPublisher(url string) (dlq.Broker, func(), error) {
 	switch {
 	case strings.HasPrefix(url, "nats://"):
 		// Wait for a broker that is down at start instead of failing.
