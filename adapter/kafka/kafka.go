@@ -58,6 +58,7 @@ type Client struct {
 	closed  bool
 	done    chan struct{}
 	created map[string]bool // topics this client has ensured exist
+	lim     limits
 }
 
 type config struct {

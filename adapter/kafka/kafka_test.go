@@ -62,6 +62,10 @@ func (s *swap) Publish(ctx context.Context, topic string, msgs ...*handoff.Messa
 	return s.cur().Publish(ctx, topic, msgs...)
 }
 
+func (s *swap) Redeliver(ctx context.Context, topic, group string, msgs ...*handoff.Message) error {
+	return s.cur().Redeliver(ctx, topic, group, msgs...)
+}
+
 func (s *swap) Subscribe(ctx context.Context, sub handoff.Subscription, deliver func(*handoff.Delivery)) error {
 	return s.cur().Subscribe(ctx, sub, deliver)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -206,9 +207,19 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*handoff.Mes
 // message, and amqp091 hands the return to our buffered channel before it
 // processes the ack: once every confirm is in, every return is in pc.returns.
 func publishWindow(ctx context.Context, pc *pubChan, ex string, msgs []*handoff.Message) error {
+	return publishWindowTo(ctx, pc, ex, "", msgs)
+}
+
+// publishWindowTo is publishWindow with a fixed routing key (when not
+// empty) instead of each message's type.
+func publishWindowTo(ctx context.Context, pc *pubChan, ex, key string, msgs []*handoff.Message) error {
 	dcs := make([]*amqp.DeferredConfirmation, len(msgs))
 	for i, m := range msgs {
-		dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, ex, m.Type, true, false, publishing(m))
+		rk := key
+		if rk == "" {
+			rk = m.Type
+		}
+		dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, ex, rk, true, false, publishing(m))
 		if err != nil {
 			if pc.ch.IsClosed() {
 				err = pc.closeReason()
@@ -266,4 +277,86 @@ func (pc *pubChan) closeReason() error {
 	case <-time.After(time.Second): // the reason follows the close closely
 	}
 	return amqp.ErrClosed
+}
+
+// Redeliver sends msgs to group of topic, and to no other group: straight
+// to the group's own queue through the default exchange (the topology is
+// declared first, as Provision does), with publisher confirms. The
+// messages keep their ids; RabbitMQ does not deduplicate, so there is no
+// duplicate answer to tell apart. It returns once RabbitMQ confirmed every
+// one.
+func (b *Broker) Redeliver(ctx context.Context, topic, group string, msgs ...*handoff.Message) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("rabbitmq: redeliver to %s/%s: %w", topic, group, err)
+	}
+	n, err := b.names(handoff.Subscription{Topic: topic, Group: group})
+	if err != nil {
+		return fmt.Errorf("rabbitmq: redeliver to %s/%s: %w", topic, group, err)
+	}
+	for _, m := range msgs {
+		if err := b.checkMessage(m); err != nil {
+			return fmt.Errorf("rabbitmq: redeliver to %s/%s: %w", topic, group, err)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	pc, err := b.getChan(ctx)
+	if err != nil {
+		return fmt.Errorf("rabbitmq: redeliver to %s/%s: %w", topic, group, err)
+	}
+	ok := false
+	defer func() { b.putChan(pc, ok) }()
+	b.pmu.Lock()
+	done := b.conn == pc.conn && b.declared["queue "+n.queue]
+	b.pmu.Unlock()
+	if !done {
+		if err := b.declare(pc.ch, n); err != nil {
+			return fmt.Errorf("rabbitmq: redeliver to %s/%s: %w", topic, group, err)
+		}
+		b.pmu.Lock()
+		if b.conn == pc.conn && b.declared != nil {
+			b.declared["queue "+n.queue] = true
+			b.declared[n.exchange] = true
+		}
+		b.pmu.Unlock()
+	}
+	for start := 0; start < len(msgs); start += confirmWindow {
+		if err := publishWindowTo(ctx, pc, "", n.queue, msgs[start:min(start+confirmWindow, len(msgs))]); err != nil {
+			ok = errors.Is(err, ErrUnroutable) || errors.Is(err, ErrNacked)
+			return fmt.Errorf("rabbitmq: redeliver to %s/%s: %w", topic, group, err)
+		}
+	}
+	ok = true
+	return nil
+}
+
+// CheckSize reports whether Publish would refuse m for its size (over
+// WithMaxMessageSize; RabbitMQ does not announce its max_message_size, so
+// set the option to the server's value if it was changed from 128 MiB).
+// outbox.WithBrokerLimit uses it.
+func (b *Broker) CheckSize(ctx context.Context, topic string, m *handoff.Message) error {
+	return handoff.CheckSize(m, b.maxSize)
+}
+
+// Check reports whether the broker can be reached: nil when the publishing
+// connection is up or can be opened within a few seconds, else why not.
+// relay.Relay calls it at start and while the broker is down, to log the
+// outage with its cause.
+func (b *Broker) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := b.pubConn(ctx); err != nil {
+		return fmt.Errorf("rabbitmq: %s: %w", redactURL(b.url), err)
+	}
+	return nil
+}
+
+// redactURL hides the password of an AMQP URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
