@@ -10,7 +10,10 @@
 //	tx.Commit()
 //
 // Guarantees: every message is validated before anything is written (an
-// invalid one fails the call and writes nothing); the event row commits or
+// invalid one fails the call and writes nothing), its size included: what
+// the writer accepts the relay's broker takes (handoff.DefaultMaxMessageSize
+// by default, safely below every supported broker's default limit, or the
+// broker's own limit with WithBrokerLimit); the event row commits or
 // rolls back with the transaction; messages of one partition key are
 // published in the order their transactions committed. That last one is how
 // the store writes a key: it takes a row lock on the key in the same
@@ -83,8 +86,34 @@ type Writer struct {
 	partitions int          // configured; 0: follow the outbox
 	resolved   atomic.Int64 // the outbox's count, once read from a committed record
 	maxSize    int
+	sizeSet    bool
+	limiter    Limiter
 	wake       chan struct{}
 	validator  Validator
+}
+
+// Limiter is a broker that can tell whether it would take a message for
+// its size. The broker adapters' clients implement it from the broker's own
+// limit: NATS from the server's max_payload (headers included), Kafka from
+// the producer's batch limit and the topic's max.message.bytes, RabbitMQ
+// and the memory broker from their WithMaxMessageSize.
+type Limiter interface {
+	CheckSize(ctx context.Context, topic string, m *handoff.Message) error
+}
+
+// WithBrokerLimit makes Add refuse, before anything is written, a message
+// the relay's broker would refuse for its size, with the broker's error
+// (naming the size, the limit and the way out). It replaces the default
+// size limit (handoff.DefaultMaxMessageSize); a limit set with
+// WithMaxMessageSize applies as well.
+func WithBrokerLimit(l Limiter) Option {
+	return func(w *Writer) error {
+		if l == nil {
+			return errors.New("outbox: WithBrokerLimit: limiter must not be nil")
+		}
+		w.limiter = l
+		return nil
+	}
 }
 
 // Validator checks a message before it is written, for WithValidator.
@@ -130,14 +159,17 @@ func WithPartitions(n int) Option {
 	}
 }
 
-// WithMaxMessageSize refuses messages larger than n bytes at Add, before
-// anything is written (default 1 MiB, the NATS default; 0: no limit).
+// WithMaxMessageSize refuses messages larger than n bytes (by
+// handoff.Message.Size, an upper bound of the encoded size) at Add, before
+// anything is written; 0: no limit. The default,
+// handoff.DefaultMaxMessageSize, is safely below every supported broker's
+// default limit; with WithBrokerLimit the broker's own limit replaces it.
 func WithMaxMessageSize(n int) Option {
 	return func(w *Writer) error {
 		if n < 0 {
 			return fmt.Errorf("outbox: WithMaxMessageSize(%d): must be ≥ 0", n)
 		}
-		w.maxSize = n
+		w.maxSize, w.sizeSet = n, true
 		return nil
 	}
 }
@@ -147,11 +179,14 @@ func New(store Store, opts ...Option) (*Writer, error) {
 	if store == nil {
 		return nil, errors.New("outbox: store is required")
 	}
-	w := &Writer{store: store, maxSize: 1 << 20, wake: make(chan struct{}, 1)}
+	w := &Writer{store: store, maxSize: handoff.DefaultMaxMessageSize, wake: make(chan struct{}, 1)}
 	for _, o := range opts {
 		if err := o(w); err != nil {
 			return nil, err
 		}
+	}
+	if w.limiter != nil && !w.sizeSet {
+		w.maxSize = 0 // the broker's limit replaces the default
 	}
 	return w, nil
 }
@@ -197,6 +232,11 @@ func (w *Writer) Add(ctx context.Context, tx Execer, topic string, msgs ...*hand
 		}
 		if err := handoff.CheckSize(m, w.maxSize); err != nil {
 			return fmt.Errorf("outbox: add to %s: %w", topic, err)
+		}
+		if w.limiter != nil {
+			if err := w.limiter.CheckSize(ctx, topic, m); err != nil {
+				return fmt.Errorf("outbox: add to %s: the broker would refuse it: %w", topic, err)
+			}
 		}
 		if w.validator != nil {
 			if err := w.validator.ValidateMessage(ctx, topic, m); err != nil {

@@ -14,9 +14,24 @@
 // inbox absorb it). Order per partition key holds end to end: a key lives in
 // one partition, one relay at a time owns a partition, and rows are
 // published in id order, which the outbox store makes the commit order per
-// key. A row the broker refuses for good is dead-lettered (class "publish")
-// and holds back later rows of its key (order) but no other key, until
-// Resolve (after the operator's replay or purge).
+// key. A row the broker refuses for good is dead-lettered (class "publish",
+// consumer dlq.RelayConsumer) and holds back later rows of its key (order)
+// but no other key, for as long as its letter is open: the store reads the
+// letter's state from the same database, so replaying it (the edited
+// message is published first, then the later rows), purging or deleting it
+// releases the key, whether the library, the CLI or the HTTP API did it.
+// Keep the relay's dead letters in the outbox's database (the adapter's
+// DLQStore of the same db): a letter the store cannot see holds nothing.
+//
+// Restarts and outages: a relay that stops (its context ends) gives up its
+// leases and its registration, so a relay started after it claims every
+// free partition at once. A relay that crashes keeps them until its leases
+// expire (WithLeaseTTL, 10s by default): its partitions are taken over
+// within that time. An unreachable database or broker is logged at once
+// with its cause (the adapters' errors name the address), then at most
+// every WithOutageLogInterval while it lasts, and when it is back;
+// Relay.Health names the part that is down. WithProgressLog logs a progress
+// line now and then; Relay.Progress has the numbers.
 //
 // Wake-ups: PostgreSQL LISTEN/NOTIFY (postgres.Wakeups) or the in-process
 // outbox.Writer's signal make the relay poll at once; a poll with backoff
@@ -81,6 +96,14 @@ type Relay struct {
 	statsEvery time.Duration
 	owners     int // live relays at the last claim
 	running    atomic.Bool
+	checker    Checker
+	outages    outages
+	progEvery  time.Duration
+
+	published    atomic.Int64
+	deadLettered atomic.Int64
+	pmu          sync.Mutex
+	progress     Progress
 
 	// Published rows whose delete is queued or running: fetches skip them.
 	mu        sync.Mutex
@@ -187,6 +210,32 @@ func WithOwner(name string) Option {
 // WithObserver sets the hook told about every batch and stats sample.
 func WithObserver(o Observer) Option { return func(r *Relay) error { r.observer = o; return nil } }
 
+// WithOutageLogInterval sets how often an outage of the database or the
+// broker is logged again while it lasts (default 30s). Its start and its
+// end are logged at once.
+func WithOutageLogInterval(d time.Duration) Option {
+	return func(r *Relay) error {
+		if d <= 0 {
+			return fmt.Errorf("relay: WithOutageLogInterval(%v): must be > 0", d)
+		}
+		r.outages.every = d
+		return nil
+	}
+}
+
+// WithProgressLog logs a progress line every d (rows published per second,
+// backlog, age of the oldest row, held keys), and a summary when Run
+// returns. Default: off.
+func WithProgressLog(d time.Duration) Option {
+	return func(r *Relay) error {
+		if d <= 0 {
+			return fmt.Errorf("relay: WithProgressLog(%v): must be > 0", d)
+		}
+		r.progEvery = d
+		return nil
+	}
+}
+
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option {
 	return func(r *Relay) error {
@@ -220,10 +269,18 @@ func New(store Store, pub handoff.Publisher, opts ...Option) (*Relay, error) {
 		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		statsEvery: 5 * time.Second,
 	}
+	r.outages = outages{r: r, every: 30 * time.Second, down: map[string]*outage{}}
+	r.progress.Pending = -1
 	for _, o := range opts {
 		if err := o(r); err != nil {
 			return nil, err
 		}
+	}
+	if c, ok := pub.(Checker); ok {
+		r.checker = c
+	}
+	if r.progEvery > 0 && r.progEvery < r.statsEvery {
+		r.statsEvery = r.progEvery
 	}
 	return r, nil
 }
@@ -231,20 +288,15 @@ func New(store Store, pub handoff.Publisher, opts ...Option) (*Relay, error) {
 // Owner is this relay's name in the lease table.
 func (r *Relay) Owner() string { return r.owner }
 
-// Resolve releases the key held back by a message the broker refused, once
-// its dead letter was replayed or purged.
-func (r *Relay) Resolve(ctx context.Context, messageID string) error {
-	return r.store.Resolve(ctx, messageID)
-}
-
 // ErrRunning is returned by Run while another Run of the same Relay is
 // going: start more relays with New, they share the partitions.
 var ErrRunning = errors.New("relay: already running")
 
-// Run claims partitions and publishes until ctx is done, then releases its
-// leases and returns nil. Database and broker errors are retried with
-// backoff; a partition count that disagrees with the outbox's
-// (outbox.ErrPartitions) ends Run with that error.
+// Run claims partitions and publishes until ctx is done, then gives up its
+// leases and its registration and returns nil. Database and broker errors
+// are retried with backoff, and logged (see the package doc); a partition
+// count that disagrees with the outbox's (outbox.ErrPartitions) ends Run
+// with that error.
 func (r *Relay) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -274,11 +326,31 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	defer wg.Wait()
 
+	start := time.Now()
+	r.published.Store(0)
+	r.deadLettered.Store(0)
+	r.pmu.Lock()
+	r.progress = Progress{Started: start, Pending: -1}
+	r.pmu.Unlock()
+	if r.checker != nil {
+		// The broker is checked apart from publishing, which may block on
+		// it: at start, so an unreachable one is said at once, and then on
+		// every stats round.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.checkBroker(ctx)
+		}()
+	}
+
 	var (
 		held       []int
 		leaseUntil time.Time // local, conservative: stop publishing before the DB lease ends
 		nextClaim  time.Time
 		nextStats  time.Time
+		nextProg   = start.Add(r.progEvery)
+		progFrom   = start
+		progCount  int64
 		idle       int
 		errs       int
 		errBackoff = backoff.Exponential{Initial: 50 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
@@ -291,12 +363,16 @@ func (r *Relay) Run(ctx context.Context) error {
 		// Finish the deletes of what was published before giving up leases.
 		close(r.deletions)
 		<-deleterDone
-		if len(held) > 0 {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := r.store.Release(rctx, r.owner, held); err != nil {
-				r.log.Warn("relay: release leases", "err", err)
-			}
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := r.store.Leave(lctx, r.owner); err != nil {
+			r.log.Warn("relay: give up leases and registration; its partitions move when the leases expire", "relay", r.owner, "err", err)
+		}
+		r.setHeld(nil)
+		if r.progEvery > 0 {
+			p := r.Progress()
+			r.log.Info("relay: stopped", "relay", r.owner, "published", p.Published, "in", time.Since(start).Round(time.Millisecond),
+				"per_second", fmt.Sprintf("%.1f", p.Rate()), "dead_lettered", p.DeadLettered)
 		}
 	}()
 	for {
@@ -313,30 +389,40 @@ func (r *Relay) Run(ctx context.Context) error {
 				if errors.Is(err, outbox.ErrPartitions) {
 					return fmt.Errorf("relay: %w", err)
 				}
-				r.log.Warn("relay: claim partitions", "err", err)
+				r.outages.failed(PartDatabase, err)
 				r.observe(Event{Err: err, Pending: -1})
 				held = nil
+				r.setHeld(nil)
 				errs++
 				if !r.sleep(ctx, errBackoff.Delay(errs), nil) {
 					return nil
 				}
 				continue
 			}
+			r.outages.recovered(PartDatabase)
 			held = h
+			r.setHeld(held)
 			leaseUntil = now.Add(r.leaseTTL * 2 / 3)
 			nextClaim = now.Add(r.leaseTTL / 3)
 		}
 		if now.After(nextStats) {
 			nextStats = now.Add(r.statsEvery)
-			if r.observer != nil {
-				if n, oldest, err := r.store.Stats(ctx); err == nil {
-					e := Event{Pending: n, Partitions: held}
-					if !oldest.IsZero() {
-						e.OldestAge = time.Since(oldest)
+			if r.observer != nil || r.progEvery > 0 {
+				if st, err := r.store.Stats(ctx); err == nil {
+					e := Event{Pending: st.Pending, Partitions: held}
+					if !st.Oldest.IsZero() {
+						e.OldestAge = time.Since(st.Oldest)
 					}
+					r.pmu.Lock()
+					r.progress.Pending, r.progress.OldestAge, r.progress.Held = st.Pending, e.OldestAge, st.Held
+					r.pmu.Unlock()
 					r.observe(e)
 				}
 			}
+		}
+		if r.progEvery > 0 && now.After(nextProg) {
+			r.logProgress(progCount, progFrom)
+			nextProg, progFrom, progCount = now.Add(r.progEvery), now, r.published.Load()
 		}
 		if len(held) == 0 {
 			if !r.sleep(ctx, r.leaseTTL/3, nil) {
@@ -351,22 +437,62 @@ func (r *Relay) Run(ctx context.Context) error {
 				return nil
 			}
 			errs++
-			r.log.Warn("relay: batch failed; backing off", "err", err, "attempt", errs)
+			r.outages.failed(partOf(err), err)
 			r.observe(Event{Err: err, Pending: -1, Partitions: held})
 			if !r.sleep(ctx, errBackoff.Delay(errs), nil) {
 				return nil
 			}
 		case n == r.batch:
+			r.healthy()
 			errs, idle = 0, 0 // more waiting: go on at once
 		case n > 0:
+			r.healthy()
 			errs, idle = 0, 0
 			// A partial batch: rows committing right now may follow.
 		default:
+			r.outages.recovered(PartDatabase)
 			errs = 0
 			idle++
 			if !r.sleep(ctx, r.poll.Delay(idle), wake) {
 				return nil
 			}
+		}
+	}
+}
+
+// healthy records that a pass reached the database and the broker.
+func (r *Relay) healthy() {
+	r.outages.recovered(PartDatabase)
+	r.outages.recovered(PartBroker)
+}
+
+func (r *Relay) setHeld(held []int) {
+	r.pmu.Lock()
+	r.progress.Partitions = len(held)
+	r.pmu.Unlock()
+}
+
+// checkBroker checks the broker at once, then every stats round, until
+// ctx is done.
+func (r *Relay) checkBroker(ctx context.Context) {
+	t := time.NewTicker(r.statsEvery)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := r.checker.Check(cctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.outages.failed(PartBroker, err)
+		} else {
+			r.outages.recovered(PartBroker)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
@@ -422,7 +548,7 @@ func (r *Relay) pass(ctx context.Context, held []int) (int, error) {
 	}
 	fetched, err := r.store.Fetch(ctx, parts, r.batch+skip)
 	if err != nil {
-		return 0, fmt.Errorf("relay: fetch: %w", err)
+		return 0, onPart(PartDatabase, fmt.Errorf("relay: fetch: %w", err))
 	}
 	rows := fetched[:0:0]
 	r.mu.Lock()
@@ -482,6 +608,7 @@ func (r *Relay) pass(ctx context.Context, held []int) (int, error) {
 			r.mu.Unlock()
 			return len(rows), firstErr
 		}
+		r.published.Add(int64(len(published)))
 		e := Event{Published: len(published), Partitions: held, Pending: -1}
 		e.Lag = time.Since(rows[0].CreatedAt)
 		r.observe(e)
@@ -585,13 +712,14 @@ func (r *Relay) fail(ctx context.Context, row outbox.Row, m *handoff.Message, ca
 	l := &dlq.Letter{Consumer: dlq.RelayConsumer, Topic: row.Topic, Message: m, Class: dlq.ClassPublish,
 		Errors: dlq.Chain(cause), Attempts: row.Attempts + 1, FirstFailure: now, LastFailure: now}
 	if err := r.dead.Add(ctx, l); err != nil {
-		return fmt.Errorf("relay: dead-letter %s: %w", row.MessageID, err)
+		return onPart(PartDatabase, fmt.Errorf("relay: dead-letter %s: %w", row.MessageID, err))
 	}
 	if err := r.store.Fail(ctx, row.ID, errors.Join(cause).Error()); err != nil {
-		return fmt.Errorf("relay: mark %s failed: %w", row.MessageID, err)
+		return onPart(PartDatabase, fmt.Errorf("relay: mark %s failed: %w", row.MessageID, err))
 	}
-	r.log.Warn("relay: message refused by the broker; dead-lettered, its key is held until resolved",
-		"id", row.MessageID, "topic", row.Topic, "key", row.Key, "err", cause)
+	r.deadLettered.Add(1)
+	r.log.Warn("relay: message refused by the broker; dead-lettered, its key is held until the letter is replayed, purged or deleted",
+		"id", row.MessageID, "letter", l.ID, "topic", row.Topic, "key", row.Key, "err", cause)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ type db struct {
 	db    *sql.DB
 	out   outbox.Store
 	relay func() relay.Store
+	dlq   dlq.Store // in the same database, as the relay's held keys need
 }
 
 // each runs f on every database the outbox supports.
@@ -42,7 +44,7 @@ func each(t *testing.T, f func(t *testing.T, d db)) {
 		if err := sqlite.Migrate(ctx, sdb); err != nil {
 			t.Fatal(err)
 		}
-		f(t, db{"sqlite", sdb, sqlite.OutboxStore(sdb), func() relay.Store { return sqlite.RelayStore(sdb) }})
+		f(t, db{"sqlite", sdb, sqlite.OutboxStore(sdb), func() relay.Store { return sqlite.RelayStore(sdb) }, sqlite.DLQStore(sdb)})
 	})
 	t.Run("postgres", func(t *testing.T) {
 		pdb, err := postgres.Open(ctx, testenv.PostgresURL(t))
@@ -53,7 +55,7 @@ func each(t *testing.T, f func(t *testing.T, d db)) {
 		if err := postgres.Migrate(ctx, pdb); err != nil {
 			t.Fatal(err)
 		}
-		f(t, db{"postgres", pdb, postgres.OutboxStore(pdb), func() relay.Store { return postgres.RelayStore(pdb) }})
+		f(t, db{"postgres", pdb, postgres.OutboxStore(pdb), func() relay.Store { return postgres.RelayStore(pdb) }, postgres.DLQStore(pdb)})
 	})
 	t.Run("mariadb", func(t *testing.T) {
 		mdb, err := mysql.Open(ctx, testenv.MySQLDSN(t))
@@ -64,7 +66,7 @@ func each(t *testing.T, f func(t *testing.T, d db)) {
 		if err := mysql.Migrate(ctx, mdb); err != nil {
 			t.Fatal(err)
 		}
-		f(t, db{"mariadb", mdb, mysql.OutboxStore(mdb), func() relay.Store { return mysql.RelayStore(mdb) }})
+		f(t, db{"mariadb", mdb, mysql.OutboxStore(mdb), func() relay.Store { return mysql.RelayStore(mdb) }, mysql.DLQStore(mdb)})
 	})
 }
 
@@ -445,47 +447,140 @@ func TestRelay_DatabaseOutageRecovers(t *testing.T) {
 }
 
 // A message the broker refuses for good is dead-lettered; later rows of its
-// key wait, other keys flow, and Resolve releases the key.
-func TestRelay_RefusedRowDeadLetteredAndHoldsOnlyItsKey(t *testing.T) {
+// key wait, other keys flow. The key is held while the letter is open: the
+// relay reads its state from the same database, so replaying the (edited)
+// letter publishes it and then the later rows, in order, and purging or
+// deleting it releases them; the refused row leaves the outbox.
+func TestRelay_RefusedRowHoldsItsKeyUntilItsLetterIsReplayedPurgedOrDeleted(t *testing.T) {
 	each(t, func(t *testing.T, d db) {
-		ctx := context.Background()
-		w, _ := outbox.New(d.out)
-		b := newBroker(t, memory.WithMaxMessageSize(4096))
-		rec := record(t, b, "orders")
-		letters, _ := dlq.New(memory.NewDLQStore())
-		r, err := relay.New(d.relay(), b, relay.WithDeadLetters(letters), relay.WithPollInterval(time.Millisecond, 10*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- r.Run(rctx) }()
-		defer func() { cancel(); <-done }()
+		for _, how := range []string{"replay", "purge", "delete"} {
+			t.Run(how, func(t *testing.T) {
+				ctx := context.Background()
+				w, _ := outbox.New(d.out, outbox.WithMaxMessageSize(0))
+				b := newBroker(t, memory.WithMaxMessageSize(4096))
+				topic := "orders-" + how
+				rec := record(t, b, topic)
+				letters, _ := dlq.New(d.dlq)
+				runRelay(t, d.relay(), b, relay.WithDeadLetters(letters))
 
-		big := msg("a", 1)
-		big.Data = []byte(`"` + strings.Repeat("x", 8000) + `"`)
-		write(t, d, w, "orders", big, msg("a", 2), msg("b", 1))
-		rec.wait(t, 1)
-		var ls []*dlq.Letter
-		for deadline := time.Now().Add(10 * time.Second); len(ls) == 0; {
-			ls, _ = letters.List(ctx, dlq.Filter{})
-			if time.Now().After(deadline) {
-				t.Fatal("refused message not dead-lettered")
-			}
-			time.Sleep(5 * time.Millisecond)
+				big := msg("a", 1)
+				big.Data = []byte(`"` + strings.Repeat("x", 8000) + `"`)
+				write(t, d, w, topic, big, msg("a", 2), msg("b", 1))
+				rec.wait(t, 1)
+				var ls []*dlq.Letter
+				for deadline := time.Now().Add(10 * time.Second); len(ls) == 0; {
+					ls, _ = letters.List(ctx, dlq.Filter{Topic: topic})
+					if time.Now().After(deadline) {
+						t.Fatal("refused message not dead-lettered")
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				l := ls[0]
+				if l.Class != dlq.ClassPublish || l.Consumer != dlq.RelayConsumer || l.Message.ID != big.ID {
+					t.Fatalf("letter %s of %s for %s, want class publish of the relay for %s", l.Class, l.Consumer, l.Message.ID, big.ID)
+				}
+				// The relay keeps polling; key a stays held meanwhile.
+				write(t, d, w, topic, msg("c", 1))
+				rec.wait(t, 2)
+				if got := rec.keys(); len(got["a"]) != 0 || fmt.Sprint(got["b"]) != "[1]" {
+					t.Fatalf("published %v: key a must wait behind its refused row, b must flow", got)
+				}
+				want := "[2]"
+				switch how {
+				case "replay":
+					if err := letters.Edit(ctx, l.ID, []byte(`"small now"`), ""); err != nil {
+						t.Fatal(err)
+					}
+					if err := letters.Replay(ctx, b, l.ID); err != nil {
+						t.Fatal(err)
+					}
+					want = "[1 2]"
+				case "purge":
+					if n, err := letters.Purge(ctx, dlq.Filter{Consumer: dlq.RelayConsumer, Topic: topic}); err != nil || n != 1 {
+						t.Fatalf("Purge = %d, %v", n, err)
+					}
+				case "delete":
+					if err := letters.Delete(ctx, l.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+				rec.wait(t, 3+strings.Count(want, " "))
+				if got := rec.keys(); fmt.Sprint(got["a"]) != want {
+					t.Fatalf("after the %s, key a published %v, want %s", how, got["a"], want)
+				}
+				for deadline := time.Now().Add(10 * time.Second); pending(t, d) != 0; {
+					if time.Now().After(deadline) {
+						t.Fatalf("%d rows left in the outbox; the refused row must go once its letter is resolved", pending(t, d))
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			})
 		}
-		if ls[0].Class != dlq.ClassPublish || ls[0].Message.ID != big.ID {
-			t.Fatalf("letter %s %s, want class publish for %s", ls[0].Class, ls[0].Message.ID, big.ID)
+	})
+}
+
+// leases returns who holds each partition lease, and which relays are
+// registered.
+func leases(t testing.TB, d db) (owners map[string]int, relays []string) {
+	t.Helper()
+	owners = map[string]int{}
+	rows, err := d.db.Query("SELECT owner FROM handoff_outbox_leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var o string
+		rows.Scan(&o)
+		owners[o]++
+	}
+	rows.Close()
+	rows, err = d.db.Query("SELECT owner FROM handoff_relays")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var o string
+		rows.Scan(&o)
+		relays = append(relays, o)
+	}
+	rows.Close()
+	return owners, relays
+}
+
+// firstClaim observes the first event that reports held partitions.
+type firstClaim struct {
+	once sync.Once
+	got  chan []int
+}
+
+func (f *firstClaim) ObserveRelay(e relay.Event) {
+	if e.Partitions != nil {
+		f.once.Do(func() { f.got <- append([]int(nil), e.Partitions...) })
+	}
+}
+
+// A relay that stops cleanly gives up its leases and its registration, so
+// the next one, started at once, claims every partition on its first claim
+// (not half of them, waiting for the first one's registration to expire).
+func TestRelay_StoppedCleanlyANewRelayClaimsEveryPartitionAtOnce(t *testing.T) {
+	each(t, func(t *testing.T, d db) {
+		b := newBroker(t)
+		first := &firstClaim{got: make(chan []int, 1)}
+		stop := runRelay(t, d.relay(), b, relay.WithOwner("first"), relay.WithObserver(first))
+		if got := <-first.got; len(got) != outbox.DefaultPartitions {
+			t.Fatalf("first relay claimed %d partitions, want %d", len(got), outbox.DefaultPartitions)
 		}
-		if got := rec.keys(); len(got["a"]) != 0 || fmt.Sprint(got["b"]) != "[1]" {
-			t.Fatalf("published %v: key a must wait behind its refused row, b must flow", got)
+		stop()
+		if owners, relays := leases(t, d); len(owners) != 0 || len(relays) != 0 {
+			t.Fatalf("after a clean stop: leases %v, relays %v; want none", owners, relays)
 		}
-		if err := r.Resolve(ctx, big.ID); err != nil {
-			t.Fatal(err)
+		second := &firstClaim{got: make(chan []int, 1)}
+		runRelay(t, d.relay(), b, relay.WithOwner("second"), relay.WithObserver(second))
+		if got := <-second.got; len(got) != outbox.DefaultPartitions {
+			t.Fatalf("the relay started after a clean stop claimed %d partitions on its first claim, want all %d", len(got), outbox.DefaultPartitions)
 		}
-		rec.wait(t, 2)
-		if got := rec.keys(); fmt.Sprint(got["a"]) != "[2]" {
-			t.Fatalf("after Resolve key a published %v, want [2]", got["a"])
+		if owners, _ := leases(t, d); owners["second"] != outbox.DefaultPartitions || len(owners) != 1 {
+			t.Fatalf("lease rows: %v, want all %d held by second", owners, outbox.DefaultPartitions)
 		}
 	})
 }
@@ -528,6 +623,102 @@ func TestRelay_SecondConcurrentRunRefused(t *testing.T) {
 		cancel2()
 		if err := r.Run(ctx2); err != nil {
 			t.Fatalf("Run after the first returned = %v, want nil", err)
+		}
+	})
+}
+
+// syncLog is a log buffer safe for concurrent writes and reads.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// checkedFailing is a failing publisher that is also a relay.Checker.
+type checkedFailing struct {
+	failing
+	checks atomic.Int32
+}
+
+var errRefused = errors.New("nats: not connected to nats://127.0.0.1:4299 (RECONNECTING): dial tcp 127.0.0.1:4299: connect: connection refused")
+
+func (f *checkedFailing) Publish(ctx context.Context, topic string, msgs ...*handoff.Message) error {
+	if f.down.Load() {
+		f.calls.Add(1)
+		return errRefused
+	}
+	return f.failing.Publish(ctx, topic, msgs...)
+}
+
+func (f *checkedFailing) Check(ctx context.Context) error {
+	f.checks.Add(1)
+	if f.down.Load() {
+		return errRefused
+	}
+	return nil
+}
+
+// An unreachable broker is logged at once with its cause (naming the
+// address), not again on every retry while it lasts, and when it is back;
+// Health names it meanwhile.
+func TestRelay_UnreachableBrokerLoggedOnceWithItsCauseThenItsRecovery(t *testing.T) {
+	each(t, func(t *testing.T, d db) {
+		if d.name != "sqlite" {
+			t.Skip("store-independent")
+		}
+		w, _ := outbox.New(d.out)
+		b := newBroker(t)
+		rec := record(t, b, "orders")
+		pub := &checkedFailing{failing: failing{next: b}}
+		pub.down.Store(true)
+		var logs syncLog
+		log := slog.New(slog.NewTextHandler(&logs, nil))
+		r, err := relay.New(d.relay(), pub, relay.WithLogger(log), relay.WithPollInterval(time.Millisecond, 10*time.Millisecond),
+			relay.WithOutageLogInterval(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		write(t, d, w, "orders", msg("k", 1))
+		for deadline := time.Now().Add(30 * time.Second); pub.calls.Load() < 4 || pub.checks.Load() < 1; {
+			if time.Now().After(deadline) {
+				t.Fatalf("the relay tried %d publishes and %d checks", pub.calls.Load(), pub.checks.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := strings.Count(logs.String(), "broker unreachable"); got != 1 {
+			t.Fatalf("%d lines saying the broker is unreachable after %d failures, want 1:\n%s", got, pub.calls.Load(), logs.String())
+		}
+		if !strings.Contains(logs.String(), "127.0.0.1:4299") || !strings.Contains(logs.String(), "connection refused") {
+			t.Fatalf("the outage line does not name the address and the cause:\n%s", logs.String())
+		}
+		if err := r.Health(); err == nil || !strings.Contains(err.Error(), "broker unreachable") {
+			t.Fatalf("Health = %v, want it to name the broker", err)
+		}
+		pub.down.Store(false)
+		rec.wait(t, 1)
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), "broker reachable again"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("no recovery logged:\n%s", logs.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := r.Health(); err != nil {
+			t.Fatalf("Health after recovery = %v", err)
 		}
 	})
 }

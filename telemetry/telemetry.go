@@ -134,6 +134,16 @@ func Publisher(pub handoff.Publisher, opts ...Option) handoff.Publisher {
 	return &publisher{next: pub, tracer: c.tp.Tracer(ScopeName), system: c.system}
 }
 
+// Check passes the wrapped publisher's Check through (relay.Checker), so
+// a relay still sees whether its broker is reachable; nil when the wrapped
+// publisher has none.
+func (p *publisher) Check(ctx context.Context) error {
+	if c, ok := p.next.(interface{ Check(context.Context) error }); ok {
+		return c.Check(ctx)
+	}
+	return nil
+}
+
 func (p *publisher) Publish(ctx context.Context, topic string, msgs ...*handoff.Message) error {
 	attrs := []attribute.KeyValue{
 		AttrSystem.String(p.system),
