@@ -19,16 +19,32 @@
 //
 // A letter is open until it is replayed; deleting or purging removes it.
 //
-// Replay publishes a letter's message once. It first claims the letter with a
-// compare-and-set in the store (a lease of [WithClaimTimeout]); of two
-// concurrent replays exactly one publishes and the other gets
-// [ErrAlreadyReplayed]. A failed publish releases the claim, so the letter
-// stays replayable. The replayed message keeps its original id, so the inbox
-// of every consumer group that already handled it still skips it; it carries
-// the extensions "replayof" (the letter id) and "replaycount". If the
-// process dies between the publish and the store update, the claim expires
-// and a later replay may publish the message again, with the same id: the
-// inbox absorbs that copy.
+// Replay sends a letter's message back once, to the consumer group that
+// gave up on it and to no other group of the topic ([Broker]: each broker
+// adapter's Redeliver uses its broker's own means), or, for a letter of the
+// relay ([RelayConsumer]: a message the broker refused, which no group has
+// seen), to its topic. It first claims the letter with a compare-and-set in
+// the store (a lease of [WithClaimTimeout]); of two concurrent replays
+// exactly one sends and the other gets [ErrAlreadyReplayed]. A failed send
+// releases the claim, so the letter stays replayable. The replayed message
+// keeps its id, so the group's inbox recognises it if the group handled it
+// meanwhile; it carries the extensions "replayof" (the letter id) and
+// "replaycount", which give it a broker deduplication key of its own
+// (handoff.Message.DedupKey): a broker's duplicate window, which absorbs a
+// relay's re-publish of the original, lets a replay through. If the process
+// dies between the send and the store update, the claim expires and a
+// later replay may send the message again, with the same id: the inbox
+// absorbs that copy (or the broker answers that it holds it, and the
+// letter is marked replayed).
+//
+// A letter of the relay holds later messages of its partition key in the
+// outbox while it is open; replaying, purging or deleting it releases them
+// (the relay reads the letter's state), whoever does it.
+//
+// Operators reach letters through the handoff CLI (handoff dlq) or over
+// HTTP ([NewHandler]: the list, filtered and paged, one letter, and with
+// [WithWrites] replay, edit and delete). Both print a letter in the stable
+// JSON of [Letter.MarshalJSON].
 //
 // The [Alerter] fires when a consumer goes from no open letters to one. The
 // store decides that inside the transaction that adds the letter, serialised
