@@ -1,156 +1,182 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
-	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
-	natsgo "github.com/nats-io/nats.go"
-
-	"github.com/handoffhq/handoff/adapter/mysql"
-	natsadapter "github.com/handoffhq/handoff/adapter/nats"
-	"github.com/handoffhq/handoff/adapter/postgres"
-	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff"
 	"github.com/handoffhq/handoff/dlq"
 )
 
-const dlqUsage = `Usage: handoff dlq COMMAND [flags]
+const dlqUsage = `Usage: handoff dlq COMMAND [ARGS] [FLAGS]
 
-  list    [--consumer C] [--topic T] [--class K] [--since 1h] [--limit N] [--json]
-  show    ID [--json]
-  edit    ID --data FILE|- [--content-type TYPE]
-  replay  ID... | --all [filters]   --broker nats://HOST:PORT
-  purge   [filters] --yes
+Commands:
+  list    [filters] [--json]                      the letters, oldest first
+  show    ID [--json]                             one letter: why it failed, its message
+  edit    ID --data FILE|- [--content-type TYPE]  replace the message's data
+  replay  ID... | --all [filters] --broker URL    send letters back to the group that failed
+  purge   [filters] --yes                         delete letters
 
-Every command takes --db: a SQLite path (default .handoff/handoff.db),
-postgres://... or mysql://user@tcp(host:3306)/db.
+Filters: --consumer GROUP --topic T --class CLASS --state open|replayed|any
+         --since 1h|RFC3339 --until 1h|RFC3339 --limit N --after ID
+
+Every command takes --db: a SQLite path (default .handoff/handoff.db, or
+$HANDOFF_DB), postgres://... or mysql://user@tcp(host:3306)/db. Flags may
+stand anywhere. list and show only read; no command migrates the database.
+--broker (or $HANDOFF_BROKER): ` + brokerSchemes + `.
+Output is for people; --json prints the stable JSON of a letter.
+Run "handoff dlq COMMAND --help" for a command's flags.
 `
 
-// openStore opens the database named by spec and returns its dead-letter store.
-func openStore(ctx context.Context, spec string) (*sql.DB, dlq.Store, error) {
-	switch {
-	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		db, err := postgres.Open(ctx, spec)
-		if err != nil {
-			return nil, nil, err
-		}
-		return db, postgres.DLQStore(db), postgres.Migrate(ctx, db)
-	case strings.HasPrefix(spec, "mysql://"):
-		db, err := mysql.Open(ctx, strings.TrimPrefix(spec, "mysql://"))
-		if err != nil {
-			return nil, nil, err
-		}
-		return db, mysql.DLQStore(db), mysql.Migrate(ctx, db)
-	default:
-		path := strings.TrimPrefix(spec, "sqlite:")
-		if _, err := os.Stat(path); err != nil {
-			return nil, nil, fmt.Errorf("--db %s: %w", spec, err)
-		}
-		db, err := sqlite.Open(ctx, path)
-		if err != nil {
-			return nil, nil, err
-		}
-		return db, sqlite.DLQStore(db), sqlite.Migrate(ctx, db)
-	}
-}
-
-const brokerSchemes = "nats://HOST:PORT"
-
-// openPublisher connects to the broker named by url.
-func openPublisher(url string) (dlq.Broker, func(), error) {
-	switch {
-	case strings.HasPrefix(url, "nats://"):
-		// Wait for a broker that is down at start instead of failing.
-		nc, err := natsadapter.Connect(url, natsgo.RetryOnFailedConnect(true))
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := natsadapter.New(nc)
-		if err != nil {
-			nc.Close()
-			return nil, nil, err
-		}
-		return c, func() { c.Close(); nc.Close() }, nil
-	case url == "":
-		return nil, nil, errors.New("--broker is required to replay (e.g. nats://127.0.0.1:4222)")
-	default:
-		return nil, nil, fmt.Errorf("--broker %s: unsupported scheme (want %s)", url, brokerSchemes)
-	}
-}
-
-type filterFlags struct {
-	consumer, topic, class *string
-	since                  *time.Duration
-	limit                  *int
-}
+// filterFlags are the list, replay --all and purge filters, named as the
+// HTTP API's parameters.
+type filterFlags map[string]*string
 
 func addFilter(fs *flag.FlagSet) filterFlags {
 	return filterFlags{
-		consumer: fs.String("consumer", "", "only this consumer group"),
-		topic:    fs.String("topic", "", "only this topic"),
-		class:    fs.String("class", "", "only this error class (handler, permanent, panic, decode, invalid, too-large, unknown-type, schema, publish)"),
-		since:    fs.Duration("since", 0, "only letters whose last failure is within this long ago"),
-		limit:    fs.Int("limit", 0, "at most this many letters (0: all)"),
+		"consumer": fs.String("consumer", "", "only this consumer group (\"relay\": messages the broker refused)"),
+		"topic":    fs.String("topic", "", "only this topic"),
+		"class": fs.String("class", "", "only this error class ("+strings.Join([]string{dlq.ClassHandler, dlq.ClassPermanent,
+			dlq.ClassPanic, dlq.ClassDecode, dlq.ClassInvalid, dlq.ClassTooLarge, dlq.ClassUnknownType, dlq.ClassSchema, dlq.ClassPublish}, ", ")+")"),
+		"state": fs.String("state", "", "open, replayed or any (default any; replay --all takes open ones)"),
+		"since": fs.String("since", "", "only letters whose last failure is at or after this: an RFC 3339 time or a duration back from now (1h)"),
+		"until": fs.String("until", "", "only letters whose last failure is before this (same forms as --since)"),
+		"limit": fs.String("limit", "", "at most this many letters"),
+		"after": fs.String("after", "", "only letters after this id (paging)"),
 	}
 }
 
-func (f filterFlags) filter() dlq.Filter {
-	out := dlq.Filter{Consumer: *f.consumer, Topic: *f.topic, Class: *f.class, Limit: *f.limit}
-	if *f.since > 0 {
-		out.Since = time.Now().Add(-*f.since)
+func (f filterFlags) filter() (dlq.Filter, error) {
+	v := url.Values{}
+	for k, p := range f {
+		if *p != "" {
+			v.Set(k, *p)
+		}
 	}
-	return out
+	out, err := dlq.ParseFilter(v, time.Now())
+	if err != nil {
+		return dlq.Filter{}, fmt.Errorf("--%w", err)
+	}
+	return out, nil
+}
+
+var dlqSynopsis = map[string]string{
+	"list":   "dlq list [filters] [--json] [--db DB]",
+	"show":   "dlq show ID [--json] [--db DB]",
+	"edit":   "dlq edit ID --data FILE|- [--content-type TYPE] [--db DB]",
+	"replay": "dlq replay ID... | --all [filters] --broker URL [--db DB]",
+	"purge":  "dlq purge [filters] --yes [--db DB]",
 }
 
 func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, dlqUsage)
-		if len(args) == 0 {
-			return errors.New("dlq: a command is required")
-		}
-		return nil
+		return errors.New("dlq: a command is required")
 	}
 	cmd := args[0]
+	switch cmd {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, dlqUsage)
+		return flag.ErrHelp
+	}
+	synopsis, ok := dlqSynopsis[cmd]
+	if !ok {
+		fmt.Fprint(stderr, dlqUsage)
+		return fmt.Errorf("dlq: unknown command %q", cmd)
+	}
 	fs := flag.NewFlagSet("dlq "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbSpec := fs.String("db", filepath.Join(".handoff", "handoff.db"), "database: SQLite path, postgres://..., or mysql://...")
-	asJSON := fs.Bool("json", false, "print JSON")
-	var ff filterFlags
+	setUsage(fs, synopsis)
+	dbSpec := fs.String("db", envOr("HANDOFF_DB", defaultDB), "database: a SQLite path, postgres://... or mysql://... (env HANDOFF_DB)")
+	var asJSON, all, yes *bool
 	var data, contentType, brokerURL *string
-	var all, yes *bool
+	var ff filterFlags
 	switch cmd {
-	case "list", "purge", "replay":
+	case "list", "show":
+		asJSON = fs.Bool("json", false, "print the stable JSON of the letters instead of text")
+	}
+	switch cmd {
+	case "list", "replay", "purge":
 		ff = addFilter(fs)
 	}
 	switch cmd {
 	case "edit":
-		data = fs.String("data", "", "file with the new payload, or - for standard input")
+		data = fs.String("data", "", "file with the new data, or - for standard input")
 		contentType = fs.String("content-type", "", "new datacontenttype (default: keep)")
 	case "replay":
-		brokerURL = fs.String("broker", "", "broker to publish to (nats://HOST:PORT)")
-		all = fs.Bool("all", false, "replay every open letter matching the filters")
+		brokerURL = fs.String("broker", envOr("HANDOFF_BROKER", ""), "broker to send through: "+brokerSchemes+" (env HANDOFF_BROKER)")
+		all = fs.Bool("all", false, "replay every open letter the filters select")
 	case "purge":
 		yes = fs.Bool("yes", false, "really delete")
-	case "list", "show":
-	default:
-		fmt.Fprint(stderr, dlqUsage)
-		return fmt.Errorf("dlq: unknown command %q", cmd)
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseArgs(fs, args[1:], stdout); err != nil {
 		return err
 	}
-	db, store, err := openStore(ctx, *dbSpec)
+	wantIDs := func(n int) error {
+		switch {
+		case n < 0 && fs.NArg() == 0:
+			return fmt.Errorf("dlq %s: letter ids are required", cmd)
+		case n > 0 && fs.NArg() != n:
+			return fmt.Errorf("dlq %s: exactly one letter id is required (got %d arguments: %q)", cmd, fs.NArg(), fs.Args())
+		case n == 0 && fs.NArg() != 0:
+			return fmt.Errorf("dlq %s: takes no arguments (got %q)", cmd, fs.Args())
+		}
+		return nil
+	}
+	var f dlq.Filter
+	if ff != nil {
+		var err error
+		if f, err = ff.filter(); err != nil {
+			return fmt.Errorf("dlq %s: %w", cmd, err)
+		}
+	}
+	// Check the arguments before touching the database or the broker.
+	switch cmd {
+	case "list", "purge":
+		if err := wantIDs(0); err != nil {
+			return err
+		}
+		if cmd == "purge" && !*yes {
+			return errors.New("dlq purge: deleting needs --yes")
+		}
+	case "show":
+		if err := wantIDs(1); err != nil {
+			return err
+		}
+	case "edit":
+		if err := wantIDs(1); err != nil {
+			return err
+		}
+		if *data == "" {
+			return errors.New("dlq edit: --data is required (a file, or - for standard input)")
+		}
+	case "replay":
+		if *all {
+			if err := wantIDs(0); err != nil {
+				return fmt.Errorf("%w: --all takes filters, not ids", err)
+			}
+		} else if err := wantIDs(-1); err != nil {
+			return fmt.Errorf("%w (or --all)", err)
+		}
+	}
+
+	readOnly := cmd == "list" || cmd == "show"
+	db, store, err := openDLQ(ctx, *dbSpec, readOnly)
 	if err != nil {
-		return fmt.Errorf("dlq: %w", err)
+		return fmt.Errorf("dlq %s: %w", cmd, err)
 	}
 	defer db.Close()
 	q, err := dlq.New(store)
@@ -160,75 +186,63 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	switch cmd {
 	case "list":
-		ls, err := q.List(ctx, ff.filter())
+		ls, err := q.List(ctx, f)
 		if err != nil {
-			return err
+			return explainDB(*dbSpec, err)
 		}
 		if *asJSON {
-			return json.NewEncoder(stdout).Encode(ls)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCONSUMER\tTOPIC\tCLASS\tATTEMPTS\tLAST FAILURE\tREPLAYED\tERROR")
-		for _, l := range ls {
-			replayed := "-"
-			if !l.ReplayedAt.IsZero() {
-				replayed = l.ReplayedAt.Format(time.RFC3339)
+			b, err := dlq.MarshalList(ls)
+			if err != nil {
+				return err
 			}
-			first := ""
-			if len(l.Errors) > 0 {
-				first = l.Errors[0]
-				if len(first) > 60 {
-					first = first[:57] + "..."
-				}
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", l.ID, l.Consumer, l.Topic, l.Class, l.Attempts,
-				l.LastFailure.Format(time.RFC3339), replayed, first)
-		}
-		tw.Flush()
-		fmt.Fprintf(stderr, "%d dead letters\n", len(ls))
-		return nil
-	case "show":
-		if fs.NArg() != 1 {
-			return errors.New("dlq show: exactly one letter id is required")
-		}
-		l, err := q.Get(ctx, fs.Arg(0))
-		if err != nil {
+			_, err = fmt.Fprintf(stdout, "%s\n", b)
 			return err
 		}
-		enc := json.NewEncoder(stdout)
-		if !*asJSON {
-			enc.SetIndent("", "  ")
+		printList(stdout, ls)
+		if len(ls) == 0 {
+			fmt.Fprintln(stderr, "no dead letters")
+		} else {
+			fmt.Fprintf(stderr, "%d dead letters; see one with: handoff dlq show ID\n", len(ls))
 		}
-		return enc.Encode(l)
+		return nil
+	case "show":
+		l, err := q.Get(ctx, fs.Arg(0))
+		if err != nil {
+			return explainDB(*dbSpec, err)
+		}
+		if *asJSON {
+			b, err := l.MarshalJSON()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "%s\n", b)
+			return err
+		}
+		printLetter(stdout, l)
+		return nil
 	case "edit":
-		if fs.NArg() != 1 {
-			return errors.New("dlq edit: exactly one letter id is required")
-		}
 		var body []byte
-		switch *data {
-		case "":
-			return errors.New("dlq edit: --data is required (a file, or - for standard input)")
-		case "-":
-			body, err = io.ReadAll(stdin)
-		default:
+		if *data == "-" {
+			body, err = io.ReadAll(io.LimitReader(stdin, 64<<20))
+		} else {
 			body, err = os.ReadFile(*data)
 		}
 		if err != nil {
 			return fmt.Errorf("dlq edit: --data: %w", err)
 		}
 		if err := q.Edit(ctx, fs.Arg(0), body, *contentType); err != nil {
-			return err
+			return explainDB(*dbSpec, err)
 		}
-		fmt.Fprintf(stdout, "edited %s\n", fs.Arg(0))
+		fmt.Fprintf(stdout, "edited %s (%d bytes of data); send it back with: handoff dlq replay %s --broker URL\n", fs.Arg(0), len(body), fs.Arg(0))
 		return nil
 	case "replay":
-		pub, closePub, err := openPublisher(*brokerURL)
+		b, closeBroker, err := openBroker(*brokerURL)
 		if err != nil {
 			return fmt.Errorf("dlq replay: %w", err)
 		}
-		defer closePub()
+		defer closeBroker()
 		if *all {
-			n, err := q.ReplayAll(ctx, pub, ff.filter(), func(done, total int) {
+			n, err := q.ReplayAll(ctx, b, f, func(done, total int) {
 				if done == total || done%100 == 0 {
 					fmt.Fprintf(stderr, "\rreplayed %d/%d", done, total)
 				}
@@ -237,28 +251,157 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			fmt.Fprintf(stdout, "replayed %d\n", n)
 			return err
 		}
-		if fs.NArg() == 0 {
-			return errors.New("dlq replay: letter ids or --all are required")
-		}
 		var errs []error
 		for _, id := range fs.Args() {
-			if err := q.Replay(ctx, pub, id); err != nil {
-				errs = append(errs, err)
+			l, err := q.Get(ctx, id)
+			if err == nil {
+				err = q.Replay(ctx, b, id)
+			}
+			if err != nil {
+				errs = append(errs, explainDB(*dbSpec, err))
 				continue
 			}
-			fmt.Fprintf(stdout, "replayed %s\n", id)
+			to := "group " + l.Consumer + " of " + l.Topic
+			if l.Consumer == dlq.RelayConsumer {
+				to = "topic " + l.Topic
+			}
+			fmt.Fprintf(stdout, "replayed %s to %s (message %s)\n", id, to, l.Message.ID)
 		}
 		return errors.Join(errs...)
 	case "purge":
-		if !*yes {
-			return errors.New("dlq purge: deleting needs --yes")
-		}
-		n, err := q.Purge(ctx, ff.filter())
+		n, err := q.Purge(ctx, f)
 		if err != nil {
-			return err
+			return explainDB(*dbSpec, err)
 		}
 		fmt.Fprintf(stdout, "purged %d\n", n)
 		return nil
 	}
 	return nil
+}
+
+func stateOf(l *dlq.Letter) string {
+	if l.Open() {
+		return "open"
+	}
+	return "replayed"
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return t.UTC().Format("2006-01-02")
+}
+
+func clip(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// printList prints letters as a table.
+func printList(w io.Writer, ls []*dlq.Letter) {
+	if len(ls) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCONSUMER\tTOPIC\tCLASS\tSTATE\tATTEMPTS\tLAST FAILURE\tERROR")
+	for _, l := range ls {
+		first := ""
+		if len(l.Errors) > 0 {
+			first = clip(l.Errors[0], 60)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", l.ID, l.Consumer, l.Topic, l.Class, stateOf(l), l.Attempts, ago(l.LastFailure), first)
+	}
+	tw.Flush()
+}
+
+// maxShownData bounds the data printed by show.
+const maxShownData = 4 << 10
+
+// printLetter prints one letter for a person.
+func printLetter(w io.Writer, l *dlq.Letter) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("letter", l.ID)
+	row("consumer", l.Consumer)
+	row("topic", l.Topic)
+	row("class", l.Class)
+	state := "open"
+	if !l.Open() {
+		state = "replayed " + l.ReplayedAt.UTC().Format(time.RFC3339)
+	}
+	row("state", state)
+	row("attempts", strconv.Itoa(l.Attempts))
+	row("first failure", l.FirstFailure.UTC().Format(time.RFC3339)+" ("+ago(l.FirstFailure)+")")
+	row("last failure", l.LastFailure.UTC().Format(time.RFC3339)+" ("+ago(l.LastFailure)+")")
+	for i, e := range l.Errors {
+		k := ""
+		if i == 0 {
+			k = "errors"
+		}
+		row(k, fmt.Sprintf("%d. %s", i+1, strings.ReplaceAll(e, "\n", "\n\t   ")))
+	}
+	if m := l.Message; m != nil {
+		row("message", m.ID)
+		row("  type", m.Type)
+		row("  source", m.Source)
+		for _, a := range [][2]string{{"subject", m.Subject}, {"partition key", m.PartitionKey},
+			{"content type", m.DataContentType}, {"data schema", m.DataSchema}, {"correlation id", m.CorrelationID}} {
+			if a[1] != "" {
+				row("  "+a[0], a[1])
+			}
+		}
+		if !m.Time.IsZero() {
+			row("  time", m.Time.UTC().Format(time.RFC3339Nano))
+		}
+		keys := make([]string, 0, len(m.Extensions))
+		for k := range m.Extensions {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			row("  "+k, m.Extensions[k])
+		}
+	}
+	tw.Flush()
+	if m := l.Message; m != nil {
+		fmt.Fprintf(w, "data (%d bytes):\n%s\n", len(m.Data), showData(m))
+	}
+	if l.Stack != "" {
+		fmt.Fprintf(w, "stack:\n%s\n", l.Stack)
+	}
+	if l.Open() {
+		fmt.Fprintf(w, "\nfix the data:  handoff dlq edit %s --data FILE\nsend it back:  handoff dlq replay %s --broker URL\n", l.ID, l.ID)
+	}
+}
+
+// showData renders data for a terminal: indented JSON, text, or a note.
+func showData(m *handoff.Message) string {
+	d := m.Data
+	suffix := ""
+	if len(d) > maxShownData {
+		d, suffix = d[:maxShownData], fmt.Sprintf("\n… (%d more bytes; --json prints all)", len(m.Data)-maxShownData)
+	}
+	if handoff.IsJSON(m.DataContentType) && len(m.Data) <= maxShownData {
+		var buf bytes.Buffer
+		if json.Indent(&buf, m.Data, "  ", "  ") == nil {
+			return "  " + buf.String()
+		}
+	}
+	if utf8.Valid(d) {
+		return "  " + string(d) + suffix
+	}
+	return fmt.Sprintf("  (binary; --json prints it as data_base64)%s", suffix)
 }

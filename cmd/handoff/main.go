@@ -19,9 +19,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "handoff:", err)
-		}
+		fmt.Fprintln(os.Stderr, "handoff:", err)
 		os.Exit(1)
 	}
 }
@@ -30,7 +28,7 @@ const usage = `handoff: safe handoffs between services
 
 Usage:
   handoff dev   [--data-dir DIR] [--addr HOST:PORT]   run the embedded defaults and a demo flow
-  handoff relay --db URL --broker URL               publish outbox rows to a broker
+  handoff relay --db URL --broker URL                 publish outbox rows to a broker
   handoff dlq   list|show|edit|replay|purge ...       work with dead letters
   handoff registry serve --db URL [--token T]         run the schema registry (Confluent's REST API)
   handoff help                                         show this help
@@ -38,8 +36,17 @@ Usage:
 Run "handoff COMMAND -h" for a command's flags.
 `
 
-// run is main without the process: testable end to end.
+// run is main without the process: testable end to end. Help asked for
+// (-h, --help, help) is not an error: it returns nil, and main exits 0.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("a command is required")

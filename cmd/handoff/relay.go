@@ -70,6 +70,7 @@ func relayStores(ctx context.Context, spec string) (*sql.DB, relay.Store, dlq.St
 func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, "relay --db URL --broker URL [flags]\n\nPublishes the outbox rows of a database to a broker. Run several: they share the partitions.")
 	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "outbox database: postgres://..., mysql://user@tcp(host:3306)/db, or a SQLite path (env HANDOFF_DB)")
 	brokerURL := fs.String("broker", envOr("HANDOFF_BROKER", ""), "broker: "+brokerSchemes+" (env HANDOFF_BROKER)")
 	partitions := fs.Int("partitions", 0, "partition count the outbox was created with; 0: read it from the outbox")
@@ -77,8 +78,12 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	leaseTTL := fs.Duration("lease-ttl", 10*time.Second, "partition lease duration; a crashed relay's partitions move after it")
 	pollMax := fs.Duration("poll-max", time.Second, "longest idle poll interval (LISTEN/NOTIFY wakes PostgreSQL relays sooner)")
 	owner := fs.String("owner", envOr("HANDOFF_RELAY_OWNER", ""), "this relay's name in the lease table (default: random)")
-	if err := fs.Parse(args); err != nil {
+	progress := fs.Duration("progress", 30*time.Second, "how often to log a progress line (published/s, backlog, oldest age), and a summary on stop; 0: never")
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("relay: takes no arguments (got %q)", fs.Args())
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	db, rs, ds, pgDSN, err := relayStores(ctx, *dbSpec)
@@ -86,7 +91,7 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("relay: %w", err)
 	}
 	defer db.Close()
-	pub, closePub, err := openPublisher(*brokerURL)
+	pub, closePub, err := openBroker(*brokerURL)
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
@@ -105,6 +110,9 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *owner != "" {
 		opts = append(opts, relay.WithOwner(*owner))
 	}
+	if *progress > 0 {
+		opts = append(opts, relay.WithProgressLog(*progress))
+	}
 	if pgDSN != "" {
 		opts = append(opts, relay.WithWakeups(postgres.Wakeups(ctx, pgDSN, log)))
 	}
@@ -113,7 +121,7 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "relay %s: %s -> %s\n", r.Owner(), redact(*dbSpec), redact(*brokerURL))
-	return r.Run(ctx)
+	return r.Run(ctx) // with --progress, the relay logs its progress and a summary on stop
 }
 
 // redact hides a password in a URL for printing.

@@ -36,13 +36,19 @@ func embeddedNATS(t *testing.T) (url string, client *natsadapter.Client) {
 	return ns.URL(), c
 }
 
-// receive subscribes to topic and returns the first message it gets.
+// receive subscribes to topic as group "test" and returns the first message it gets.
 func receive(t *testing.T, c *natsadapter.Client, topic string) *handoff.Message {
+	t.Helper()
+	return receiveAs(t, c, topic, "test")
+}
+
+// receiveAs subscribes to topic as group and returns the first message it gets.
+func receiveAs(t *testing.T, c *natsadapter.Client, topic, group string) *handoff.Message {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan *handoff.Message, 1)
-	go c.Subscribe(ctx, handoff.Subscription{Topic: topic, Group: "test"}, func(d *handoff.Delivery) {
+	go c.Subscribe(ctx, handoff.Subscription{Topic: topic, Group: group}, func(d *handoff.Delivery) {
 		d.Settler.Ack(ctx)
 		select {
 		case got <- d.Message:
@@ -131,8 +137,6 @@ func TestDLQCmd_ListShowReplayPurge(t *testing.T) {
 		err := run(ctx, append([]string{"dlq"}, append(args, "--db", path)...), nil, &out, &errb)
 		return out.String(), err
 	}
-	// Flags after the positional id are not parsed by the flag package, so
-	// the tests pass --db last only where no id follows.
 	out, err := dlqRun("list", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +157,7 @@ func TestDLQCmd_ListShowReplayPurge(t *testing.T) {
 	if err := run(ctx, []string{"dlq", "replay", "--db", path, "--broker", url, id}, nil, &o, &o); err != nil {
 		t.Fatalf("replay: %v\n%s", err, o.String())
 	}
-	if got := receive(t, client, "orders"); got.ID != m.ID || got.Extensions["replayof"] != id {
+	if got := receiveAs(t, client, "orders", "billing"); got.ID != m.ID || got.Extensions["replayof"] != id {
 		t.Fatalf("replayed %s with extensions %v, want %s with replayof=%s", got.ID, got.Extensions, m.ID, id)
 	}
 	o.Reset()
