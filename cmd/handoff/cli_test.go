@@ -321,7 +321,9 @@ func TestRelayCmd_UnreachableBrokerLogNamesTheAddress(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"relay", "--db", path, "--broker", "nats://" + addr}, nil, &out, &errb) }()
+	go func() {
+		done <- run(ctx, []string{"relay", "--db", path, "--broker", "nats://" + addr}, nil, &out, &errb)
+	}()
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(errb.String(), "broker unreachable"); {
 		if time.Now().After(deadline) {
 			cancel()
@@ -521,10 +523,4 @@ func TestCLI_RefusedRowEditReplayOrPurgeReleasesItsKey(t *testing.T) {
 			})
 		}
 	})
-}
-
-func init() {
-	// The --db default must never be a developer's real .handoff directory
-	// in these tests.
-	os.Setenv("HANDOFF_DB", filepath.Join(os.TempDir(), "handoff-test-no-such.db"))
 }
