@@ -104,6 +104,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	var running atomic.Bool
+	var demoRelay atomic.Pointer[relay.Relay]
 	h := &health{db: db, nats: func() error {
 		if !nc.IsConnected() {
 			return errors.New("not connected")
@@ -114,18 +115,20 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("not running")
 		}
 		return nil
+	}, relay: func() error {
+		if r := demoRelay.Load(); r != nil {
+			return r.Health()
+		}
+		return nil
 	}}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", h)
-	mux.HandleFunc("GET /dead-letters", func(w http.ResponseWriter, r *http.Request) {
-		ls, err := deadLetters.List(r.Context(), dlq.Filter{Consumer: r.URL.Query().Get("consumer"), Limit: 100})
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(ls)
-	})
+	letters, err := dlq.NewHandler(deadLetters)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	mux.Handle("GET /dead-letters", http.StripPrefix("/dead-letters", letters))
+	mux.Handle("GET /dead-letters/", http.StripPrefix("/dead-letters", letters))
 	reg, err := registry.NewServer(sqlite.RegistryStore(db), registry.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
@@ -169,7 +172,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		running.Store(true)
 		goRun("inbox cleanup", func() error { return in.Run(ctx) })
 		goRun("demo consumer", func() error { defer running.Store(false); return c.Run(ctx) })
-		w, err := outbox.New(sqlite.OutboxStore(db), outbox.WithValidator(validator))
+		w, err := outbox.New(sqlite.OutboxStore(db), outbox.WithValidator(validator), outbox.WithBrokerLimit(broker))
 		if err != nil {
 			return fmt.Errorf("dev: %w", err)
 		}
@@ -178,8 +181,10 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("dev: %w", err)
 		}
+		demoRelay.Store(r)
 		goRun("relay", func() error { return r.Run(ctx) })
 		goRun("demo producer", func() error { return demoProducer(ctx, db, w, *every, log) })
+		goRun("demo failures", func() error { return demoFailures(ctx, nc, broker, db, w, deadLetters, log) })
 	}
 
 	var runErr error
@@ -204,6 +209,7 @@ type health struct {
 	db       *sql.DB
 	nats     func() error
 	consumer func() error
+	relay    func() error
 }
 
 func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -222,6 +228,7 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	add("database", h.db.PingContext(ctx))
 	add("nats", h.nats())
 	add("consumer", h.consumer())
+	add("relay", h.relay())
 	w.Header().Set("Content-Type", "application/json")
 	status := "ok"
 	if !ok {
@@ -324,7 +331,7 @@ func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, v *regist
 		order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, message_id TEXT NOT NULL, created_at TEXT NOT NULL)`); err != nil {
 		return nil, nil, fmt.Errorf("dev: demo table: %w", err)
 	}
-	in, err := inbox.New(sqlite.InboxStore(db), "demo-shipping")
+	in, err := inbox.New(sqlite.InboxStore(db), demoGroup)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev: %w", err)
 	}
@@ -334,6 +341,9 @@ func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, v *regist
 		if err := json.Unmarshal(m.Data, &o); err != nil {
 			return handoff.Permanent(fmt.Errorf("decode order: %w", err))
 		}
+		if o.Customer == demoBlocked {
+			return handoff.Permanent(fmt.Errorf("customer %s is on hold: fix the order's customer and replay it", o.Customer))
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO demo_shipments (order_id, customer, message_id, created_at) VALUES (?, ?, ?, ?)`,
 			o.Order, o.Customer, m.ID, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 			return err
@@ -341,7 +351,7 @@ func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, v *regist
 		log.Info("demo: shipment created (inbox: exactly once)", "order", o.Order, "id", m.ID)
 		return nil
 	}))
-	c, err := consumer.New(sub, demoTopic, "demo-shipping", &mux, dead,
+	c, err := consumer.New(sub, demoTopic, demoGroup, &mux, dead,
 		consumer.WithLogger(log), consumer.WithSystem("nats"), consumer.WithBackoff(time.Second, time.Minute),
 		consumer.WithValidator(v))
 	if err != nil {
