@@ -63,6 +63,13 @@
 // delivered before the Retry call has returned and the delay has passed
 // since, so the caller always knows it waits for the redelivery first.
 //
+// A dead letter's replay ([Client.Redeliver]) goes through the same retry
+// topic: only its group consumes it, so no other group of the topic sees
+// the replay. Kafka does not deduplicate across producer sessions; the
+// message id stays, for the group's inbox. [Client.CheckSize] (for
+// outbox.WithBrokerLimit) checks a message's record batch against the
+// producer's ProducerBatchMaxBytes and the topic's max.message.bytes.
+//
 // # Traps and limits
 //
 //   - Topics: in production create the topic and its retry topic with your

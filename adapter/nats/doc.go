@@ -17,9 +17,23 @@
 // sends nothing when one fails, with an error naming its id. It then
 // publishes all of them asynchronously and returns once the server has
 // acknowledged each (PubAck), so a call costs about one round trip. The
-// message id travels as Nats-Msg-Id: a re-publish within the stream's
-// duplicate window (2 minutes by default, [WithDuplicateWindow]) is stored
-// once, which absorbs a relay that crashed between publishing and marking.
+// message's handoff.Message.DedupKey travels as Nats-Msg-Id: a re-publish
+// within the stream's duplicate window (2 minutes by default,
+// [WithDuplicateWindow]) is stored once, which absorbs a relay that crashed
+// between publishing and marking. A dead letter's replay has a key of its
+// own (the id, the replay count and the letter), so the window lets it
+// through; the server's duplicate answer to a replay is an error
+// (handoff.ErrDuplicate), never a silent success. While the connection is
+// down, Publish, Redeliver and Check fail at once with [ErrNotConnected],
+// naming the server and why it cannot be reached. [Client.CheckSize] tells
+// outbox.WithBrokerLimit what the server's max_payload allows.
+//
+// [Client.Redeliver] (a dead letter's replay) reaches one group only: it
+// publishes to the group's replay subject in the stream [ReplayStream]
+// (work-queue retention, created by the adapter; an operator's streams are
+// left alone), which only that group's Subscribe consumes, through a
+// durable consumer of its own next to the group's consumer of the topic.
+// This works on NATS 2.9, which has no multi-subject filters.
 //
 // The topic is the subject. A topic goes to the stream of the first
 // [WithStream] matching it; else to a stream that already captures its
@@ -29,7 +43,7 @@
 // never reconfigured, so settings an operator chose stay.
 //
 // Subscribe runs one durable pull consumer per topic and group (members of a
-// group share it), DeliverAll, explicit acks, MaxAckPending =
+// group share it), plus the group's replay consumer, DeliverAll, explicit acks, MaxAckPending =
 // Subscription.MaxInFlight (default 1000), consumed with Consume. Deliveries
 // arrive in stream order from one goroutine; the adapter keeps delivering
 // other messages while some are unsettled, up to MaxAckPending. Attempt is

@@ -66,6 +66,13 @@
 // CloudEvents are delivered with Delivery.Err and their body, never dropped.
 // Ack is basic.ack, which RabbitMQ does not confirm.
 //
+// A dead letter's replay ([Broker.Redeliver]) is published through the
+// default exchange straight into the group's own queue, with publisher
+// confirms: no other group of the topic sees it. RabbitMQ does not
+// deduplicate, so a replay always arrives; the message id stays, for the
+// group's inbox. RabbitMQ does not announce its max_message_size:
+// [Broker.CheckSize] (for outbox.WithBrokerLimit) checks WithMaxMessageSize.
+//
 // # Traps, and what the adapter does about them
 //
 //   - Several consumers on one queue break per-key order. The group queue
