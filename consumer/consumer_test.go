@@ -103,6 +103,7 @@ func TestNew_RefusesBadConfiguration(t *testing.T) {
 		{"no dead letters", func() error { _, err := consumer.New(b, "t", "g", h, nil); return err }, "dead-letter store is required"},
 		{"no topic", func() error { _, err := consumer.New(b, "", "g", h, dead); return err }, "topic is required"},
 		{"no group", func() error { _, err := consumer.New(b, "t", "", h, dead); return err }, "group is required"},
+		{"the relay's name", func() error { _, err := consumer.New(b, "t", dlq.RelayConsumer, h, dead); return err }, "reserved"},
 		{"zero workers", func() error { _, err := consumer.New(b, "t", "g", h, dead, consumer.WithWorkers(0)); return err }, "WithWorkers(0): must be ≥ 1"},
 		{"backoff max below initial", func() error {
 			_, err := consumer.New(b, "t", "g", h, dead, consumer.WithBackoff(time.Second, time.Millisecond))

@@ -792,3 +792,47 @@ func TestRebalance_MovedPartitionsGoToNewMember(t *testing.T) {
 		}
 	}
 }
+
+// CheckSize learns the topic's max.message.bytes from the cluster: a message
+// over it is refused (for outbox.WithBrokerLimit) naming the limit, one under
+// it passes, and Publish agrees.
+func TestCheckSize_TopicMaxMessageBytes(t *testing.T) {
+	seeds := fakeCluster(t)
+	c := newClient(t, seeds)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	topic := "sized"
+	if err := c.Publish(ctx, topic, handofftest.Msg("k", 0)); err != nil { // creates the topic
+		t.Fatal(err)
+	}
+	kc, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	limit := "20000"
+	if _, err := kadm.NewClient(kc).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: &limit}}, topic); err != nil {
+		t.Fatal(err)
+	}
+	// Random data: the broker measures the compressed batch; CheckSize
+	// counts it uncompressed, so it refuses no less than the broker.
+	noise := make([]byte, 15000)
+	rand.Read(noise)
+	big := handofftest.Msg("k", 1)
+	big.Data = []byte(fmt.Sprintf("%q", fmt.Sprintf("%x", noise)))
+	err = c.CheckSize(ctx, topic, big)
+	if err == nil || !strings.Contains(err.Error(), "max.message.bytes of 20000") || !strings.Contains(err.Error(), "claim-check") {
+		t.Fatalf("CheckSize over the topic's limit = %v, want a refusal naming max.message.bytes 20000", err)
+	}
+	if err := c.Publish(ctx, topic, big); err == nil {
+		t.Fatal("the broker took what CheckSize refused")
+	}
+	small := handofftest.Msg("k", 2)
+	small.Data = []byte(`"` + strings.Repeat("y", 10000) + `"`)
+	if err := c.CheckSize(ctx, topic, small); err != nil {
+		t.Fatalf("CheckSize under the limit: %v", err)
+	}
+	if err := c.Publish(ctx, topic, small); err != nil {
+		t.Fatalf("Publish of what CheckSize passed: %v", err)
+	}
+}
