@@ -50,7 +50,7 @@ func TestDedupLayers_RepublishAbsorbedReplayDeliveredInboxRecognisesIt(t *testin
 		c, _ := connect(t, srv)
 		topic, group := testenv.Unique("layers."), "shipping"
 		db := sqliteDB(t)
-		in, err := inbox.New(db, sqlite.InboxStore(db), group)
+		in, err := inbox.New(sqlite.InboxStore(db), group)
 		if err != nil {
 			t.Fatal(err)
 		}
