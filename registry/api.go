@@ -57,9 +57,12 @@ const (
 	CodeInvalidMode                 = 42204
 	CodeOperationNotPermitted       = 42205
 	CodeReferenceExists             = 42206
-	CodeBackendStore                = 50001
-	CodeOperationTimeout            = 50002
-	CodeRequestForwardingFailed     = 50003
+	// CodeTooManyRequests (handoff's own, HTTP 429) answers a request
+	// that finds every parse slot taken; the answer has Retry-After.
+	CodeTooManyRequests         = 42901
+	CodeBackendStore            = 50001
+	CodeOperationTimeout        = 50002
+	CodeRequestForwardingFailed = 50003
 )
 
 // Error is the registry's error: the body {"error_code": 40401,
@@ -68,6 +71,8 @@ type Error struct {
 	Code    int    `json:"error_code"`
 	Message string `json:"message"`
 	Status  int    `json:"-"`
+
+	retryAfter int // seconds, for the Retry-After header
 }
 
 func (e *Error) Error() string {

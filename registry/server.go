@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/handoffhq/handoff/schema"
 )
@@ -41,8 +43,15 @@ type Server struct {
 	defLevel  schema.Level
 	draft     schema.Draft // JSON Schema draft of a text without $schema
 	maxBody   int64
+	limits    schema.Limits
 	log       *slog.Logger
 	mux       *http.ServeMux
+
+	// Parse slots: admit holds every parse running or waiting, run every
+	// parse running. A parse finds admit full: 429.
+	admit, run chan struct{}
+	parses     atomic.Int64 // parses started, for tests
+	hooks      parseHooks
 
 	mu    sync.RWMutex
 	cache map[int]*entry // immutable schemas by id
@@ -131,6 +140,32 @@ func WithMaxBodyBytes(n int64) ServerOption {
 	}
 }
 
+// WithLimits sets the work budget of every schema the server parses for a
+// request (registered, looked up, checked, with its references): nesting
+// depth, members/fields and references, as schema.Limits says. A zero field
+// keeps its default (schema.DefaultLimits). A schema over a limit is refused
+// with 42201 naming the limit and its value. Schemas the registry holds
+// already are read without limits, so lowering a limit never makes a
+// stored schema unreadable.
+func WithLimits(l schema.Limits) ServerOption {
+	return func(s *Server) error { s.limits = l; return nil }
+}
+
+// WithMaxParses bounds the schemas parsed at once (default: the number of
+// CPUs, at least 2); as many again may wait for a slot. A request that finds
+// every slot running and every waiting place taken is answered 429 with
+// Retry-After, and a request whose client goes away while it waits gives
+// its place up without parsing.
+func WithMaxParses(n int) ServerOption {
+	return func(s *Server) error {
+		if n <= 0 {
+			return errors.New("registry: WithMaxParses: must be positive")
+		}
+		s.admit, s.run = make(chan struct{}, 2*n), make(chan struct{}, n)
+		return nil
+	}
+}
+
 // NewServer returns a server over store. The store's tables must exist
 // (the adapters' Migrate creates them).
 func NewServer(store Store, opts ...ServerOption) (*Server, error) {
@@ -142,6 +177,10 @@ func NewServer(store Store, opts ...ServerOption) (*Server, error) {
 		if err := o(s); err != nil {
 			return nil, err
 		}
+	}
+	if s.run == nil {
+		n := max(runtime.NumCPU(), 2)
+		s.admit, s.run = make(chan struct{}, 2*n), make(chan struct{}, n)
 	}
 	s.routes()
 	return s, nil
@@ -225,6 +264,10 @@ func (s *Server) handle(write bool, h func(http.ResponseWriter, *http.Request) e
 				if errors.Is(err, context.Canceled) {
 					return
 				}
+				if errors.Is(err, context.DeadlineExceeded) {
+					writeErr(w, &Error{Code: CodeOperationTimeout, Message: "Operation timed out"})
+					return
+				}
 				s.log.Error("registry: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 				re = &Error{Code: CodeBackendStore, Message: "Error in the backend data store: " + err.Error()}
 			}
@@ -273,6 +316,9 @@ func reply(w http.ResponseWriter, status int, v any) error {
 
 func writeErr(w http.ResponseWriter, e *Error) {
 	b, _ := json.Marshal(e)
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(e.HTTPStatus())
 	w.Write(b)
@@ -782,7 +828,7 @@ func (s *Server) parseCandidate(ctx context.Context, req request) (*candidate, e
 	c := &candidate{req: req, typ: typ, draft: s.draft, refs: refs}
 	if c.canon, err = schema.Canonical(typ, req.Schema); err != nil {
 		// Not even JSON: parse to say exactly why.
-		return nil, c.parse()
+		return nil, s.parse(ctx, c)
 	}
 	c.rehash()
 	return c, nil
@@ -794,14 +840,73 @@ func (c *candidate) rehash() {
 	c.hash = hashOf(c.typ, c.canon, c.req.References, c.req.Metadata, c.req.RuleSet)
 }
 
-// parse parses the candidate, once; a schema that does not parse is a
+// parseHooks let tests see a parse wait, give up and start.
+type parseHooks struct {
+	waiting, gaveUp, parsing func()
+}
+
+// retryAfterSeconds is the Retry-After of a 429: a parse within the
+// default limits takes about a second at most.
+const retryAfterSeconds = 1
+
+// parseSlot takes a parse slot: at once when one is free, after a wait
+// when a waiting place is free (giving up when ctx ends), else a 429.
+func (s *Server) parseSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case s.admit <- struct{}{}:
+	default:
+		return nil, &Error{Code: CodeTooManyRequests, Message: fmt.Sprintf(
+			"Too many schemas being parsed: %d running and %d waiting; retry after %d s", cap(s.run), cap(s.admit)-cap(s.run), retryAfterSeconds),
+			retryAfter: retryAfterSeconds}
+	}
+	select {
+	case s.run <- struct{}{}:
+	default:
+		if s.hooks.waiting != nil {
+			s.hooks.waiting()
+		}
+		select {
+		case s.run <- struct{}{}:
+		case <-ctx.Done():
+			<-s.admit
+			if s.hooks.gaveUp != nil {
+				s.hooks.gaveUp()
+			}
+			return nil, ctx.Err()
+		}
+	}
+	release = func() { <-s.run; <-s.admit }
+	if err := ctx.Err(); err != nil {
+		release()
+		if s.hooks.gaveUp != nil {
+			s.hooks.gaveUp()
+		}
+		return nil, err
+	}
+	return release, nil
+}
+
+// parse parses the candidate, once, in a parse slot, under the server's
+// limits and ctx; a schema that does not parse, or is over a limit, is a
 // 42201 naming where and why.
-func (c *candidate) parse() error {
+func (s *Server) parse(ctx context.Context, c *candidate) error {
 	if c.parsed != nil {
 		return nil
 	}
-	p, err := schema.Parse(schema.Schema{Type: c.typ, Text: c.req.Schema, References: c.refs, DefaultDraft: c.draft})
+	release, err := s.parseSlot(ctx)
 	if err != nil {
+		return err
+	}
+	defer release()
+	s.parses.Add(1)
+	if s.hooks.parsing != nil {
+		s.hooks.parsing()
+	}
+	p, err := schema.ParseContext(ctx, schema.Schema{Type: c.typ, Text: c.req.Schema, References: c.refs, DefaultDraft: c.draft}, s.limits)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return errf(CodeInvalidSchema, "Invalid schema: %s", strings.TrimPrefix(err.Error(), "schema: "))
 	}
 	c.parsed = p
@@ -857,8 +962,13 @@ type reader interface {
 }
 
 // maxReferences bounds the distinct schema versions one schema may
-// reference, directly or not.
-const maxReferences = 1000
+// reference, directly or not: the limits' MaxReferences.
+func (s *Server) maxReferences() int {
+	if s.limits.MaxReferences == 0 {
+		return schema.DefaultLimits.MaxReferences
+	}
+	return s.limits.MaxReferences
+}
 
 // resolve loads the referenced versions (latest for -1) and, breadth first,
 // their own references, as the name → text map the schema package takes;
@@ -869,8 +979,9 @@ func (s *Server) resolve(ctx context.Context, rd reader, refs []Reference) (map[
 	if len(refs) == 0 {
 		return nil, nil, nil
 	}
-	if len(refs) > maxReferences {
-		return nil, nil, errf(CodeInvalidSchema, "Invalid schema: %d references, more than %d", len(refs), maxReferences)
+	maxRefs := s.maxReferences()
+	if maxRefs >= 0 && len(refs) > maxRefs {
+		return nil, nil, errf(CodeInvalidSchema, "Invalid schema: %d references, more than the limit MaxReferences=%d", len(refs), maxRefs)
 	}
 	type node struct {
 		subject string
@@ -911,8 +1022,8 @@ func (s *Server) resolve(ctx context.Context, rd reader, refs []Reference) (map[
 				continue
 			}
 			seen[k] = true
-			if len(seen) > maxReferences {
-				return nil, nil, errf(CodeInvalidSchema, "Invalid schema: references reach more than %d schema versions", maxReferences)
+			if maxRefs >= 0 && len(seen) > maxRefs {
+				return nil, nil, errf(CodeInvalidSchema, "Invalid schema: references reach more than %d schema versions, the limit MaxReferences", maxRefs)
 			}
 			next = append(next, e.stored.References...)
 		}
@@ -936,8 +1047,12 @@ func (s *Server) parsedOf(ctx context.Context, rd reader, e *entry) (*schema.Par
 	if err != nil {
 		return nil, err
 	}
-	p, err := schema.Parse(schema.Schema{Type: typ, Text: e.stored.Text, References: refs, DefaultDraft: s.draft})
+	// Accepted earlier, perhaps under other limits: read without them.
+	p, err := schema.ParseContext(ctx, schema.Schema{Type: typ, Text: e.stored.Text, References: refs, DefaultDraft: s.draft}, schema.NoLimits)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("registry: stored schema %d no longer parses: %w", e.stored.ID, err)
 	}
 	e.parsed = p
@@ -1093,7 +1208,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 			return reply(w, 200, registration(subject, v.Version, v.SchemaID, c))
 		}
 	}
-	if err := c.parse(); err != nil {
+	if err := s.parse(ctx, c); err != nil {
 		return err
 	}
 	locks := []string{subject}
@@ -1276,7 +1391,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	// Not there: an invalid schema says so rather than "not found".
-	if err := c.parse(); err != nil {
+	if err := s.parse(ctx, c); err != nil {
 		return err
 	}
 	return errf(CodeSchemaNotFound, "Schema not found")
@@ -1308,7 +1423,7 @@ func (s *Server) checkCompatibility(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if err := c.parse(); err != nil {
+	if err := s.parse(ctx, c); err != nil {
 		return err
 	}
 	res, err := s.checkAgainst(ctx, s.store, level, f.rules, c, rows)

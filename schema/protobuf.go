@@ -48,7 +48,7 @@ type protoSchema struct {
 	canon string
 }
 
-func parseProtobuf(s Schema) (parsed, error) {
+func parseProtobuf(ctx context.Context, s Schema) (parsed, error) {
 	srcs := make(map[string]string, len(s.References)+1)
 	for name, text := range s.References {
 		srcs[name] = text
@@ -62,7 +62,7 @@ func parseProtobuf(s Schema) (parsed, error) {
 		}),
 		MaxParallelism: 1,
 	}
-	files, err := c.Compile(context.Background(), pbMainFile)
+	files, err := c.Compile(ctx, pbMainFile)
 	if err != nil {
 		return nil, pbParseError(err)
 	}

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,9 +237,15 @@ type Parsed struct {
 	impl   parsed
 }
 
-// Parse parses and checks a schema. An error is a *ParseError naming where
-// the schema is wrong.
+// Parse parses and checks a schema under DefaultLimits. An error is a
+// *ParseError naming where the schema is wrong, or a *LimitError naming the
+// limit it exceeds. For a schema from the network, use ParseContext with
+// the request's context.
 func Parse(s Schema) (*Parsed, error) {
+	return ParseContext(context.Background(), s, Limits{})
+}
+
+func parse(ctx context.Context, s Schema) (*Parsed, error) {
 	var (
 		impl parsed
 		err  error
@@ -249,7 +256,7 @@ func Parse(s Schema) (*Parsed, error) {
 	case JSON:
 		impl, err = parseJSON(s)
 	case Protobuf:
-		impl, err = parseProtobuf(s)
+		impl, err = parseProtobuf(ctx, s)
 	default:
 		return nil, &ParseError{Type: s.Type, Reason: "schemaType must be one of AVRO, JSON, PROTOBUF"}
 	}
