@@ -57,6 +57,7 @@ const (
 	CodeInvalidMode                 = 42204
 	CodeOperationNotPermitted       = 42205
 	CodeReferenceExists             = 42206
+	CodeInvalidSubject              = 42208
 	// CodeTooManyRequests (handoff's own, HTTP 429) answers a request
 	// that finds every parse slot taken; the answer has Retry-After.
 	CodeTooManyRequests         = 42901

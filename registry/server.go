@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/handoffhq/handoff/schema"
 )
@@ -255,6 +257,12 @@ func (s *Server) handle(write bool, h func(http.ResponseWriter, *http.Request) e
 			writeErr(w, &Error{Code: CodeUnauthorized, Message: "Unauthorized: a valid token is required"})
 			return
 		}
+		if strings.Contains(r.Pattern, "{subject}") {
+			if err := validSubject(r.PathValue("subject")); err != nil {
+				writeErr(w, err)
+				return
+			}
+		}
 		if r.Method != http.MethodGet && r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 		}
@@ -479,6 +487,9 @@ func (s *Server) schemaByID(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) schemaByGUID(w http.ResponseWriter, r *http.Request) error {
 	guid := r.PathValue("guid")
+	if len(guid) > 64 || !utf8.ValidString(guid) || strings.IndexFunc(guid, unicode.IsControl) >= 0 {
+		return errf(CodeSchemaNotFound, "Schema %q not found", guid)
+	}
 	st, err := s.store.SchemaByGUID(r.Context(), guid)
 	if errors.Is(err, ErrStoreNotFound) {
 		return errf(CodeSchemaNotFound, "Schema %s not found", guid)
@@ -810,7 +821,19 @@ func (s *Server) parseCandidate(ctx context.Context, req request) (*candidate, e
 	if err != nil {
 		return nil, errf(CodeInvalidSchema, "Invalid schema: field \"schemaType\" must be one of AVRO, JSON, PROTOBUF, got %q", req.SchemaType)
 	}
+	if i := strings.IndexByte(req.Schema, 0); i >= 0 {
+		return nil, errf(CodeInvalidSchema, "Invalid schema: field \"schema\" has a NUL character at byte %d", i)
+	}
+	if err := validMetadata(req.Metadata); err != nil {
+		return nil, err
+	}
+	if err := validRuleSet(req.RuleSet); err != nil {
+		return nil, err
+	}
 	for i, ref := range req.References {
+		if err := validSubject(ref.Subject); err != nil && ref.Subject != "" {
+			return nil, errf(CodeInvalidSchema, "Invalid schema: references[%d].subject: %s", i, err.Message)
+		}
 		switch {
 		case ref.Name == "":
 			return nil, errf(CodeInvalidSchema, "Invalid schema: references[%d].name must not be empty", i)
@@ -1151,9 +1174,6 @@ func describeWarnings(vs []schema.Violation) []string {
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	subject := r.PathValue("subject")
-	if err := validSubject(subject); err != nil {
-		return err
-	}
 	f, err := s.settings(ctx, subject)
 	if err != nil {
 		return err
@@ -1347,9 +1367,86 @@ func registration(subject string, version, id int, c *candidate) Registered {
 	return out
 }
 
-func validSubject(subject string) error {
-	if subject == "" || strings.ContainsAny(subject, "\x00") || len(subject) > 255 {
-		return errf(CodeInvalidSchema, "Invalid subject %q: must be 1 to 255 bytes with no NUL", subject)
+// maxSubjectBytes bounds a subject's length (the stores' column width).
+const maxSubjectBytes = 255
+
+// validSubject checks a subject as every route (and every reference) takes
+// it: valid UTF-8 without control characters (as Confluent's registry
+// requires), 1 to 255 bytes, and not one of Confluent's reserved names.
+func validSubject(subject string) *Error {
+	bad := func(rule string) *Error {
+		return errf(CodeInvalidSubject, "Invalid subject %q: %s", subject, rule)
+	}
+	switch {
+	case subject == "":
+		return bad("must not be empty")
+	case len(subject) > maxSubjectBytes:
+		return errf(CodeInvalidSubject, "Invalid subject of %d bytes: must be at most %d bytes", len(subject), maxSubjectBytes)
+	case !utf8.ValidString(subject):
+		return bad("must be valid UTF-8")
+	case strings.IndexFunc(subject, unicode.IsControl) >= 0:
+		return bad("must not contain control characters")
+	case subject == "__GLOBAL" || subject == "__EMPTY":
+		return bad("is reserved")
+	}
+	return nil
+}
+
+// validMetadata checks the shape of a request's metadata, as Confluent's
+// registry reads it: an object whose "properties" map names to strings,
+// "tags" names to arrays of strings, and "sensitive" is an array of
+// strings. Other members are kept as given.
+func validMetadata(raw json.RawMessage) *Error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var md map[string]json.RawMessage
+	if json.Unmarshal(raw, &md) != nil {
+		return errf(CodeInvalidSchema, "Invalid metadata: field \"metadata\" must be an object")
+	}
+	shapes := []struct {
+		field string
+		v     any
+		want  string
+	}{
+		{"properties", new(map[string]string), "an object of strings"},
+		{"tags", new(map[string][]string), "an object of arrays of strings"},
+		{"sensitive", new([]string), "an array of strings"},
+	}
+	for _, sh := range shapes {
+		if v, ok := md[sh.field]; ok && string(v) != "null" && json.Unmarshal(v, sh.v) != nil {
+			return errf(CodeInvalidSchema, "Invalid metadata: field \"metadata.%s\" must be %s", sh.field, sh.want)
+		}
+	}
+	return nil
+}
+
+// validRuleSet checks the shape of a request's ruleSet: an object whose
+// "migrationRules", "domainRules" and "encodingRules" are arrays of rules,
+// each an object with a non-empty string "name".
+func validRuleSet(raw json.RawMessage) *Error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var rs map[string]json.RawMessage
+	if json.Unmarshal(raw, &rs) != nil {
+		return errf(CodeInvalidSchema, "Invalid ruleSet: field \"ruleSet\" must be an object")
+	}
+	for _, field := range []string{"migrationRules", "domainRules", "encodingRules"} {
+		v, ok := rs[field]
+		if !ok || string(v) == "null" {
+			continue
+		}
+		var rules []map[string]json.RawMessage
+		if json.Unmarshal(v, &rules) != nil {
+			return errf(CodeInvalidSchema, "Invalid ruleSet: field \"ruleSet.%s\" must be an array of rule objects", field)
+		}
+		for i, r := range rules {
+			var name string
+			if json.Unmarshal(r["name"], &name) != nil || name == "" {
+				return errf(CodeInvalidSchema, "Invalid ruleSet: field \"ruleSet.%s[%d].name\" must be a non-empty string", field, i)
+			}
+		}
 	}
 	return nil
 }

@@ -2,13 +2,17 @@ package registry_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/handoffhq/handoff/registry"
 )
@@ -91,6 +95,67 @@ func FuzzServerRequests(f *testing.F) {
 			}
 			if !strings.HasPrefix(e.Error(), "registry: ") {
 				t.Fatalf("error text %q", e.Error())
+			}
+		}
+	})
+}
+
+// muxClient gives up on a request no answer comes to: a hang is a finding.
+var muxClient = &http.Client{Timeout: 30 * time.Second}
+
+// The whole mux: any method, path (with query), content type and body. No
+// input gets a 5xx, and every error is in the registry's shape.
+func FuzzServerMux(f *testing.F) {
+	for _, s := range []struct{ method, path, ctype, body string }{
+		{"POST", "/subjects/s/versions", "application/json", `{"schema":"\"string\""}`},
+		{"POST", "/subjects/probe%FFx/versions", "application/json", `{"schema":"\"string\""}`},
+		{"GET", "/subjects/probe%00x/versions", "", ""},
+		{"PUT", "/config/probe%FFx", "application/json", `{"compatibility":"FULL"}`},
+		{"PUT", "/mode/s", "application/json", `{"mode":"READONLY"}`},
+		{"PUT", "/mode", "application/json", `{"mode":"READWRITE"}`},
+		{"DELETE", "/subjects/s?permanent=true", "", ""},
+		{"POST", "/subjects/s/versions", "text/plain", `{"schema":"{}","schemaType":"JSON","metadata":"x","ruleSet":[1,2]}`},
+		{"POST", "/compatibility/subjects/s/versions/latest?verbose=true", "", `{"schema":"syntax = \"proto3\"; message M {}","schemaType":"PROTOBUF"}`},
+		{"GET", "/schemas/guids/%FF", "", ""},
+		{"GET", "/subjects/s/metadata?key=a&value=b&key=c", "", ""},
+		{"GET", "/schemas?subjectPrefix=%FF&deleted=true&latestOnly=true", "", ""},
+		{"PATCH", "/subjects", "", ""},
+	} {
+		f.Add(s.method, s.path, s.ctype, []byte(s.body))
+	}
+	srv, err := registry.NewServer(sqliteStore(f), registry.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		f.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	f.Cleanup(hs.Close)
+	f.Fuzz(func(t *testing.T, method, path, ctype string, body []byte) {
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		req, err := http.NewRequest(method, hs.URL+path, bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := muxClient.Do(req)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Timeout") {
+				t.Fatalf("%s %s %q: no answer: %v", method, path, body, err)
+			}
+			return // not a request net/http sends
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 500 {
+			t.Fatalf("%s %s %q: %d %s", method, path, body, resp.StatusCode, raw)
+		}
+		if resp.StatusCode >= 400 && resp.StatusCode != 400 || json.Valid(raw) {
+			var e registry.Error
+			if resp.StatusCode >= 400 && (json.Unmarshal(raw, &e) != nil || e.Code == 0 || e.Message == "") {
+				t.Fatalf("%s %s: error body not in the registry's shape: %d %s", method, path, resp.StatusCode, raw)
 			}
 		}
 	})
