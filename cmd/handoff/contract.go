@@ -484,5 +484,5 @@ func contractBroker(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "contract broker  http://%s\n", ln.Addr())
 	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
-	return serveUntilDone(ctx, ln, b)
+	return serveUntilDone(ctx, ln, guard(*addr, "").Wrap(b))
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/handoffhq/handoff/consumer"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/inbox"
+	"github.com/handoffhq/handoff/internal/httpguard"
 	"github.com/handoffhq/handoff/outbox"
 	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/relay"
@@ -40,7 +41,9 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", ".handoff", "directory holding the SQLite file and the NATS store")
-	addr := fs.String("addr", defaultAddr, "HTTP listen address")
+	addr := fs.String("addr", defaultAddr, "HTTP listen address (not loopback: needs --token or --insecure)")
+	token := fs.String("token", os.Getenv("HANDOFF_DEV_TOKEN"), "token every HTTP request needs, as Bearer or basic-auth password (env HANDOFF_DEV_TOKEN)")
+	insecure := fs.Bool("insecure", false, "serve a non-loopback --addr without --token (schema writes and dead-letter payloads open to the network)")
 	natsPort := fs.Int("nats-port", 0, "embedded NATS port (0: a free port, so a NATS already running is never disturbed)")
 	demo := fs.Bool("demo", true, "run the demo producer and consumer")
 	every := fs.Duration("demo-interval", 2*time.Second, "how often the demo producer publishes")
@@ -53,6 +56,12 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("dev: --demo-interval %v: must be > 0", *every)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if !httpguard.IsLoopback(*addr) && *token == "" {
+		if !*insecure {
+			return fmt.Errorf("dev: --addr %s is not loopback: give --token (or --insecure, to open schema writes and dead-letter payloads to the network)", *addr)
+		}
+		log.Warn("dev: INSECURE: serving schema writes and dead-letter payloads without a token to the network", "addr", *addr)
+	}
 
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return fmt.Errorf("dev: data dir: %w", err)
@@ -134,7 +143,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("dev: %w", err)
 	}
 	mux.Handle("/registry/", http.StripPrefix("/registry", reg))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := httpguard.NewServer(guard(*addr, *token).Wrap(mux), httpguard.Timeouts{})
 
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "health           %s/healthz\n", base)
@@ -161,7 +170,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	})
 	if *demo {
-		validator, err := demoSchema(ctx, base+"/registry")
+		validator, err := demoSchema(ctx, base+"/registry", *token, log)
 		if err != nil {
 			return err
 		}
@@ -256,13 +265,27 @@ const demoOrderSchema = `{
 
 // demoSchema registers the demo's schema in the dev registry and returns
 // the validator the demo's producer and consumer use.
-func demoSchema(ctx context.Context, registryURL string) (*registry.Validator, error) {
-	c, err := registry.NewClient(registryURL)
+func demoSchema(ctx context.Context, registryURL, token string, log *slog.Logger) (*registry.Validator, error) {
+	var opts []registry.ClientOption
+	if token != "" {
+		opts = append(opts, registry.WithToken(token))
+	}
+	c, err := registry.NewClient(registryURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dev: %w", err)
 	}
-	if _, err := c.Register(ctx, demoTopic+"-value", registry.SchemaSpec{Type: schema.JSON, Text: demoOrderSchema}); err != nil {
-		return nil, fmt.Errorf("dev: register the demo schema: %w", err)
+	subject, spec := demoTopic+"-value", registry.SchemaSpec{Type: schema.JSON, Text: demoOrderSchema}
+	if _, err := c.Register(ctx, subject, spec); err != nil {
+		var re *registry.Error
+		if !errors.As(err, &re) || re.Code != registry.CodeOperationNotPermitted {
+			return nil, fmt.Errorf("dev: register the demo schema: %w", err)
+		}
+		// A mode set through the API (READONLY) refuses registering, even
+		// of a schema registered already: use the registered one.
+		if _, lerr := c.Lookup(ctx, subject, spec); lerr != nil {
+			return nil, fmt.Errorf("dev: register the demo schema: %w; set the mode back with: curl -X PUT -H 'Content-Type: application/json' -d '{\"mode\":\"READWRITE\"}' %s/mode", err, registryURL)
+		}
+		log.Warn("dev: the registry refuses registrations (mode); the demo uses its schema registered earlier", "subject", subject, "err", re.Message)
 	}
 	v, err := registry.NewValidator(c, registry.WithTopicNameStrategy())
 	if err != nil {

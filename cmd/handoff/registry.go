@@ -18,6 +18,7 @@ import (
 	"github.com/handoffhq/handoff/adapter/mysql"
 	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff/internal/httpguard"
 	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/schema"
 )
@@ -78,6 +79,7 @@ func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	addr := fs.String("addr", envOr("HANDOFF_REGISTRY_ADDR", "127.0.0.1:8081"), "listen address (env HANDOFF_REGISTRY_ADDR)")
 	token := fs.String("token", envOr("HANDOFF_REGISTRY_TOKEN", ""), "token writes need, as Bearer or basic-auth password (env HANDOFF_REGISTRY_TOKEN)")
 	openReads := fs.Bool("open-reads", false, "let reads through without the token")
+	insecure := fs.Bool("insecure", false, "serve without --token: anyone who can reach the port may register and delete schemas")
 	level := fs.String("compatibility", "BACKWARD", "default compatibility level until one is PUT to /config")
 	jsonDraft := fs.String("json-draft", "draft-07", "JSON Schema draft of a schema without $schema: draft-04, draft-06, draft-07 (Confluent's), 2019-09 or 2020-12")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -106,8 +108,10 @@ func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	opts := []registry.ServerOption{registry.WithDefaultCompatibility(l), registry.WithDefaultJSONDraft(draft), registry.WithLogger(log)}
 	if *token != "" {
 		opts = append(opts, registry.WithRequiredToken(*token), registry.WithOpenReads(*openReads))
+	} else if !*insecure {
+		return errors.New("registry: --token is required (or --insecure, to let anyone who can reach the port register and delete schemas)")
 	} else {
-		log.Warn("registry: no --token: anyone who can reach the port may register and delete schemas")
+		log.Warn("registry: INSECURE: no --token: anyone who can reach the port may register and delete schemas", "addr", *addr)
 	}
 	srv, err := registry.NewServer(store, opts...)
 	if err != nil {
@@ -119,12 +123,23 @@ func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "schema registry  http://%s\n", ln.Addr())
 	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
-	return serveUntilDone(ctx, ln, srv)
+	return serveUntilDone(ctx, ln, guard(*addr, "").Wrap(srv))
+}
+
+// guard is the HTTP guard of a server listening on addr: on loopback, the
+// Host header must name loopback (DNS rebinding); everywhere, writes from
+// another site and non-JSON write bodies are refused.
+func guard(addr, token string) httpguard.Guard {
+	g := httpguard.Guard{Token: token}
+	if httpguard.IsLoopback(addr) {
+		g.Hosts = httpguard.LoopbackHosts
+	}
+	return g
 }
 
 // serveUntilDone serves h on ln until ctx ends, then shuts down gracefully.
 func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	hs := httpguard.NewServer(h, httpguard.Timeouts{})
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
