@@ -40,7 +40,13 @@ type server struct {
 // startServer runs `bin registry serve --db db --addr 127.0.0.1:0` and waits
 // for the line with its URL.
 func startServer(bin, db, logPath string) (*server, error) {
-	cmd := exec.Command(bin, "registry", "serve", "--db", db, "--addr", "127.0.0.1:0")
+	args := []string{"registry", "serve", "--db", db, "--addr", "127.0.0.1:0"}
+	// Since issue 10 serving without a token needs --insecure; binaries
+	// built before it do not know the flag (and serve without it).
+	if help, _ := exec.Command(bin, "registry", "serve", "--help").CombinedOutput(); strings.Contains(string(help), "-insecure") {
+		args = append(args, "--insecure")
+	}
+	cmd := exec.Command(bin, args...)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
