@@ -243,9 +243,17 @@ func (e *env) ceiling(ctx context.Context, sys string, r *result) error {
 // outbox row; + the per-key lock row; + NOTIFY (the full transaction).
 func (e *env) writerVariants(ctx context.Context) error {
 	for _, v := range []struct {
-		name        string
-		lock, notif bool
-	}{{"business + outbox insert", false, false}, {"+ key lock upsert", true, false}, {"+ key lock + NOTIFY (= handoff)", true, true}, {"business + outbox insert + NOTIFY", false, true}} {
+		name              string
+		lock, notif       bool
+		noRow, walMessage bool
+	}{
+		{name: "business row alone", noRow: true},
+		{name: "business + logical decoding message", noRow: true, walMessage: true},
+		{name: "business + outbox insert"},
+		{name: "+ key lock upsert", lock: true},
+		{name: "+ key lock + NOTIFY (= handoff)", lock: true, notif: true},
+		{name: "business + outbox insert + NOTIFY", notif: true},
+	} {
 		err := e.measure(ctx, "handoff", "wv", func(s system, sp *space, tr *tracker) error {
 			db := s.(*handoffSys).db
 			var smp sampler
@@ -267,9 +275,19 @@ func (e *env) writerVariants(ctx context.Context) error {
 						return err
 					}
 				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO handoff_outbox (topic, partition_no, partition_key, message_id, envelope, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-					sp.topic, outbox.Partition(key, id, outbox.DefaultPartitions), key, id, payload(key, seq, e.cfg.size+300), time.Now().UTC()); err != nil {
-					return err
+				if v.walMessage {
+					// What WAL mode writes: the envelope as a transactional
+					// logical decoding message, no table row.
+					if _, err := tx.ExecContext(ctx, `SELECT pg_logical_emit_message(true, 'handoff', $1::bytea)`,
+						payload(key, seq, e.cfg.size+300)); err != nil {
+						return err
+					}
+				}
+				if !v.noRow {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO handoff_outbox (topic, partition_no, partition_key, message_id, envelope, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+						sp.topic, outbox.Partition(key, id, outbox.DefaultPartitions), key, id, payload(key, seq, e.cfg.size+300), time.Now().UTC()); err != nil {
+						return err
+					}
 				}
 				if v.notif {
 					if _, err := tx.ExecContext(ctx, `NOTIFY handoff_outbox`); err != nil {
