@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -817,17 +818,41 @@ func (r *WALRelay) publisher(ctx context.Context, batches <-chan walBatch, p *pr
 				ids = append(ids, e.rowID)
 			}
 		}
-		for failures := 0; len(ids) > 0; {
+		for failures, unseen := 0, 0; len(ids) > 0; {
 			var err error
 			if db == nil {
 				db, err = pgx.Connect(ctx, r.dsn)
 			}
+			var gone []int64
 			if err == nil {
-				_, err = db.Exec(ctx, `DELETE FROM handoff_outbox WHERE id = ANY($1)`, ids)
+				var rows pgx.Rows
+				rows, err = db.Query(ctx, `DELETE FROM handoff_outbox WHERE id = ANY($1) RETURNING id`, ids)
+				if err == nil {
+					gone, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+				}
 			}
 			if err == nil {
 				r.setDown(relay.PartDatabase, nil)
-				break
+				if len(gone) == len(ids) {
+					break
+				}
+				// A commit is decoded from the WAL a moment before it is
+				// visible to other transactions: delete what this one did
+				// not see again, shortly. A row still unseen after a second
+				// was deleted by someone else.
+				ids = slices.DeleteFunc(ids, func(id int64) bool { return slices.Contains(gone, id) })
+				if unseen++; unseen > 1000 {
+					r.log.Warn("postgres: WAL relay: published outbox rows not found to delete", "rows", len(ids))
+					break
+				}
+				t := time.NewTimer(time.Millisecond)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
+				continue
 			}
 			if db != nil {
 				db.Close(context.WithoutCancel(ctx))
