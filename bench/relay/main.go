@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"os/signal"
 	"runtime"
@@ -250,12 +251,14 @@ func (e *env) writerVariants(ctx context.Context) error {
 		name              string
 		lock, notif       bool
 		noRow, walMessage bool
+		advisory          bool
 	}{
 		{name: "business row alone", noRow: true},
 		{name: "business + logical decoding message", noRow: true, walMessage: true},
 		{name: "business + outbox insert"},
 		{name: "+ key lock upsert", lock: true},
-		{name: "+ key lock + NOTIFY (= handoff)", lock: true, notif: true},
+		{name: "+ advisory key lock", advisory: true},
+		{name: "+ advisory key lock + NOTIFY", advisory: true, notif: true},
 		{name: "business + outbox insert + NOTIFY", notif: true},
 	} {
 		err := e.measure(ctx, "handoff", "wv", func(s system, sp *space, tr *tracker) error {
@@ -276,6 +279,13 @@ func (e *env) writerVariants(ctx context.Context) error {
 				if v.lock {
 					if _, err := tx.ExecContext(ctx, `INSERT INTO handoff_outbox_keys (partition_key, writes) VALUES ($1, 1)
 		ON CONFLICT (partition_key) DO UPDATE SET writes = handoff_outbox_keys.writes + 1`, key); err != nil {
+						return err
+					}
+				}
+				if v.advisory {
+					h := fnv.New32a()
+					h.Write([]byte(key))
+					if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(0x68616e64), int32(h.Sum32())); err != nil {
 						return err
 					}
 				}
