@@ -344,7 +344,15 @@ func (h *handoffSys) close() error {
 	h.stops = nil
 	if h.slot != "" {
 		// The slot would hold WAL for ever.
-		if _, derr := h.db.Exec(`SELECT pg_drop_replication_slot($1)`, h.slot); derr != nil {
+		// The stopped relay's walsender exits a moment after its client.
+		var derr error
+		for try := 0; try < 100; try++ {
+			if _, derr = h.db.Exec(`SELECT pg_drop_replication_slot($1)`, h.slot); derr == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if derr != nil {
 			err = errors.Join(err, derr)
 		}
 		h.db.Exec(`DROP PUBLICATION IF EXISTS ` + h.slot)
