@@ -65,7 +65,7 @@ var adapterDeps = map[string]struct{ handoff, modules []string }{
 		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/sqlstore",
 			"registry/registrystore", "idempotency/idempotencystore", "contract", "contract/broker"},
 		modules: append([]string{"github.com/jackc/pgx/v5", "github.com/jackc/pgpassfile", "github.com/jackc/pgservicefile",
-			"github.com/jackc/puddle/v2", "golang.org/x/sync", "golang.org/x/text"}, otelAPI...),
+			"github.com/jackc/puddle/v2", "golang.org/x/sync", "golang.org/x/text", "github.com/jackc/pglogrepl", "github.com/jackc/pgio"}, otelAPI...),
 	},
 	"adapter/sqlite": {
 		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/sqlstore",

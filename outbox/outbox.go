@@ -16,8 +16,8 @@
 // broker's own limit with WithBrokerLimit); the event row commits or
 // rolls back with the transaction; messages of one partition key are
 // published in the order their transactions committed. That last one is how
-// the store writes a key: it takes a row lock on the key in the same
-// transaction, so two transactions writing the same key commit one after the
+// the store writes a key: it takes a lock on the key in the same
+// transaction (an advisory lock on PostgreSQL, a row lock elsewhere), so two transactions writing the same key commit one after the
 // other and their rows are numbered in commit order (a plain auto-increment
 // id is taken at insert, not commit, and would not do).
 //

@@ -65,13 +65,34 @@ type side struct {
 }
 
 var sides = map[string]side{
-	"postgres": {postgres.Open, postgres.Migrate[*sql.DB], postgres.RelayStore[*sql.DB], postgres.OutboxStore[*sql.DB], postgres.InboxStore, func(n int) string { return "$" + strconv.Itoa(n) }},
+	"postgres": {postgres.Open, postgres.Migrate[*sql.DB], postgres.RelayStore[*sql.DB], func(db *sql.DB) outbox.Store { return postgres.OutboxStore(db) }, postgres.InboxStore, func(n int) string { return "$" + strconv.Itoa(n) }},
 	"sqlite":   {sqlite.Open, sqlite.Migrate, sqlite.RelayStore, sqlite.OutboxStore, sqlite.InboxStore, func(int) string { return "?" }},
+	// WAL mode: the writer emits logical decoding messages (or plain rows),
+	// the relay children read the slot (postgres.WALRelay).
+	"postgres-wal": {postgres.Open, postgres.Migrate[*sql.DB], nil, func(db *sql.DB) outbox.Store {
+		return postgres.OutboxStore(db, postgres.WithWAL(postgres.WALMessages))
+	}, postgres.InboxStore, func(n int) string { return "$" + strconv.Itoa(n) }},
+	"postgres-walrows": {postgres.Open, postgres.Migrate[*sql.DB], nil, func(db *sql.DB) outbox.Store {
+		return postgres.OutboxStore(db, postgres.WithWAL(postgres.WALRows))
+	}, postgres.InboxStore, func(n int) string { return "$" + strconv.Itoa(n) }},
 }
 
 func relayChild() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	if strings.HasPrefix(os.Getenv("HANDOFF_RELAY_DB"), "postgres-wal") {
+		pub, closePub, err := openBroker(os.Getenv("HANDOFF_RELAY_BROKER"))
+		if err != nil {
+			return err
+		}
+		defer closePub()
+		r, err := postgres.NewWALRelay(os.Getenv("HANDOFF_RELAY_DSN"), pub, postgres.WithSlot(os.Getenv("HANDOFF_RELAY_SLOT")),
+			postgres.WithWALBatch(200, time.Millisecond), postgres.WithWALRetry(5*time.Millisecond, 50*time.Millisecond))
+		if err != nil {
+			return err
+		}
+		return r.Run(ctx)
+	}
 	s := sides[os.Getenv("HANDOFF_RELAY_DB")]
 	db, err := s.open(ctx, os.Getenv("HANDOFF_RELAY_DSN"))
 	if err != nil {
@@ -187,6 +208,24 @@ func crash(t *testing.T, kind, brokerKind, dsn, effectsDSN string) {
 	if _, err := db.Exec(`CREATE TABLE crash_orders (k VARCHAR(32) NOT NULL, n INT NOT NULL, PRIMARY KEY (k, n))`); err != nil {
 		t.Fatal(err)
 	}
+	var childEnv []string
+	if strings.HasPrefix(kind, "postgres-wal") {
+		// The slot exists before the first write; the children read it,
+		// one at a time.
+		slot := testenv.Unique("crash_")
+		if err := postgres.SetupWAL(ctx, db, slot); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			c, err := s.open(ctx, dsn)
+			if err == nil {
+				c.Exec("SELECT pg_drop_replication_slot($1) WHERE EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND NOT active)", slot)
+				c.Exec("DROP PUBLICATION IF EXISTS " + slot)
+				c.Close()
+			}
+		})
+		childEnv = append(childEnv, "HANDOFF_RELAY_SLOT="+slot)
+	}
 	edb, err := s.open(ctx, effectsDSN)
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +300,7 @@ func crash(t *testing.T, kind, brokerKind, dsn, effectsDSN string) {
 		}
 	}()
 
-	rs := &relays{t: t, env: append([]string{"HANDOFF_RELAY_CHILD=1", "HANDOFF_RELAY_DB=" + kind, "HANDOFF_RELAY_DSN=" + dsn}, br.childEnv...)}
+	rs := &relays{t: t, env: append(append([]string{"HANDOFF_RELAY_CHILD=1", "HANDOFF_RELAY_DB=" + kind, "HANDOFF_RELAY_DSN=" + dsn}, br.childEnv...), childEnv...)}
 	rs.start()
 	rs.start()
 	defer rs.stopAll()
@@ -372,6 +411,19 @@ func (f failLetters) Add(ctx context.Context, l *dlq.Letter) error {
 
 func TestCrash_PostgresEmbeddedNATS(t *testing.T) {
 	crash(t, "postgres", "nats", testenv.PostgresURL(t), testenv.PostgresURL(t))
+}
+
+// WAL mode: two relay processes on one slot (one reads, one stands by),
+// SIGKILLed at random; the events are logical decoding messages.
+func TestCrash_PostgresWALEmbeddedNATS(t *testing.T) {
+	dsn, _ := testenv.LogicalPostgresURL(t)
+	crash(t, "postgres-wal", "nats", dsn, testenv.PostgresURL(t))
+}
+
+// WAL mode with the events as plain outbox rows, deleted by the relay.
+func TestCrash_PostgresWALRowsEmbeddedNATS(t *testing.T) {
+	dsn, _ := testenv.LogicalPostgresURL(t)
+	crash(t, "postgres-walrows", "nats", dsn, testenv.PostgresURL(t))
 }
 
 func TestCrash_SQLiteEmbeddedNATS(t *testing.T) {

@@ -86,6 +86,7 @@ type Relay struct {
 	configured int // WithPartitions; 0: follow the outbox
 	partitions int // the outbox's, read at the first claim
 	batch      int
+	linger     time.Duration
 	leaseTTL   time.Duration
 	poll       backoff.Exponential
 	wakeups    []<-chan struct{}
@@ -135,6 +136,21 @@ func WithBatchSize(n int) Option {
 			return fmt.Errorf("relay: WithBatchSize(%d): must be ≥ 1", n)
 		}
 		r.batch = n
+		return nil
+	}
+}
+
+// WithLinger sets how long the relay waits after a partial batch before
+// fetching again (default 1ms; 0: at once). Under load rows keep coming:
+// the wait makes fewer, larger batches, so fewer fetch and delete
+// statements compete with the writers' commits. An idle relay is woken at
+// once by a wake-up; the linger only follows a batch that found rows.
+func WithLinger(d time.Duration) Option {
+	return func(r *Relay) error {
+		if d < 0 || d > time.Second {
+			return fmt.Errorf("relay: WithLinger(%v): must be between 0 and 1s", d)
+		}
+		r.linger = d
 		return nil
 	}
 }
@@ -261,6 +277,7 @@ func New(store Store, pub handoff.Publisher, opts ...Option) (*Relay, error) {
 		store: store, pub: pub,
 		owner:    "relay-" + hex.EncodeToString(b[:]),
 		batch:    1000,
+		linger:   time.Millisecond,
 		leaseTTL: 10 * time.Second,
 		poll:     backoff.Exponential{Initial: 5 * time.Millisecond, Max: time.Second, Multiplier: 2, NoJitter: true},
 		permanent: func(err error) bool {
@@ -448,7 +465,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		case n > 0:
 			r.healthy()
 			errs, idle = 0, 0
-			// A partial batch: rows committing right now may follow.
+			// A partial batch: rows committing right now may follow; let
+			// a few gather.
+			if r.linger > 0 && !r.sleep(ctx, r.linger, nil) {
+				return nil
+			}
 		default:
 			r.outages.recovered(PartDatabase)
 			errs = 0

@@ -20,8 +20,19 @@ import (
 // *pgxpool.Pool) for outbox.New. Writer.Add takes the caller's *sql.Tx, or
 // a pgx transaction through [Tx]. Each write also runs NOTIFY
 // handoff_outbox, delivered at commit, which Wakeups turns into an
-// immediate relay poll.
-func OutboxStore[D DB](db D) outbox.Store { return sqlstore.NewOutboxStore(conn(db), dialect(), true) }
+// immediate relay poll. That is table mode, read by relay.New over
+// [RelayStore]; with [WithWAL] the store writes for a [WALRelay] instead.
+func OutboxStore[D DB](db D, opts ...StoreOption) outbox.Store {
+	var o storeOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	inner := sqlstore.NewOutboxStore(conn(db), dialect(), true)
+	if o.wal == WALMessages || o.wal == WALRows {
+		return &walStore{form: o.wal, inner: inner, prefix: WALPrefix}
+	}
+	return inner
+}
 
 // RelayStore returns the relay's view of db's outbox (a *sql.DB or a
 // *pgxpool.Pool) for relay.New.

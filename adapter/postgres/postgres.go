@@ -22,7 +22,11 @@
 //
 // Tables are named handoff_*, in the connection's search_path schema.
 // Migrate applies the numbered migrations in one transaction under a
-// transaction-scoped advisory lock. Serialization failures, deadlocks and
+// transaction-scoped advisory lock.
+//
+// WAL mode (WithWAL, WALRelay, SetupWAL) replaces the relay's table polling
+// with a logical replication slot: see WALRelay for its guarantees, the
+// slot's lag and retained WAL, max_slot_wal_keep_size and a lost slot. Serialization failures, deadlocks and
 // lock timeouts (SQLSTATE 40001, 40P01, 55P03) are reported as conflicts,
 // so the inbox runs the transaction again.
 package postgres

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -37,9 +39,24 @@ type handoffSys struct {
 	names  *natsadapter.Client // for StreamName only
 	nc     *natsgo.Conn
 	stops  []func() error
+	wal    postgres.WALForm // 0: table mode
+	slot   string
+	label  string
 }
 
 func newHandoff(ctx context.Context, cfg config, sp *space, tr *tracker) (system, error) {
+	return newHandoffMode(ctx, cfg, sp, tr, 0)
+}
+
+// newHandoffWAL is handoff in WAL mode: the writer emits logical decoding
+// messages (or plain rows), postgres.WALRelay reads the slot.
+func newHandoffWAL(form postgres.WALForm) factory {
+	return func(ctx context.Context, cfg config, sp *space, tr *tracker) (system, error) {
+		return newHandoffMode(ctx, cfg, sp, tr, form)
+	}
+}
+
+func newHandoffMode(ctx context.Context, cfg config, sp *space, tr *tracker, form postgres.WALForm) (system, error) {
 	db, err := postgres.Open(ctx, sp.prodDSN)
 	if err != nil {
 		return nil, err
@@ -50,7 +67,18 @@ func newHandoff(ctx context.Context, cfg config, sp *space, tr *tracker) (system
 		return nil, err
 	}
 	store := postgres.OutboxStore(db)
-	if !cfg.notify {
+	label, slot := "handoff", ""
+	if form != 0 {
+		store = postgres.OutboxStore(db, postgres.WithWAL(form))
+		label, slot = "handoff-wal", "bench_"+sp.name
+		if form == postgres.WALRows {
+			label = "handoff-walrows"
+		}
+		if err := postgres.SetupWAL(ctx, db, slot); err != nil {
+			db.Close()
+			return nil, err
+		}
+	} else if !cfg.notify {
 		// Experiment: the same store without its NOTIFY (the relay then
 		// finds rows by polling only).
 		store = sqlstore.NewOutboxStore(sqlstore.SQL(db), sqlstore.Postgres(), false)
@@ -71,10 +99,11 @@ func newHandoff(ctx context.Context, cfg config, sp *space, tr *tracker) (system
 		db.Close()
 		return nil, err
 	}
-	return &handoffSys{cfg: cfg, sp: sp, tr: tr, db: db, w: w, timing: &phaseTiming{}, names: names, nc: nc}, nil
+	return &handoffSys{cfg: cfg, sp: sp, tr: tr, db: db, w: w, timing: &phaseTiming{}, names: names, nc: nc,
+		wal: form, slot: slot, label: label}, nil
 }
 
-func (h *handoffSys) name() string { return "handoff" }
+func (h *handoffSys) name() string { return h.label }
 
 func (h *handoffSys) key(seq int64) string { return "k" + strconv.FormatInt(seq%int64(h.cfg.keys), 10) }
 
@@ -179,6 +208,27 @@ func (h *handoffSys) startOneRelay(ctx context.Context, i int) error {
 		return err
 	}
 	rctx, cancel := context.WithCancel(ctx)
+	if h.wal != 0 {
+		db.Close()
+		r, err := postgres.NewWALRelay(dsn, &timedPub{Publisher: pub, t: h.timing, tr: h.tr}, postgres.WithSlot(h.slot),
+			postgres.WithWALBatch(h.cfg.batch, h.cfg.linger),
+			postgres.WithWALLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+		if err != nil {
+			cancel()
+			nc.Close()
+			return err
+		}
+		done := make(chan error, 1)
+		go func() { done <- r.Run(rctx) }()
+		h.stops = append(h.stops, func() error {
+			cancel()
+			err := <-done
+			pub.Close()
+			nc.Close()
+			return err
+		})
+		return nil
+	}
 	store := &timedStore{Store: postgres.RelayStore(db), t: h.timing}
 	r, err := relay.New(store, &timedPub{Publisher: pub, t: h.timing, tr: h.tr},
 		relay.WithWakeups(postgres.Wakeups(rctx, h.sp.prodDSN, nil)),
@@ -292,6 +342,21 @@ func (h *handoffSys) close() error {
 		err = errors.Join(err, h.stops[i]())
 	}
 	h.stops = nil
+	if h.slot != "" {
+		// The slot would hold WAL for ever.
+		// The stopped relay's walsender exits a moment after its client.
+		var derr error
+		for try := 0; try < 100; try++ {
+			if _, derr = h.db.Exec(`SELECT pg_drop_replication_slot($1)`, h.slot); derr == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if derr != nil {
+			err = errors.Join(err, derr)
+		}
+		h.db.Exec(`DROP PUBLICATION IF EXISTS ` + h.slot)
+	}
 	h.nc.Close()
 	h.db.Close()
 	return err

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"os/signal"
 	"runtime"
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/outbox"
 )
 
@@ -47,6 +49,7 @@ type config struct {
 	systems               string
 	notify                bool
 	relayParams           string
+	linger                time.Duration
 }
 
 // system is one stack under test, set up in one measurement's space.
@@ -64,7 +67,8 @@ type system interface {
 
 type factory func(ctx context.Context, cfg config, sp *space, tr *tracker) (system, error)
 
-var factories = map[string]factory{"handoff": newHandoff, "watermill": newWatermill}
+var factories = map[string]factory{"handoff": newHandoff, "watermill": newWatermill,
+	"handoff-wal": newHandoffWAL(postgres.WALMessages), "handoff-walrows": newHandoffWAL(postgres.WALRows)}
 
 func main() {
 	var cfg config
@@ -90,6 +94,7 @@ func main() {
 	flag.StringVar(&cfg.systems, "systems", "handoff,watermill", "systems to run, in this order each round")
 	flag.BoolVar(&cfg.notify, "notify", true, "experiment: false writes handoff's outbox without NOTIFY (relay polls)")
 	flag.StringVar(&cfg.relayParams, "relay-params", "", "experiment: runtime parameters for the relay's PostgreSQL connections, e.g. synchronous_commit=off")
+	flag.DurationVar(&cfg.linger, "linger", time.Millisecond, "WAL relay: how long a batch waits for more events (postgres.WithWALBatch)")
 	flag.Parse()
 	cfg.backlog = int64(backlog)
 
@@ -169,8 +174,8 @@ func run(ctx context.Context, cfg config) error {
 		}
 		if err := step("e2e", func(s string, r *result) error {
 			prof := ""
-			if round == 0 && s == "handoff" {
-				prof = cfg.cpuprofile
+			if round == 0 && strings.HasPrefix(s, "handoff") && prof == "" && cfg.cpuprofile != "" {
+				prof = strings.Replace(cfg.cpuprofile, ".pprof", "-"+s+".pprof", 1)
 			}
 			return e.sustained(ctx, s, r, true, prof)
 		}); err != nil {
@@ -243,9 +248,19 @@ func (e *env) ceiling(ctx context.Context, sys string, r *result) error {
 // outbox row; + the per-key lock row; + NOTIFY (the full transaction).
 func (e *env) writerVariants(ctx context.Context) error {
 	for _, v := range []struct {
-		name        string
-		lock, notif bool
-	}{{"business + outbox insert", false, false}, {"+ key lock upsert", true, false}, {"+ key lock + NOTIFY (= handoff)", true, true}, {"business + outbox insert + NOTIFY", false, true}} {
+		name              string
+		lock, notif       bool
+		noRow, walMessage bool
+		advisory          bool
+	}{
+		{name: "business row alone", noRow: true},
+		{name: "business + logical decoding message", noRow: true, walMessage: true},
+		{name: "business + outbox insert"},
+		{name: "+ key lock upsert", lock: true},
+		{name: "+ advisory key lock", advisory: true},
+		{name: "+ advisory key lock + NOTIFY", advisory: true, notif: true},
+		{name: "business + outbox insert + NOTIFY", notif: true},
+	} {
 		err := e.measure(ctx, "handoff", "wv", func(s system, sp *space, tr *tracker) error {
 			db := s.(*handoffSys).db
 			var smp sampler
@@ -267,9 +282,26 @@ func (e *env) writerVariants(ctx context.Context) error {
 						return err
 					}
 				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO handoff_outbox (topic, partition_no, partition_key, message_id, envelope, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-					sp.topic, outbox.Partition(key, id, outbox.DefaultPartitions), key, id, payload(key, seq, e.cfg.size+300), time.Now().UTC()); err != nil {
-					return err
+				if v.advisory {
+					h := fnv.New32a()
+					h.Write([]byte(key))
+					if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(0x68616e64), int32(h.Sum32())); err != nil {
+						return err
+					}
+				}
+				if v.walMessage {
+					// What WAL mode writes: the envelope as a transactional
+					// logical decoding message, no table row.
+					if _, err := tx.ExecContext(ctx, `SELECT pg_logical_emit_message(true, 'handoff', $1::bytea)`,
+						payload(key, seq, e.cfg.size+300)); err != nil {
+						return err
+					}
+				}
+				if !v.noRow {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO handoff_outbox (topic, partition_no, partition_key, message_id, envelope, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+						sp.topic, outbox.Partition(key, id, outbox.DefaultPartitions), key, id, payload(key, seq, e.cfg.size+300), time.Now().UTC()); err != nil {
+						return err
+					}
 				}
 				if v.notif {
 					if _, err := tx.ExecContext(ctx, `NOTIFY handoff_outbox`); err != nil {
@@ -624,10 +656,8 @@ func summary(cfg config, systems []string, res map[string][]*result) {
 	row("commit→receipt p99", func(rs []*result) string { return ms(medD(rs, func(r *result) time.Duration { return r.p99 })) })
 	row("backlog drain ev/s", f0(func(r *result) float64 { return r.drain }))
 
-	h, w := res["handoff"], res["watermill"]
-	if h == nil {
-		return
-	}
+	w := res["watermill"]
+
 	// Ratios are taken within each round (both systems measured minutes
 	// apart under the same machine load), then the median is quoted.
 	ratio := func(label, target string, a, b []*result, fa, fb func(*result) float64) {
@@ -647,16 +677,22 @@ func summary(cfg config, systems []string, res map[string][]*result) {
 		slices.Sort(v)
 		fmt.Printf("%s: median %.2f (rounds: %s)%s\n", label, v[len(v)/2], strings.Join(per, ", "), target)
 	}
-	fmt.Println()
 	ceil := func(r *result) float64 { return r.ceiling }
-	ratio("handoff relay-only published / handoff ceiling", " (target ≥ 0.90)", h, h, func(r *result) float64 { return r.relayPub }, ceil)
-	ratio("handoff relay-only commits / handoff ceiling", "", h, h, func(r *result) float64 { return r.relayCommit }, ceil)
-	ratio("handoff end-to-end received / handoff ceiling", "", h, h, func(r *result) float64 { return r.e2eRecv }, ceil)
-	fmt.Printf("handoff p99 at half load: median %s (target ≤ 10ms)\n", ms(medD(h, func(r *result) time.Duration { return r.p99 })))
-	if w != nil {
-		ratio("ceiling handoff / watermill", "", h, w, ceil, ceil)
-		ratio("relay only published handoff / watermill", "", h, w, func(r *result) float64 { return r.relayPub }, func(r *result) float64 { return r.relayPub })
-		ratio("end to end received handoff / watermill", " (target ≥ 5)", h, w, func(r *result) float64 { return r.e2eRecv }, func(r *result) float64 { return r.e2eRecv })
-		ratio("backlog drain handoff / watermill", " (target ≥ 10)", h, w, func(r *result) float64 { return r.drain }, func(r *result) float64 { return r.drain })
+	for _, name := range systems {
+		h := res[name]
+		if !strings.HasPrefix(name, "handoff") {
+			continue
+		}
+		fmt.Println()
+		ratio(name+" relay-only published / own ceiling", " (target ≥ 0.90)", h, h, func(r *result) float64 { return r.relayPub }, ceil)
+		ratio(name+" relay-only commits / own ceiling", "", h, h, func(r *result) float64 { return r.relayCommit }, ceil)
+		ratio(name+" end-to-end received / own ceiling", "", h, h, func(r *result) float64 { return r.e2eRecv }, ceil)
+		fmt.Printf("%s p99 at half load: median %s (target ≤ 10ms)\n", name, ms(medD(h, func(r *result) time.Duration { return r.p99 })))
+		if w != nil {
+			ratio(name+" ceiling / watermill", "", h, w, ceil, ceil)
+			ratio(name+" relay only published / watermill", "", h, w, func(r *result) float64 { return r.relayPub }, func(r *result) float64 { return r.relayPub })
+			ratio(name+" end to end received / watermill", "", h, w, func(r *result) float64 { return r.e2eRecv }, func(r *result) float64 { return r.e2eRecv })
+			ratio(name+" backlog drain / watermill", " (target ≥ 10)", h, w, func(r *result) float64 { return r.drain }, func(r *result) float64 { return r.drain })
+		}
 	}
 }
