@@ -79,11 +79,22 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pollMax := fs.Duration("poll-max", time.Second, "longest idle poll interval (LISTEN/NOTIFY wakes PostgreSQL relays sooner)")
 	owner := fs.String("owner", envOr("HANDOFF_RELAY_OWNER", ""), "this relay's name in the lease table (default: random)")
 	progress := fs.Duration("progress", 30*time.Second, "how often to log a progress line (published/s, backlog, oldest age), and a summary on stop; 0: never")
+	mode := fs.String("mode", "table", "table: poll the outbox table; wal: read a logical replication slot (PostgreSQL with wal_level=logical; writers use postgres.WithWAL)")
+	slot := fs.String("slot", "handoff_outbox", "--mode wal: the replication slot and publication (created if missing); relays on one slot: one reads, the others stand by")
 	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("relay: takes no arguments (got %q)", fs.Args())
+	}
+	switch *mode {
+	case "table":
+	case "wal":
+		if !strings.HasPrefix(*dbSpec, "postgres://") && !strings.HasPrefix(*dbSpec, "postgresql://") {
+			return errors.New("relay: --mode wal needs a PostgreSQL --db (postgres://...): logical decoding is PostgreSQL's")
+		}
+	default:
+		return fmt.Errorf("relay: --mode %q: must be table or wal", *mode)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	db, rs, ds, pgDSN, err := relayStores(ctx, *dbSpec)
@@ -101,6 +112,15 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})))
 	if err != nil {
 		return err
+	}
+	if *mode == "wal" {
+		r, err := postgres.NewWALRelay(pgDSN, telemetry.Publisher(pub), postgres.WithSlot(*slot),
+			postgres.WithWALBatch(*batch, time.Millisecond), postgres.WithWALDeadLetters(dead), postgres.WithWALLogger(log))
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		fmt.Fprintf(stdout, "relay (wal, slot %s): %s -> %s\n", *slot, redact(*dbSpec), redact(*brokerURL))
+		return r.Run(ctx)
 	}
 	opts := []relay.Option{relay.WithBatchSize(*batch), relay.WithLeaseTTL(*leaseTTL),
 		relay.WithPollInterval(5*time.Millisecond, *pollMax), relay.WithDeadLetters(dead), relay.WithLogger(log)}

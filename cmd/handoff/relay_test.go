@@ -12,8 +12,10 @@ import (
 	"github.com/handoffhq/handoff"
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
 	"github.com/handoffhq/handoff/adapter/natsserver"
+	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/internal/testenv"
 	"github.com/handoffhq/handoff/outbox"
 )
 
@@ -102,6 +104,68 @@ func TestRelayCmd_PublishesCommittedEvents(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "relay relay-") {
 		t.Fatalf("relay did not announce itself: %q", out.String())
+	}
+}
+
+// handoff relay --mode wal publishes what a WAL-mode writer committed, from
+// the replication slot it names.
+func TestRelayCmd_WALModePublishesFromTheSlot(t *testing.T) {
+	ctx := context.Background()
+	dsn, _ := testenv.LogicalPostgresURL(t)
+	db, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := postgres.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	slot := testenv.Unique("cli_")
+	if err := postgres.SetupWAL(ctx, db, slot); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Exec("SELECT pg_drop_replication_slot($1)", slot)
+	w, _ := outbox.New(postgres.OutboxStore(db, postgres.WithWAL(postgres.WALMessages)))
+	tx, _ := db.Begin()
+	m := handoff.NewMessage("/orders", "order.placed", []byte(`{"order":"o-1"}`))
+	if err := w.Add(ctx, tx, "orders", m); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	url, client := embeddedNATS(t)
+	rctx, stop := context.WithCancel(ctx)
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(rctx, []string{"relay", "--db", dsn, "--broker", url, "--mode", "wal", "--slot", slot}, nil, &out, &errb)
+	}()
+	if got := receive(t, client, "orders"); got.ID != m.ID {
+		t.Fatalf("received %s, want %s", got.ID, m.ID)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("relay returned %v on cancel; stderr %s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "relay (wal, slot "+slot+")") {
+		t.Fatalf("relay did not announce its mode and slot: %q", out.String())
+	}
+}
+
+func TestRelayCmd_WALModeRefusesOtherDatabasesAndModes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"relay", "--db", "svc.db", "--broker", "nats://127.0.0.1:1", "--mode", "wal"}, "--mode wal needs a PostgreSQL --db"},
+		{[]string{"relay", "--db", "svc.db", "--broker", "nats://127.0.0.1:1", "--mode", "cdc"}, `--mode "cdc": must be table or wal`},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), tc.args, nil, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to contain %q", tc.args, err, tc.want)
+		}
 	}
 }
 
