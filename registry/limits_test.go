@@ -111,7 +111,7 @@ func TestServer_WithLimits(t *testing.T) {
 // third is answered 429 with Retry-After. A waiting request whose client
 // hangs up gives its place up without parsing.
 func TestServer_BoundsConcurrentParses(t *testing.T) {
-	srv, err := registry.NewServer(sqliteStore(t), registry.WithMaxParses(1),
+	srv, err := registry.NewServer(sqliteStore(t), registry.WithMaxParses(1, 1),
 		registry.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)

@@ -154,16 +154,17 @@ func WithLimits(l schema.Limits) ServerOption {
 }
 
 // WithMaxParses bounds the schemas parsed at once (default: the number of
-// CPUs, at least 2); as many again may wait for a slot. A request that finds
-// every slot running and every waiting place taken is answered 429 with
-// Retry-After, and a request whose client goes away while it waits gives
-// its place up without parsing.
-func WithMaxParses(n int) ServerOption {
+// CPUs, at least 2) and the requests waiting for a parse slot (default: 32
+// per slot, so a burst of producers registering at start-up waits rather
+// than fails). A request that finds every slot running and every waiting
+// place taken is answered 429 with Retry-After, and a request whose client
+// goes away while it waits gives its place up without parsing.
+func WithMaxParses(running, waiting int) ServerOption {
 	return func(s *Server) error {
-		if n <= 0 {
-			return errors.New("registry: WithMaxParses: must be positive")
+		if running <= 0 || waiting < 0 {
+			return errors.New("registry: WithMaxParses: running must be positive and waiting not negative")
 		}
-		s.admit, s.run = make(chan struct{}, 2*n), make(chan struct{}, n)
+		s.admit, s.run = make(chan struct{}, running+waiting), make(chan struct{}, running)
 		return nil
 	}
 }
@@ -182,7 +183,7 @@ func NewServer(store Store, opts ...ServerOption) (*Server, error) {
 	}
 	if s.run == nil {
 		n := max(runtime.NumCPU(), 2)
-		s.admit, s.run = make(chan struct{}, 2*n), make(chan struct{}, n)
+		s.admit, s.run = make(chan struct{}, 33*n), make(chan struct{}, n)
 	}
 	s.routes()
 	return s, nil
