@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,6 +20,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/handoffhq/handoff/internal/httpguard"
 	"github.com/handoffhq/handoff/schema"
 )
 
@@ -39,7 +38,7 @@ const contentType = "application/vnd.schemaregistry.v1+json"
 // It is an http.Handler.
 type Server struct {
 	store     Store
-	token     [32]byte
+	token     httpguard.Token
 	hasToken  bool
 	openReads bool
 	defLevel  schema.Level
@@ -82,7 +81,7 @@ func WithRequiredToken(token string) ServerOption {
 		if token == "" {
 			return errors.New("registry: WithRequiredToken: token must not be empty")
 		}
-		s.token, s.hasToken = sha256.Sum256([]byte(token)), true
+		s.token, s.hasToken = httpguard.NewToken(token), true
 		return nil
 	}
 }
@@ -285,32 +284,9 @@ func (s *Server) handle(write bool, h func(http.ResponseWriter, *http.Request) e
 	}
 }
 
-func (s *Server) authorized(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
-	var given string
-	switch {
-	case len(auth) > 7 && strings.EqualFold(auth[:7], "bearer "):
-		given = strings.TrimSpace(auth[7:])
-	case len(auth) > 6 && strings.EqualFold(auth[:6], "basic "):
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[6:]))
-		if err != nil {
-			return false
-		}
-		user, pass, _ := strings.Cut(string(raw), ":")
-		if s.tokenIs(pass) {
-			return true
-		}
-		given = user + ":" + pass
-	default:
-		return false
-	}
-	return s.tokenIs(given)
-}
-
-func (s *Server) tokenIs(given string) bool {
-	h := sha256.Sum256([]byte(given))
-	return subtle.ConstantTimeCompare(h[:], s.token[:]) == 1
-}
+// authorized is the registry's token check, httpguard's (shared with the
+// contract broker and the binary's servers).
+func (s *Server) authorized(r *http.Request) bool { return s.token.PresentedBy(r) }
 
 func reply(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)

@@ -3,9 +3,6 @@ package broker
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,13 +15,14 @@ import (
 	"time"
 
 	"github.com/handoffhq/handoff/contract"
+	"github.com/handoffhq/handoff/internal/httpguard"
 )
 
 // Server is the contract broker: the Pact Broker's HTTP API (HAL
 // resources) over a Store. It is an http.Handler.
 type Server struct {
 	store     Store
-	token     [32]byte
+	token     httpguard.Token
 	hasToken  bool
 	openReads bool
 	baseURL   string
@@ -47,7 +45,7 @@ func WithToken(token string) Option {
 		if token == "" {
 			return errors.New("broker: WithToken: token must not be empty")
 		}
-		s.token, s.hasToken = sha256.Sum256([]byte(token)), true
+		s.token, s.hasToken = httpguard.NewToken(token), true
 		return nil
 	}
 }
@@ -193,27 +191,9 @@ func (s *Server) handle(write bool, h handlerFunc) http.HandlerFunc {
 	}
 }
 
-// authorized is the broker's token check: a bearer token, or the
-// password of basic auth. (A shared token/scope middleware can replace it.)
-func (s *Server) authorized(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
-	var given string
-	switch {
-	case len(auth) > 7 && strings.EqualFold(auth[:7], "bearer "):
-		given = strings.TrimSpace(auth[7:])
-	case len(auth) > 6 && strings.EqualFold(auth[:6], "basic "):
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[6:]))
-		if err != nil {
-			return false
-		}
-		_, pass, _ := strings.Cut(string(raw), ":")
-		given = pass
-	default:
-		return false
-	}
-	h := sha256.Sum256([]byte(given))
-	return subtle.ConstantTimeCompare(h[:], s.token[:]) == 1
-}
+// authorized is the broker's token check, httpguard's (shared with the
+// registry and the binary's servers).
+func (s *Server) authorized(r *http.Request) bool { return s.token.PresentedBy(r) }
 
 const halJSON = "application/hal+json;charset=utf-8"
 

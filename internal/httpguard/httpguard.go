@@ -6,9 +6,6 @@
 package httpguard
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -97,10 +94,7 @@ func IsLoopback(addr string) bool {
 // read them: 421 for a foreign Host, 403 for a cross-site write, 415 for a
 // write whose body is not JSON, 401 without the token.
 func (g Guard) Wrap(h http.Handler) http.Handler {
-	var sum [32]byte
-	if g.Token != "" {
-		sum = sha256.Sum256([]byte(g.Token))
-	}
+	tok := NewToken(g.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(g.Hosts) > 0 && !g.hostAllowed(r.Host) {
 			refuse(w, http.StatusMisdirectedRequest, 42101, fmt.Sprintf("Host %q is not this server's: it answers to %s", r.Host, strings.Join(g.Hosts, ", ")))
@@ -117,7 +111,7 @@ func (g Guard) Wrap(h http.Handler) http.Handler {
 				return
 			}
 		}
-		if g.Token != "" && !(safe && g.OpenReads) && !tokenIs(r, sum) {
+		if g.Token != "" && !(safe && g.OpenReads) && !tok.PresentedBy(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="handoff"`)
 			refuse(w, http.StatusUnauthorized, 40101, "Unauthorized: a valid token is required")
 			return
@@ -170,28 +164,6 @@ func notJSON(r *http.Request) string {
 		return ""
 	}
 	return fmt.Sprintf("Content-Type %q refused: send JSON (application/json)", ct)
-}
-
-func tokenIs(r *http.Request, want [32]byte) bool {
-	auth := r.Header.Get("Authorization")
-	var given []string
-	switch {
-	case len(auth) > 7 && strings.EqualFold(auth[:7], "bearer "):
-		given = []string{strings.TrimSpace(auth[7:])}
-	case len(auth) > 6 && strings.EqualFold(auth[:6], "basic "):
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[6:]))
-		if err != nil {
-			return false
-		}
-		user, pass, _ := strings.Cut(string(raw), ":")
-		given = []string{pass, user + ":" + pass}
-	}
-	ok := false
-	for _, g := range given {
-		h := sha256.Sum256([]byte(g))
-		ok = subtle.ConstantTimeCompare(h[:], want[:]) == 1 || ok
-	}
-	return ok
 }
 
 func refuse(w http.ResponseWriter, status, code int, msg string) {
