@@ -55,4 +55,12 @@
 // The server caches schemas by id in memory (they never change); subjects,
 // versions and settings are read from the database, so several instances
 // can share one.
+//
+// Untrusted input gets a work budget: every schema parsed for a request
+// runs under the request's context and WithLimits (schema.DefaultLimits:
+// nesting, members/fields, references), in a bounded pool of parse slots
+// (WithMaxParses; 429 with Retry-After when full). Every route checks its
+// subject (UTF-8, no control characters, 1–255 bytes: 42208), and metadata
+// and ruleSet shapes (42201): a client error is never a 5xx. SECURITY.md
+// at the repository root has the defaults.
 package registry
