@@ -132,15 +132,7 @@ func openDB(ctx context.Context, flagName, spec string, how dbOpen) (*database, 
 		return nil, fmt.Errorf("--%s %s: %w", flagName, redact(spec), err)
 	}
 	if how.migrate {
-		switch kind {
-		case postgresDB:
-			err = postgres.Migrate(ctx, d.DB)
-		case mysqlDB:
-			err = mysql.Migrate(ctx, d.DB)
-		default:
-			err = sqlite.Migrate(ctx, d.DB)
-		}
-		if err != nil {
+		if err := adapters[kind].migrate(ctx, d.DB); err != nil {
 			d.Close()
 			return nil, fmt.Errorf("--%s %s: %w", flagName, redact(spec), err)
 		}
@@ -262,45 +254,28 @@ func openSQLite(ctx context.Context, dsn string, how dbOpen) (*sql.DB, error) {
 	return db, nil
 }
 
-func (d *database) dlqStore() dlq.Store {
-	switch d.kind {
-	case postgresDB:
-		return postgres.DLQStore(d.DB)
-	case mysqlDB:
-		return mysql.DLQStore(d.DB)
-	}
-	return sqlite.DLQStore(d.DB)
+// adapter is what the binary uses of one database's adapter package.
+type adapter struct {
+	migrate  func(context.Context, *sql.DB) error
+	dlq      func(*sql.DB) dlq.Store
+	relay    func(*sql.DB) relay.Store
+	registry func(*sql.DB) registry.Store
+	contract func(*sql.DB) broker.Store
 }
 
-func (d *database) relayStore() relay.Store {
-	switch d.kind {
-	case postgresDB:
-		return postgres.RelayStore(d.DB)
-	case mysqlDB:
-		return mysql.RelayStore(d.DB)
-	}
-	return sqlite.RelayStore(d.DB)
+var adapters = map[dbKind]adapter{
+	postgresDB: {postgres.Migrate[*sql.DB], postgres.DLQStore[*sql.DB], postgres.RelayStore[*sql.DB],
+		func(db *sql.DB) registry.Store { return postgres.RegistryStore(db) }, postgres.ContractStore},
+	mysqlDB: {mysql.Migrate, mysql.DLQStore, mysql.RelayStore,
+		func(db *sql.DB) registry.Store { return mysql.RegistryStore(db) }, mysql.ContractStore},
+	sqliteDB: {sqlite.Migrate, sqlite.DLQStore, sqlite.RelayStore,
+		func(db *sql.DB) registry.Store { return sqlite.RegistryStore(db) }, sqlite.ContractStore},
 }
 
-func (d *database) registryStore() registry.Store {
-	switch d.kind {
-	case postgresDB:
-		return postgres.RegistryStore(d.DB)
-	case mysqlDB:
-		return mysql.RegistryStore(d.DB)
-	}
-	return sqlite.RegistryStore(d.DB)
-}
-
-func (d *database) contractStore() broker.Store {
-	switch d.kind {
-	case postgresDB:
-		return postgres.ContractStore(d.DB)
-	case mysqlDB:
-		return mysql.ContractStore(d.DB)
-	}
-	return sqlite.ContractStore(d.DB)
-}
+func (d *database) dlqStore() dlq.Store           { return adapters[d.kind].dlq(d.DB) }
+func (d *database) relayStore() relay.Store       { return adapters[d.kind].relay(d.DB) }
+func (d *database) registryStore() registry.Store { return adapters[d.kind].registry(d.DB) }
+func (d *database) contractStore() broker.Store   { return adapters[d.kind].contract(d.DB) }
 
 // explainDB adds what to do to an error from a database with no handoff
 // tables.
