@@ -227,10 +227,6 @@ func (f *Flow) register(ctx context.Context) (*registry.Validator, error) {
 // demo.order.placed event commit in one transaction (the outbox).
 func (f *Flow) produce(ctx context.Context, w *outbox.Writer) error {
 	db, log := f.cfg.DB, f.cfg.Logger
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS demo_orders (
-		order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, total REAL NOT NULL, created_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("demo table: %w", err)
-	}
 	t := time.NewTicker(f.cfg.Interval)
 	defer t.Stop()
 	for n := 1; f.cfg.Orders == 0 || n <= f.cfg.Orders; n++ {
@@ -276,6 +272,11 @@ func (f *Flow) produce(ctx context.Context, w *outbox.Writer) error {
 // the inbox mark commit together, so a redelivery never ships twice.
 func (f *Flow) consumer(ctx context.Context, v *registry.Validator) (*consumer.Consumer, *inbox.Inbox[*sql.Tx], error) {
 	db, log := f.cfg.DB, f.cfg.Logger
+	// The tables are made before any part runs: SQLite has one writer.
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS demo_orders (
+		order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, total REAL NOT NULL, created_at TEXT NOT NULL)`); err != nil {
+		return nil, nil, fmt.Errorf("orders: demo table: %w", err)
+	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS demo_shipments (
 		order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, message_id TEXT NOT NULL, created_at TEXT NOT NULL)`); err != nil {
 		return nil, nil, fmt.Errorf("orders: demo table: %w", err)
