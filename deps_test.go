@@ -36,7 +36,7 @@ func deps(t *testing.T, pkgs ...string) map[string]string {
 // cmd/ and tests; core uses only the OpenTelemetry API, never its SDK.
 func TestCorePackagesHaveNoDriverDependencies(t *testing.T) {
 	core := []string{".", "./consumer", "./inbox", "./dlq", "./outbox", "./relay", "./telemetry", "./internal/backoff",
-		"./internal/clock", "./breaker", "./bulkhead", "./retry", "./throttle", "./hedge", "./fallback", "./resilience",
+		"./internal/clock", "./health", "./breaker", "./bulkhead", "./retry", "./throttle", "./hedge", "./fallback", "./resilience",
 		"./resiliencehttp", "./idempotency", "./schema", "./registry", "./contract", "./contract/broker"}
 	forbidden := []string{"github.com/jackc/", "github.com/twmb/franz-go", "github.com/nats-io/", "github.com/rabbitmq/",
 		"modernc.org/sqlite", "github.com/go-sql-driver/", "github.com/redis/", "google.golang.org/grpc",

@@ -356,6 +356,10 @@ func avroPrecheck(doc any) (loc, msg string) {
 
 // avroLocate names the parse rule hamba's error breaks and, where it can,
 // the JSON pointer of the offending place in doc.
+//
+// hamba/avro has no typed parse errors, so the rule is told by the error's
+// text; TestAvroLocate_HambaTextsPinned pins every text matched below, and
+// fails on a hamba/avro upgrade that rewords one.
 func avroLocate(doc any, err error) (rule, loc string) {
 	msg := err.Error()
 	find := func(pred func(n avroNode, m map[string]any) string) string {

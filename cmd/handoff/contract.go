@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,9 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/handoffhq/handoff/adapter/mysql"
-	"github.com/handoffhq/handoff/adapter/postgres"
-	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/contract"
 	"github.com/handoffhq/handoff/contract/broker"
 )
@@ -421,41 +417,9 @@ func contractCreateEnvironment(ctx context.Context, args []string, stdout, stder
 	return nil
 }
 
-// contractStore opens the database named by spec, creates the tables, and
-// returns the broker's store on it.
-func contractStore(ctx context.Context, spec string) (*sql.DB, broker.Store, error) {
-	var (
-		db  *sql.DB
-		err error
-		st  func(*sql.DB) broker.Store
-		mig func(context.Context, *sql.DB) error
-	)
-	switch {
-	case spec == "":
-		return nil, nil, errors.New("--db is required (or HANDOFF_DB)")
-	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		db, err = postgres.Open(ctx, spec)
-		st, mig = postgres.ContractStore, postgres.Migrate
-	case strings.HasPrefix(spec, "mysql://"):
-		db, err = mysql.Open(ctx, strings.TrimPrefix(spec, "mysql://"))
-		st, mig = mysql.ContractStore, mysql.Migrate
-	default:
-		db, err = sqlite.Open(ctx, strings.TrimPrefix(spec, "sqlite:"))
-		st, mig = sqlite.ContractStore, sqlite.Migrate
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := mig(ctx, db); err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	return db, st(db), nil
-}
-
 func contractBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("broker", stderr)
-	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "database: postgres://..., mysql://user@tcp(host:3306)/db, or a SQLite path (env HANDOFF_DB)")
+	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "database: "+dbForms+" (env HANDOFF_DB)")
 	addr := fs.String("addr", envOr("HANDOFF_BROKER_ADDR", "127.0.0.1:9292"), "listen address (env HANDOFF_BROKER_ADDR)")
 	token := fs.String("token", envOr("HANDOFF_BROKER_TOKEN", ""), "token mutating routes need (env HANDOFF_BROKER_TOKEN)")
 	openReads := fs.Bool("open-reads", true, "let reads through without the token")
@@ -463,7 +427,7 @@ func contractBroker(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	db, store, err := contractStore(ctx, *dbSpec)
+	db, err := openDB(ctx, "db", *dbSpec, dbOpen{migrate: true})
 	if err != nil {
 		return fmt.Errorf("contract broker: %w", err)
 	}
@@ -474,7 +438,7 @@ func contractBroker(ctx context.Context, args []string, stdout, stderr io.Writer
 	} else {
 		log.Warn("contract broker: no --token: anyone who can reach the port may publish pacts and results")
 	}
-	b, err := broker.New(store, opts...)
+	b, err := broker.New(db.contractStore(), opts...)
 	if err != nil {
 		return err
 	}

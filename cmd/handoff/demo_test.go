@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/examples/demo/orders"
 )
 
 // startDev runs handoff dev in dir and returns the URLs it printed.
@@ -107,17 +108,17 @@ func TestDev_DemoDeadLettersListShowEditReplayHandled(t *testing.T) {
 	}
 
 	show := cli("show", blocked.ID)
-	if !strings.Contains(show, "on hold") || !strings.Contains(show, demoBlocked) {
+	if !strings.Contains(show, "on hold") || !strings.Contains(show, orders.Blocked) {
 		t.Fatalf("show does not explain the failure:\n%s", show)
 	}
-	var order demoOrder
+	var order orders.Order
 	json.Unmarshal(blocked.Message.Data, &order)
 	order.Customer = "c-1"
 	fixed, _ := json.Marshal(order)
 	file := filepath.Join(t.TempDir(), "fixed.json")
 	os.WriteFile(file, fixed, 0o644)
 	cli("edit", blocked.ID, "--data", file)
-	if out := cli("replay", blocked.ID, "--broker", urls["nats"]); !strings.Contains(out, "to group "+demoGroup) {
+	if out := cli("replay", blocked.ID, "--broker", urls["nats"]); !strings.Contains(out, "to group "+orders.Group) {
 		t.Fatalf("replay said %q", out)
 	}
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "shipment created (inbox: exactly once)\" order="+order.Order); {

@@ -100,7 +100,7 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs := flag.NewFlagSet("dlq "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	setUsage(fs, synopsis)
-	dbSpec := fs.String("db", envOr("HANDOFF_DB", defaultDB), "database: a SQLite path, postgres://... or mysql://... (env HANDOFF_DB)")
+	dbSpec := fs.String("db", envOr("HANDOFF_DB", defaultDB), "database: "+dbForms+" (env HANDOFF_DB)")
 	var asJSON, all, yes *bool
 	var data, contentType, brokerURL *string
 	var ff filterFlags
@@ -174,12 +174,12 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 
 	readOnly := cmd == "list" || cmd == "show"
-	db, store, err := openDLQ(ctx, *dbSpec, readOnly)
+	db, err := openDB(ctx, "db", *dbSpec, dbOpen{readOnly: readOnly})
 	if err != nil {
 		return fmt.Errorf("dlq %s: %w", cmd, err)
 	}
 	defer db.Close()
-	q, err := dlq.New(store)
+	q, err := dlq.New(db.dlqStore())
 	if err != nil {
 		return err
 	}

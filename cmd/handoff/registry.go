@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,48 +11,12 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
-	"strings"
 	"time"
 
-	"github.com/handoffhq/handoff/adapter/mysql"
-	"github.com/handoffhq/handoff/adapter/postgres"
-	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/internal/httpguard"
 	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/schema"
 )
-
-// registryStore opens the database named by spec, creates the tables, and
-// returns the registry's store on it.
-func registryStore(ctx context.Context, spec string) (*sql.DB, registry.Store, error) {
-	var (
-		db  *sql.DB
-		err error
-		st  func(*sql.DB) registry.Store
-		mig func(context.Context, *sql.DB) error
-	)
-	switch {
-	case spec == "":
-		return nil, nil, errors.New("--db is required (or HANDOFF_DB)")
-	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		db, err = postgres.Open(ctx, spec)
-		st, mig = postgres.RegistryStore, postgres.Migrate
-	case strings.HasPrefix(spec, "mysql://"):
-		db, err = mysql.Open(ctx, strings.TrimPrefix(spec, "mysql://"))
-		st, mig = mysql.RegistryStore, mysql.Migrate
-	default:
-		db, err = sqlite.Open(ctx, strings.TrimPrefix(spec, "sqlite:"))
-		st, mig = sqlite.RegistryStore, sqlite.Migrate
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := mig(ctx, db); err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	return db, st(db), nil
-}
 
 const registryUsage = `Usage:
   handoff registry serve --db URL [--addr HOST:PORT] [--token T] [--open-reads] [--compatibility LEVEL]
@@ -75,7 +38,7 @@ func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fs := flag.NewFlagSet("registry serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "database: postgres://..., mysql://user@tcp(host:3306)/db, or a SQLite path (env HANDOFF_DB)")
+	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "database: "+dbForms+" (env HANDOFF_DB)")
 	addr := fs.String("addr", envOr("HANDOFF_REGISTRY_ADDR", "127.0.0.1:8081"), "listen address (env HANDOFF_REGISTRY_ADDR)")
 	token := fs.String("token", envOr("HANDOFF_REGISTRY_TOKEN", ""), "token writes need, as Bearer or basic-auth password (env HANDOFF_REGISTRY_TOKEN)")
 	openReads := fs.Bool("open-reads", false, "let reads through without the token")
@@ -100,7 +63,7 @@ func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		debug.SetGCPercent(400)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	db, store, err := registryStore(ctx, *dbSpec)
+	db, err := openDB(ctx, "db", *dbSpec, dbOpen{migrate: true})
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
@@ -113,7 +76,7 @@ func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else {
 		log.Warn("registry: INSECURE: no --token: anyone who can reach the port may register and delete schemas", "addr", *addr)
 	}
-	srv, err := registry.NewServer(store, opts...)
+	srv, err := registry.NewServer(db.registryStore(), opts...)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,9 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/handoffhq/handoff/adapter/mysql"
 	"github.com/handoffhq/handoff/adapter/postgres"
-	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/relay"
 	"github.com/handoffhq/handoff/telemetry"
@@ -27,51 +24,12 @@ func envOr(name, def string) string {
 	return def
 }
 
-// relayStores opens the database named by spec and returns the relay's and
-// the dead letters' stores, and the PostgreSQL DSN for LISTEN if it is one.
-func relayStores(ctx context.Context, spec string) (*sql.DB, relay.Store, dlq.Store, string, error) {
-	switch {
-	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		db, err := postgres.Open(ctx, spec)
-		if err != nil {
-			return nil, nil, nil, "", err
-		}
-		if err := postgres.Migrate(ctx, db); err != nil {
-			db.Close()
-			return nil, nil, nil, "", err
-		}
-		return db, postgres.RelayStore(db), postgres.DLQStore(db), spec, nil
-	case strings.HasPrefix(spec, "mysql://"):
-		db, err := mysql.Open(ctx, strings.TrimPrefix(spec, "mysql://"))
-		if err != nil {
-			return nil, nil, nil, "", err
-		}
-		if err := mysql.Migrate(ctx, db); err != nil {
-			db.Close()
-			return nil, nil, nil, "", err
-		}
-		return db, mysql.RelayStore(db), mysql.DLQStore(db), "", nil
-	case spec == "":
-		return nil, nil, nil, "", errors.New("--db is required (or HANDOFF_DB)")
-	default:
-		db, err := sqlite.Open(ctx, strings.TrimPrefix(spec, "sqlite:"))
-		if err != nil {
-			return nil, nil, nil, "", err
-		}
-		if err := sqlite.Migrate(ctx, db); err != nil {
-			db.Close()
-			return nil, nil, nil, "", err
-		}
-		return db, sqlite.RelayStore(db), sqlite.DLQStore(db), "", nil
-	}
-}
-
 // relayCmd runs the relay as its own process.
 func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	setUsage(fs, "relay --db URL --broker URL [flags]\n\nPublishes the outbox rows of a database to a broker. Run several: they share the partitions.")
-	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "outbox database: postgres://..., mysql://user@tcp(host:3306)/db, or a SQLite path (env HANDOFF_DB)")
+	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "outbox database: "+dbForms+" (env HANDOFF_DB)")
 	brokerURL := fs.String("broker", envOr("HANDOFF_BROKER", ""), "broker: "+brokerSchemes+" (env HANDOFF_BROKER)")
 	partitions := fs.Int("partitions", 0, "partition count the outbox was created with; 0: read it from the outbox")
 	batch := fs.Int("batch", 1000, "rows per fetch and publish")
@@ -97,7 +55,7 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("relay: --mode %q: must be table or wal", *mode)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	db, rs, ds, pgDSN, err := relayStores(ctx, *dbSpec)
+	db, err := openDB(ctx, "db", *dbSpec, dbOpen{migrate: true})
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
@@ -107,14 +65,14 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("relay: %w", err)
 	}
 	defer closePub()
-	dead, err := dlq.New(ds, dlq.WithLogger(log), dlq.WithAlerter(dlq.AlerterFunc(func(ctx context.Context, l *dlq.Letter) {
+	dead, err := dlq.New(db.dlqStore(), dlq.WithLogger(log), dlq.WithAlerter(dlq.AlerterFunc(func(ctx context.Context, l *dlq.Letter) {
 		log.Warn("ALERT: the broker refused a message for good; it is dead-lettered and its key is held", "id", l.Message.ID, "topic", l.Topic)
 	})))
 	if err != nil {
 		return err
 	}
 	if *mode == "wal" {
-		r, err := postgres.NewWALRelay(pgDSN, telemetry.Publisher(pub), postgres.WithSlot(*slot),
+		r, err := postgres.NewWALRelay(db.dsn, telemetry.Publisher(pub), postgres.WithSlot(*slot),
 			postgres.WithWALBatch(*batch, time.Millisecond), postgres.WithWALDeadLetters(dead), postgres.WithWALLogger(log))
 		if err != nil {
 			return fmt.Errorf("relay: %w", err)
@@ -133,10 +91,10 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *progress > 0 {
 		opts = append(opts, relay.WithProgressLog(*progress))
 	}
-	if pgDSN != "" {
-		opts = append(opts, relay.WithWakeups(postgres.Wakeups(ctx, pgDSN, log)))
+	if db.kind == postgresDB {
+		opts = append(opts, relay.WithWakeups(postgres.Wakeups(ctx, db.dsn, log)))
 	}
-	r, err := relay.New(rs, telemetry.Publisher(pub), opts...)
+	r, err := relay.New(db.relayStore(), telemetry.Publisher(pub), opts...)
 	if err != nil {
 		return err
 	}
