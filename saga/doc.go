@@ -1,0 +1,56 @@
+// Package saga runs orchestrated sagas with durable state in the database
+// the outbox lives in: a multi-step workflow always ends, completed, or
+// compensated (every step that may have had an effect undone, last first),
+// or stuck with an alert when a compensation keeps failing.
+//
+//	def, err := saga.Define("order", []saga.Step[Order]{
+//		{Name: "charge", Action: saga.Command("payments", chargeCmd, nil), Compensate: saga.Command("payments", refundCmd, nil)},
+//		{Name: "reserve", Action: saga.HTTP(client, reserveReq, nil), Compensate: saga.HTTP(client, releaseReq, nil)},
+//		{Name: "confirm", Action: saga.Local(confirm)},
+//	})
+//	c, err := saga.New(postgres.SagaStore(db), saga.WithOutbox(w), saga.WithAlerter(pager))
+//	orders, err := saga.Register(c, def)
+//	id, err := orders.Start(ctx, tx, Order{...}) // in the caller's transaction
+//	go c.Run(ctx)                                 // timers, leases, the rest of the steps
+//	// replies to commands: an inbox handler on the reply topic
+//	h := in.Handler(c.HandleReply)
+//
+// # Steps
+//
+// An action (and a compensation) is one of: [Local], a function run inside
+// the coordinator's transaction, whose writes commit with the saga's new
+// state; [Command], a message sent through the outbox in the transaction
+// that records the step as sent, answered by a [Reply] that arrives through
+// the consumer and an inbox ([Coordinator.HandleReply]); [Call] or [HTTP], a
+// remote call outside any transaction, recorded as started before and its
+// outcome after. Each carries a stable idempotency key (saga id / step /
+// generation; "undo" in a compensation's): the same after a crash and on
+// every retry of the step, sent as Idempotency-Key by HTTP and as the
+// sagakey extension of a command, so an effect keyed by it happens once. A
+// reply is matched by that key against the step the saga waits on; a late
+// one (after its step timed out and the saga moved on) is recorded in the
+// history and ignored.
+//
+// # Guarantees
+//
+// Every transition of a saga and the commands it sends commit in one
+// transaction; Start runs the first steps in the caller's transaction.
+// Retry delays, reply timeouts and the saga's deadline are one durable
+// timer per instance (an indexed due time), so a crash neither forgets nor
+// shortens them. Coordinators in several processes share the work: a saga
+// is leased by one at a time (owner and expiry in its row, checked in
+// every transition's transaction) and taken over when the lease expires.
+// A failed step is compensated in reverse order, and only steps that may
+// have had an effect are: a local step that failed rolled back, a command
+// answered with a failure had none. A compensation is retried with backoff
+// (CompensateRetry, 20 attempts by default); when every attempt failed the
+// saga is Stuck and the [Alerter] is told (at least once); an operator can
+// then [Coordinator.Retry], [Coordinator.Skip] or [Coordinator.Abort] it.
+//
+// # What it does not do
+//
+// Local steps get a *sql.Tx: the coordinator runs on database/sql (the pgx
+// driver for PostgreSQL), not yet on a pgx pool. Exactly-once effects of
+// remote steps rest on the remote side deduplicating by the key (package
+// idempotency does for HTTP; an inbox does for commands).
+package saga
