@@ -34,7 +34,9 @@ type Order struct {
 // be reserved, the payment is refunded and the order cancelled. Payment
 // and stock are other services, reached by commands through the outbox;
 // their replies come back through the consumer and an inbox.
-func OrderSaga() (*saga.Definition[Order], error) { return orderSaga(func(q string) string { return q }) }
+func OrderSaga() (*saga.Definition[Order], error) {
+	return orderSaga(func(q string) string { return q })
+}
 
 // orderSaga is OrderSaga with SQL placeholders rewritten by q.
 func orderSaga(q func(string) string) (*saga.Definition[Order], error) {
