@@ -690,3 +690,19 @@ func (c *Coordinator) operate(ctx context.Context, id, kind string, change func(
 func (c *Coordinator) Get(ctx context.Context, id string) (*Instance, error) {
 	return c.store.Get(ctx, id)
 }
+
+// History returns the timeline of saga id: its transitions, each step's
+// attempts with their errors and durations, its compensations, late
+// replies and operator actions, in order. It is kept for the retention
+// (WithRetention) after the saga ended.
+func (c *Coordinator) History(ctx context.Context, id string) ([]Event, error) {
+	if _, err := c.store.Get(ctx, id); err != nil {
+		return nil, fmt.Errorf("saga: history %s: %w", id, err)
+	}
+	return c.store.History(ctx, id)
+}
+
+// ByCorrelation lists the sagas started with correlation id (WithCorrelation).
+func (c *Coordinator) ByCorrelation(ctx context.Context, correlationID string) ([]Summary, error) {
+	return c.store.ByCorrelation(ctx, correlationID)
+}

@@ -47,6 +47,29 @@
 // saga is Stuck and the [Alerter] is told (at least once); an operator can
 // then [Coordinator.Retry], [Coordinator.Skip] or [Coordinator.Abort] it.
 //
+// # Definitions that change while sagas run
+//
+// A saga records the version of the definition it started on (WithVersion,
+// or by default a fingerprint of the steps' names and kinds) and continues
+// on that version: register the old definition next to the new one
+// (saga.Register(c, v2, v1)) and new sagas start on v2 while those in
+// flight finish on v1. A coordinator that does not have the version of a
+// saga in flight refuses to run (Check, Run) with a [VersionError] naming
+// the sagas and the step each is at. Temporal replays a workflow's code
+// against its recorded history, so a changed workflow function fails
+// replays with a non-determinism error at run time, and the fix is
+// versioning calls inside the code (GetVersion, patching). Here nothing is
+// replayed: a saga's state is its step index and its data, so a changed
+// step body takes effect at the next step, and a changed list of steps is
+// a new version that is either registered next to the old one or refused
+// before anything runs.
+//
+// # History
+//
+// Every transition is recorded in the same transaction (Coordinator.History
+// by saga id, Coordinator.ByCorrelation by correlation id), and kept for
+// WithRetention after the saga ended.
+//
 // # What it does not do
 //
 // Local steps get a *sql.Tx: the coordinator runs on database/sql (the pgx
