@@ -31,6 +31,8 @@ Usage:
   handoff relay --db URL --broker URL                 publish outbox rows to a broker
   handoff dlq   list|show|edit|replay|purge ...       work with dead letters
   handoff registry serve --db URL [--token T]         run the schema registry (Confluent's REST API)
+  handoff topology show|export ...                    the integration graph: chains, findings, drift; JSON, DOT, Mermaid
+  handoff init  [--force] [FILE]                      write a commented handoff.yaml to start from
   handoff help                                         show this help
 
 Run "handoff COMMAND -h" for a command's flags.
@@ -62,6 +64,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return registryCmd(ctx, args[1:], stdout, stderr)
 	case "contract":
 		return contractCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "topology":
+		return topologyCmd(ctx, args[1:], stdout, stderr)
+	case "init":
+		return initCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,22 @@
+package system_test
+
+import (
+	"fmt"
+
+	"github.com/handoffhq/handoff/system"
+)
+
+func ExampleParse() {
+	_, err := system.Parse("handoff.yaml", []byte(`version: 1
+system: shop
+services:
+  - name: order
+    owner: team-orders
+    availability: 1.2
+    integrations:
+      - {kind: sync, protocol: http, to: payment}
+`))
+	fmt.Println(err)
+	// Output:
+	// handoff.yaml:6:19: services[0].availability: maximum: got 1.2, want 1 (rule maximum)
+}
