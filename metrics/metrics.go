@@ -398,7 +398,7 @@ func (m *Metrics) DeadLetters(src LetterLister) error {
 	}, m.letters)
 }
 
-var breakerStates = []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen}
+var breakerStates = []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen, breaker.ForcedOpen, breaker.Disabled}
 
 // Breakers reports each breaker's state (resilient.breaker.state: 1 for the
 // current state, 0 for the others, so a dashboard can sum over states) and
