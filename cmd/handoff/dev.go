@@ -21,10 +21,12 @@ import (
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
 	"github.com/handoffhq/handoff/adapter/natsserver"
 	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff/alert"
 	"github.com/handoffhq/handoff/consumer"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/inbox"
 	"github.com/handoffhq/handoff/internal/httpguard"
+	"github.com/handoffhq/handoff/internal/otelsetup"
 	"github.com/handoffhq/handoff/outbox"
 	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/relay"
@@ -47,6 +49,8 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	natsPort := fs.Int("nats-port", 0, "embedded NATS port (0: a free port, so a NATS already running is never disturbed)")
 	demo := fs.Bool("demo", true, "run the demo producer and consumer")
 	every := fs.Duration("demo-interval", 2*time.Second, "how often the demo producer publishes")
+	var of observeFlags
+	of.register(fs, "stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,7 +59,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *every <= 0 {
 		return fmt.Errorf("dev: --demo-interval %v: must be > 0", *every)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := otelsetup.Logger(stderr, slog.LevelInfo) // records inside a span carry its trace id
 	if !httpguard.IsLoopback(*addr) && *token == "" {
 		if !*insecure {
 			return fmt.Errorf("dev: --addr %s is not loopback: give --token (or --insecure, to open schema writes and dead-letter payloads to the network)", *addr)
@@ -72,6 +76,15 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer db.Close()
 	if err := sqlite.Migrate(ctx, db); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	obs, err := newObservability(ctx, of, *dataDir, log,
+		alert.DeadLetters(sqlite.DLQStore(db), 30*time.Second), alert.Backlog("outbox", sqlite.RelayStore(db), of.backlog, 2*time.Second))
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer obs.close()
+	if err := errors.Join(obs.metrics.Outbox("outbox", sqlite.RelayStore(db)), obs.metrics.DeadLetters(sqlite.DLQStore(db))); err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
 
@@ -104,10 +117,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("dev: listen on %s: %w", *addr, err)
 	}
 
-	deadLetters, err := dlq.New(sqlite.DLQStore(db), dlq.WithLogger(log),
-		dlq.WithAlerter(dlq.AlerterFunc(func(ctx context.Context, l *dlq.Letter) {
-			log.Warn("ALERT: first dead letter for consumer", "consumer", l.Consumer, "class", l.Class, "id", l.Message.ID)
-		})))
+	deadLetters, err := dlq.New(sqlite.DLQStore(db), dlq.WithLogger(log), dlq.WithAlerter(obs.alerts))
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
@@ -132,21 +142,25 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", h)
+	obs.mount(mux, h)
 	letters, err := dlq.NewHandler(deadLetters)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	mux.Handle("GET /dead-letters", http.StripPrefix("/dead-letters", letters))
-	mux.Handle("GET /dead-letters/", http.StripPrefix("/dead-letters", letters))
+	lettersAPI := obs.metrics.Handler("/dead-letters", http.StripPrefix("/dead-letters", letters))
+	mux.Handle("GET /dead-letters", lettersAPI)
+	mux.Handle("GET /dead-letters/", lettersAPI)
 	reg, err := registry.NewServer(sqlite.RegistryStore(db), registry.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	mux.Handle("/registry/", http.StripPrefix("/registry", reg))
+	mux.Handle("/registry/", obs.metrics.Handler("/registry/", http.StripPrefix("/registry", reg)))
 	srv := httpguard.NewServer(guard(*addr, *token).Wrap(mux), httpguard.Timeouts{})
 
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "health           %s/healthz\n", base)
+	fmt.Fprintf(stdout, "ready            %s/readyz\n", base)
+	fmt.Fprintf(stdout, "metrics          %s/metrics\n", base)
 	fmt.Fprintf(stdout, "dead letters     %s/dead-letters\n", base)
 	fmt.Fprintf(stdout, "schema registry  %s/registry\n", base)
 	fmt.Fprintf(stdout, "nats             %s\n", ns.URL())
@@ -174,7 +188,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		c, in, err := demoConsumer(db, broker, deadLetters, validator, log)
+		c, in, err := demoConsumer(db, broker, deadLetters, validator, log, consumer.WithObserver(obs.metrics))
 		if err != nil {
 			return err
 		}
@@ -185,8 +199,8 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("dev: %w", err)
 		}
-		r, err := relay.New(sqlite.RelayStore(db), telemetry.Publisher(broker, telemetry.WithSystem("nats")),
-			relay.WithWakeups(w.Wakeups()), relay.WithDeadLetters(deadLetters), relay.WithLogger(log))
+		r, err := relay.New(sqlite.RelayStore(db), obs.metrics.Publisher(telemetry.Publisher(broker, telemetry.WithSystem("nats")), "nats"),
+			relay.WithWakeups(w.Wakeups()), relay.WithDeadLetters(deadLetters), relay.WithLogger(log), relay.WithObserver(obs.metrics))
 		if err != nil {
 			return fmt.Errorf("dev: %w", err)
 		}
@@ -195,6 +209,8 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		goRun("demo producer", func() error { return demoProducer(ctx, db, w, *every, log) })
 		goRun("demo failures", func() error { return demoFailures(ctx, nc, broker, db, w, deadLetters, log) })
 	}
+	goRun("alerts", func() error { return obs.alerts.Run(ctx) })
+	obs.ready.Store(true)
 
 	var runErr error
 	select {
@@ -349,7 +365,7 @@ func demoProducer(ctx context.Context, db *sql.DB, w *outbox.Writer, every time.
 
 // demoConsumer handles order.placed with the inbox: the shipment row and the
 // inbox mark commit together, so a redelivery never ships twice.
-func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, v *registry.Validator, log *slog.Logger) (*consumer.Consumer, *inbox.Inbox[*sql.Tx], error) {
+func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, v *registry.Validator, log *slog.Logger, extra ...consumer.Option) (*consumer.Consumer, *inbox.Inbox[*sql.Tx], error) {
 	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS demo_shipments (
 		order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, message_id TEXT NOT NULL, created_at TEXT NOT NULL)`); err != nil {
 		return nil, nil, fmt.Errorf("dev: demo table: %w", err)
@@ -374,9 +390,9 @@ func demoConsumer(db *sql.DB, sub handoff.Subscriber, dead *dlq.Queue, v *regist
 		log.Info("demo: shipment created (inbox: exactly once)", "order", o.Order, "id", m.ID)
 		return nil
 	}))
-	c, err := consumer.New(sub, demoTopic, demoGroup, &mux, dead,
+	c, err := consumer.New(sub, demoTopic, demoGroup, &mux, dead, append([]consumer.Option{
 		consumer.WithLogger(log), consumer.WithSystem("nats"), consumer.WithBackoff(time.Second, time.Minute),
-		consumer.WithValidator(v))
+		consumer.WithValidator(v)}, extra...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev: %w", err)
 	}
