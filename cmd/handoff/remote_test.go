@@ -85,3 +85,35 @@ func TestDLQ_ListAndShowOverServer(t *testing.T) {
 		t.Errorf("bad --server: %v", err)
 	}
 }
+
+// With dev's --token (issue 10's guard), --server needs --token too: a
+// missing one is a 401 that says so.
+func TestDLQ_ServerTokenEnforced(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--demo=false", "--token", "s3cret"},
+			nil, stdout, stderr)
+	}()
+	defer func() { cancel(); <-done }()
+	server := ""
+	for deadline := time.Now().Add(30 * time.Second); server == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no URLs: %q %q", stdout.String(), stderr.String())
+		}
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "health" {
+				server = strings.TrimSuffix(f[1], "/healthz")
+			}
+		}
+	}
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"dlq", "list", "--server", server}, nil, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("without --token: %v", err)
+	}
+	if err := run(context.Background(), []string{"dlq", "list", "--server", server, "--token", "s3cret"}, nil, &out, &errb); err != nil {
+		t.Fatalf("with --token: %v", err)
+	}
+}
