@@ -70,7 +70,10 @@ type Event struct {
 	Pending    int           // rows pending (from the last stats query; -1 if not measured)
 	OldestAge  time.Duration // age of the oldest pending row
 	Lag        time.Duration // commit-to-publish delay of the oldest row in this batch
-	Err        error         // a failed publish or database call
+	// PartitionLag is, per partition with rows in this batch, the
+	// commit-to-publish delay of its oldest published row.
+	PartitionLag map[int]time.Duration
+	Err          error // a failed publish or database call
 }
 
 // DeadLetterer stores rows the broker refused for good. *dlq.Queue is one.
@@ -632,6 +635,9 @@ func (r *Relay) pass(ctx context.Context, held []int) (int, error) {
 		r.published.Add(int64(len(published)))
 		e := Event{Published: len(published), Partitions: held, Pending: -1}
 		e.Lag = time.Since(rows[0].CreatedAt)
+		if r.observer != nil {
+			e.PartitionLag = partitionLag(rows, published)
+		}
 		r.observe(e)
 	}
 	return len(rows), firstErr
@@ -742,6 +748,26 @@ func (r *Relay) fail(ctx context.Context, row outbox.Row, m *handoff.Message, ca
 	r.log.Warn("relay: message refused by the broker; dead-lettered, its key is held until the letter is replayed, purged or deleted",
 		"id", row.MessageID, "letter", l.ID, "topic", row.Topic, "key", row.Key, "err", cause)
 	return nil
+}
+
+// partitionLag returns, per partition, the age of the oldest row of rows
+// whose id is in published.
+func partitionLag(rows []outbox.Row, published []int64) map[int]time.Duration {
+	ok := make(map[int64]bool, len(published))
+	for _, id := range published {
+		ok[id] = true
+	}
+	now := time.Now()
+	lag := map[int]time.Duration{}
+	for _, row := range rows {
+		if !ok[row.ID] {
+			continue
+		}
+		if d := now.Sub(row.CreatedAt); d > lag[row.Partition] {
+			lag[row.Partition] = d
+		}
+	}
+	return lag
 }
 
 func (r *Relay) observe(e Event) {

@@ -18,10 +18,12 @@ import (
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
 	"github.com/handoffhq/handoff/adapter/natsserver"
 	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff/alert"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/examples/demo/orders"
 	"github.com/handoffhq/handoff/health"
 	"github.com/handoffhq/handoff/internal/httpguard"
+	"github.com/handoffhq/handoff/internal/otelsetup"
 	"github.com/handoffhq/handoff/registry"
 )
 
@@ -41,6 +43,8 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	natsPort := fs.Int("nats-port", 0, "embedded NATS port (0: a free port, so a NATS already running is never disturbed)")
 	demo := fs.Bool("demo", true, "run the demo producer and consumer")
 	every := fs.Duration("demo-interval", 2*time.Second, "how often the demo producer publishes")
+	var of observeFlags
+	of.register(fs, "stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +53,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *every <= 0 {
 		return fmt.Errorf("dev: --demo-interval %v: must be > 0", *every)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := otelsetup.Logger(stderr, slog.LevelInfo) // records inside a span carry its trace id
 	if !httpguard.IsLoopback(*addr) && *token == "" {
 		if !*insecure {
 			return fmt.Errorf("dev: --addr %s is not loopback: give --token (or --insecure, to open schema writes and dead-letter payloads to the network)", *addr)
@@ -66,6 +70,15 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer db.Close()
 	if err := sqlite.Migrate(ctx, db); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	obs, err := newObservability(ctx, of, *dataDir, log,
+		alert.DeadLetters(sqlite.DLQStore(db), 30*time.Second), alert.Backlog("outbox", sqlite.RelayStore(db), of.backlog, 2*time.Second))
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer obs.close()
+	if err := errors.Join(obs.metrics.Outbox("outbox", sqlite.RelayStore(db)), obs.metrics.DeadLetters(sqlite.DLQStore(db))); err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
 
@@ -98,10 +111,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("dev: listen on %s: %w", *addr, err)
 	}
 
-	deadLetters, err := dlq.New(sqlite.DLQStore(db), dlq.WithLogger(log),
-		dlq.WithAlerter(dlq.AlerterFunc(func(ctx context.Context, l *dlq.Letter) {
-			log.Warn("ALERT: first dead letter for consumer", "consumer", l.Consumer, "class", l.Class, "id", l.Message.ID)
-		})))
+	deadLetters, err := dlq.New(sqlite.DLQStore(db), dlq.WithLogger(log), dlq.WithAlerter(obs.alerts))
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
@@ -118,29 +128,34 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *demo {
 		flow, err = orders.New(orders.Config{DB: db, NATS: nc, Broker: broker, DeadLetters: deadLetters,
-			RegistryURL: "http://" + ln.Addr().String() + "/registry", RegistryToken: *token, Interval: *every, Logger: log})
+			RegistryURL: "http://" + ln.Addr().String() + "/registry", RegistryToken: *token, Interval: *every, Logger: log, Observe: obs.metrics})
 		if err != nil {
 			return fmt.Errorf("dev: %w", err)
 		}
 		checks = append(checks, flow.Checks()...)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", &health.Handler{Checks: checks})
+	healthz := &health.Handler{Checks: checks}
+	mux.Handle("GET /healthz", healthz)
+	obs.mount(mux, healthz)
 	letters, err := dlq.NewHandler(deadLetters)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	mux.Handle("GET /dead-letters", http.StripPrefix("/dead-letters", letters))
-	mux.Handle("GET /dead-letters/", http.StripPrefix("/dead-letters", letters))
+	lettersAPI := obs.metrics.Handler("/dead-letters", http.StripPrefix("/dead-letters", letters))
+	mux.Handle("GET /dead-letters", lettersAPI)
+	mux.Handle("GET /dead-letters/", lettersAPI)
 	reg, err := registry.NewServer(sqlite.RegistryStore(db), registry.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	mux.Handle("/registry/", http.StripPrefix("/registry", reg))
+	mux.Handle("/registry/", obs.metrics.Handler("/registry/", http.StripPrefix("/registry", reg)))
 	srv := httpguard.NewServer(guard(*addr, *token).Wrap(mux), httpguard.Timeouts{})
 
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "health           %s/healthz\n", base)
+	fmt.Fprintf(stdout, "ready            %s/readyz\n", base)
+	fmt.Fprintf(stdout, "metrics          %s/metrics\n", base)
 	fmt.Fprintf(stdout, "dead letters     %s/dead-letters\n", base)
 	fmt.Fprintf(stdout, "schema registry  %s/registry\n", base)
 	fmt.Fprintf(stdout, "nats             %s\n", ns.URL())
@@ -165,6 +180,8 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if flow != nil {
 		g.Go(func() error { return flow.Run(gctx) })
 	}
+	g.Go(func() error { return obs.alerts.Run(gctx) })
+	obs.ready.Store(true)
 	if devFault != nil {
 		g.Go(func() error { return devFault(gctx) })
 	}

@@ -101,6 +101,8 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs.SetOutput(stderr)
 	setUsage(fs, synopsis)
 	dbSpec := fs.String("db", envOr("HANDOFF_DB", defaultDB), "database: "+dbForms+" (env HANDOFF_DB)")
+	server := fs.String("server", envOr("HANDOFF_SERVER", ""), "list and show through this server's API instead of the database, e.g. http://127.0.0.1:8477 (env HANDOFF_SERVER)")
+	token := fs.String("token", envOr("HANDOFF_TOKEN", ""), "bearer token for --server (env HANDOFF_TOKEN)")
 	var asJSON, all, yes *bool
 	var data, contentType, brokerURL *string
 	var ff filterFlags
@@ -173,6 +175,9 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 	}
 
+	if *server != "" {
+		return dlqRemote(ctx, cmd, *server, *token, ff, fs.Arg(0), asJSON != nil && *asJSON, stdout, stderr)
+	}
 	readOnly := cmd == "list" || cmd == "show"
 	db, err := openDB(ctx, "db", *dbSpec, dbOpen{readOnly: readOnly})
 	if err != nil {

@@ -84,6 +84,17 @@ type Config struct {
 	// until its context ends.
 	Orders int
 	Logger *slog.Logger
+	// Observe, when set, wraps the relay's publisher and is given to the
+	// consumer and the relay as their observer (handoff dev's metrics).
+	Observe Observer
+}
+
+// Observer sees the flow's publishes, consumes and relay cycles: what
+// metrics.Metrics is.
+type Observer interface {
+	consumer.Observer
+	relay.Observer
+	Publisher(p handoff.Publisher, system string) handoff.Publisher
 }
 
 // Flow is the demo flow.
@@ -149,8 +160,13 @@ func (f *Flow) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	r, err := relay.New(sqlite.RelayStore(db), telemetry.Publisher(f.cfg.Broker, telemetry.WithSystem("nats")),
-		relay.WithWakeups(w.Wakeups()), relay.WithDeadLetters(f.cfg.DeadLetters), relay.WithLogger(log))
+	var pub handoff.Publisher = telemetry.Publisher(f.cfg.Broker, telemetry.WithSystem("nats"))
+	ropts := []relay.Option{relay.WithWakeups(w.Wakeups()), relay.WithDeadLetters(f.cfg.DeadLetters), relay.WithLogger(log)}
+	if f.cfg.Observe != nil {
+		pub = f.cfg.Observe.Publisher(pub, "nats")
+		ropts = append(ropts, relay.WithObserver(f.cfg.Observe))
+	}
+	r, err := relay.New(sqlite.RelayStore(db), pub, ropts...)
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
@@ -301,9 +317,12 @@ func (f *Flow) consumer(ctx context.Context, v *registry.Validator) (*consumer.C
 		log.Info("demo: shipment created (inbox: exactly once)", "order", o.Order, "id", m.ID)
 		return nil
 	}))
-	c, err := consumer.New(f.cfg.Broker, Topic, Group, f.counting(&mux), f.cfg.DeadLetters,
-		consumer.WithLogger(log), consumer.WithSystem("nats"), consumer.WithBackoff(time.Second, time.Minute),
-		consumer.WithValidator(v))
+	copts := []consumer.Option{consumer.WithLogger(log), consumer.WithSystem("nats"), consumer.WithBackoff(time.Second, time.Minute),
+		consumer.WithValidator(v)}
+	if f.cfg.Observe != nil {
+		copts = append(copts, consumer.WithObserver(f.cfg.Observe))
+	}
+	c, err := consumer.New(f.cfg.Broker, Topic, Group, f.counting(&mux), f.cfg.DeadLetters, copts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("orders: %w", err)
 	}
