@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/handoffhq/handoff/internal/httpguard"
 )
@@ -17,7 +16,7 @@ func readTokenFile(path, token string, log *slog.Logger) ([]httpguard.ScopedToke
 	if path == "" {
 		return nil, nil
 	}
-	toks, open, err := httpguard.ReadTokenFile(path)
+	toks, perm, err := httpguard.ReadTokenFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--token-file: %w", err)
 	}
@@ -26,9 +25,8 @@ func readTokenFile(path, token string, log *slog.Logger) ([]httpguard.ScopedToke
 			return nil, fmt.Errorf("--token-file: token file %s line %d: the token is --token's too: give each token once", path, t.Line)
 		}
 	}
-	if open {
-		fi, _ := os.Stat(path)
-		log.Warn("the token file may be read by its group or others: chmod 600 it", "file", path, "mode", fi.Mode().Perm().String())
+	if httpguard.GroupOrOthersRead(perm) {
+		log.Warn("the token file may be read by its group or others: chmod 600 it", "file", path, "mode", perm.String())
 	}
 	return toks, nil
 }

@@ -181,22 +181,26 @@ func ParseTokenFile(name string, r io.Reader) ([]ScopedToken, error) {
 	return out, nil
 }
 
-// ReadTokenFile reads the token file at path, as ParseTokenFile does.
-// Open is true when the file's mode lets its group or others read it (a
-// caller should warn: the tokens are secrets).
-func ReadTokenFile(path string) (toks []ScopedToken, open bool, err error) {
+// ReadTokenFile reads the token file at path, as ParseTokenFile does, and
+// returns its permission bits too: a caller should warn when its group
+// or others may read it (GroupOrOthersRead), the tokens being secrets.
+func ReadTokenFile(path string) ([]ScopedToken, os.FileMode, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, false, fmt.Errorf("token file: %w", err)
+		return nil, 0, fmt.Errorf("token file: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, false, fmt.Errorf("token file: %w", err)
+		return nil, 0, fmt.Errorf("token file: %w", err)
 	}
-	toks, err = ParseTokenFile(path, f)
-	return toks, fi.Mode().Perm()&0o044 != 0, err
+	toks, err := ParseTokenFile(path, f)
+	return toks, fi.Mode().Perm(), err
 }
+
+// GroupOrOthersRead reports whether perm lets a file's group or others
+// read it.
+func GroupOrOthersRead(perm os.FileMode) bool { return perm&0o044 != 0 }
 
 // presented returns the secrets r's Authorization header carries: a
 // bearer token, or basic auth's password and its "user:password" whole.

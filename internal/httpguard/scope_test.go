@@ -163,9 +163,9 @@ func TestReadTokenFile_Mode(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.Chmod(p, c.mode) // past the umask
-		toks, open, err := ReadTokenFile(p)
-		if err != nil || len(toks) != 1 || open != c.open {
-			t.Errorf("mode %v: %v open=%v %v, want open=%v", c.mode, toks, open, err, c.open)
+		toks, perm, err := ReadTokenFile(p)
+		if err != nil || len(toks) != 1 || perm != c.mode || GroupOrOthersRead(perm) != c.open {
+			t.Errorf("mode %v: %v %v %v, want open=%v", c.mode, toks, perm, err, c.open)
 		}
 	}
 	if _, _, err := ReadTokenFile(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "token file") {
