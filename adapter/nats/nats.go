@@ -239,6 +239,11 @@ func Connect(url string, opts ...natsgo.Option) (*natsgo.Conn, error) {
 		natsgo.MaxReconnects(-1),
 		natsgo.ReconnectWait(250 * time.Millisecond),
 		natsgo.RetryOnFailedConnect(false),
+		// No reconnect buffer: a message published while the connection
+		// is down fails at once instead of being sent after the reconnect,
+		// where it would overtake the earlier messages of its key that
+		// were lost with the old connection.
+		natsgo.ReconnectBufSize(-1),
 	}
 	nc, err := natsgo.Connect(url, append(base, opts...)...)
 	if err != nil {

@@ -61,13 +61,38 @@ func (c *Client) publishAll(ctx context.Context, nms []*natsgo.Msg, msgs []*hand
 	if dl, ok := ctx.Deadline(); ok {
 		stall = min(stall, max(time.Until(dl), time.Millisecond))
 	}
+	// Order per key: a connection that drops mid-batch loses the tail of
+	// what it had sent, while what is published after the reconnect is
+	// stored; republishing the lost part would then put it after later
+	// messages. So the batch is sent on one connection only: once the
+	// connection is not the one it started on (or is down), nothing more
+	// is sent, and the call fails after the acks of what was sent. A retry
+	// sends the whole batch again in order (the stored prefix is absorbed
+	// by the duplicate window).
+	epoch := c.nc.Stats().Reconnects
 	futures := make([]jetstream.PubAckFuture, 0, len(nms))
+	var sendErr error
 	for i, nm := range nms {
+		if !c.nc.IsConnected() {
+			sendErr = fmt.Errorf("nats: publish %s to %s: %d of %d messages not sent: %w", msgs[i].ID, where, len(nms)-i, len(nms), c.unreachable())
+			break
+		}
+		if c.nc.Stats().Reconnects != epoch {
+			sendErr = fmt.Errorf("nats: publish %s to %s: the connection was re-established during the batch; %d of %d messages not sent (retry the batch in order)",
+				msgs[i].ID, where, len(nms)-i, len(nms))
+			break
+		}
 		f, err := c.js.PublishMsgAsync(nm, jetstream.WithStallWait(stall))
 		if err != nil {
-			return fmt.Errorf("nats: publish %s to %s: %w", msgs[i].ID, where, err)
+			sendErr = fmt.Errorf("nats: publish %s to %s: %w", msgs[i].ID, where, err)
+			break
 		}
 		futures = append(futures, f)
+	}
+	if sendErr != nil {
+		// The acks of what was sent are not awaited: the batch failed and
+		// is retried whole.
+		return sendErr
 	}
 	for i, f := range futures {
 		select {

@@ -118,16 +118,35 @@ func (c *Client) subscribe(ctx context.Context, sub handoff.Subscription, delive
 		sub:       sub,
 		unsettled: make(map[*settler]struct{}),
 		wake:      make(chan struct{}, 1),
+		srcs:      srcs,
+		epoch:     c.nc.Stats().Reconnects,
+		settled:   map[string]map[uint64]bool{},
+		acking:    map[*settler]struct{}{},
+	}
+	if len(srcs) > 0 {
+		s.mainCons = srcs[0].name
+		_, s.mainShared = c.streamFor(sub.Topic)
 	}
 	stopBeats := make(chan struct{})
-	beatsDone := make(chan struct{})
+	beatsDone := make(chan struct{}, 2)
 	go func() {
-		defer close(beatsDone)
+		defer func() { beatsDone <- struct{}{} }()
 		s.heartbeats(stopBeats)
+	}()
+	go func() {
+		defer func() { beatsDone <- struct{}{} }()
+		s.watchReconnects(stopBeats)
 	}()
 	defer func() {
 		close(stopBeats)
 		<-beatsDone
+		<-beatsDone
+		s.mu.Lock()
+		s.resyncGen++ // a resync still running changes nothing now
+		if s.holdTimer != nil {
+			s.holdTimer.Stop()
+		}
+		s.mu.Unlock()
 	}()
 
 	cctx, stopConsuming := context.WithCancel(ctx)
@@ -224,12 +243,29 @@ type subscription struct {
 	stopped   bool
 	received  uint64        // count of messages received, numbering them
 	wake      chan struct{} // signalled when the queue grows
+
+	// After a reconnect (resync.go).
+	srcs       []source
+	mainCons   string // the topic's consumer (the first source)
+	mainShared bool   // its stream holds other topics too
+	epoch      uint64 // nc's reconnect count last seen
+	resyncGen  uint64
+	holding    bool                       // deliveries are held until lost ones are back
+	lost       map[uint64]bool            // stream sequences of the main source not back yet
+	lostKnown  bool                       // lost is complete
+	arrived    []uint64                   // main-source sequences received before lost was known
+	holdTimer  *time.Timer                // ends a hold after AckWait and a grace
+	settled    map[string]map[uint64]bool // consumer → sequences settled here
+	acking     map[*settler]struct{}      // acks not confirmed yet
 }
 
 // receive runs on nats.go's dispatch goroutine, in the server's order. It
 // never blocks: the server sends at most MaxAckPending unsettled messages.
 func (s *subscription) receive(m jetstream.Msg) {
 	st := &settler{s: s, msg: m, beat: time.Now()}
+	if meta, err := m.Metadata(); err == nil {
+		st.sseq, st.cons, st.delivered = meta.Sequence.Stream, meta.Consumer, meta.NumDelivered
+	}
 	s.mu.Lock()
 	s.received++
 	st.n = s.received
@@ -238,6 +274,8 @@ func (s *subscription) receive(m jetstream.Msg) {
 		_ = m.Nak() // arrived while shutting down: let another member have it now
 		return
 	}
+	s.checkEpoch()
+	s.noteReceived(st)
 	s.queue = append(s.queue, st)
 	s.unsettled[st] = struct{}{}
 	s.mu.Unlock()
@@ -256,7 +294,7 @@ func (s *subscription) loop(ctx context.Context, errc <-chan error, deliver func
 		}
 		s.mu.Lock()
 		var st *settler
-		if len(s.queue) > 0 {
+		if len(s.queue) > 0 && !s.holding {
 			st = s.queue[0]
 			s.queue[0] = nil
 			s.queue = s.queue[1:]
@@ -278,8 +316,8 @@ func (s *subscription) loop(ctx context.Context, errc <-chan error, deliver func
 
 func (s *subscription) delivery(st *settler) *handoff.Delivery {
 	d := &handoff.Delivery{Topic: s.sub.Topic, Attempt: 1, Settler: st}
-	if meta, err := st.msg.Metadata(); err == nil && meta.NumDelivered > 0 {
-		d.Attempt = int(meta.NumDelivered)
+	if st.delivered > 0 {
+		d.Attempt = int(st.delivered)
 	}
 	d.Message, d.Err = decode(st.msg.Headers(), st.msg.Data())
 	if d.Err != nil {
@@ -371,6 +409,10 @@ type settler struct {
 	beat time.Time // last reset of the server's ack timer; guarded by s.mu
 	done bool      // guarded by s.mu
 	n    uint64    // receive order within the subscription
+	// From the delivery's metadata.
+	sseq      uint64 // stream sequence
+	cons      string // consumer name
+	delivered uint64 // delivery count
 }
 
 func (st *settler) settle() error {
@@ -381,6 +423,7 @@ func (st *settler) settle() error {
 	}
 	st.done = true
 	delete(st.s.unsettled, st)
+	st.s.noteSettled(st)
 	return nil
 }
 
@@ -399,7 +442,18 @@ func (st *settler) Ack(ctx context.Context) error {
 	if err := st.settle(); err != nil {
 		return fmt.Errorf("nats: ack %s: %w", st.id(), err)
 	}
-	if err := st.msg.DoubleAck(ctx); err != nil {
+	st.s.mu.Lock()
+	st.s.acking[st] = struct{}{}
+	st.s.mu.Unlock()
+	err := st.msg.DoubleAck(ctx)
+	st.s.mu.Lock()
+	delete(st.s.acking, st)
+	if err != nil {
+		// Maybe not acked: after a reconnect it counts as lost.
+		delete(st.s.settled[st.cons], st.sseq)
+	}
+	st.s.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("nats: ack %s: %w", st.id(), err)
 	}
 	return nil
