@@ -43,14 +43,9 @@ var docSnippetAllowed = map[string]string{
 	"outbox: package":                "not yet backed by an Example (issue 11, item 8)",
 	"registry: package":              "not yet backed by an Example (issue 11, item 8)",
 	"relay: package":                 "not yet backed by an Example (issue 11, item 8)",
-	"resilience: package":            "not yet backed by an Example (issue 11, item 8)",
-	"resiliencehttp: package":        "not yet backed by an Example (issue 11, item 8)",
 	"saga: package":                  "not yet backed by an Example (issue 11, item 8)",
-	"schema: package":                "not yet backed by an Example (issue 11, item 8)",
-	"system: package":                "not yet backed by an Example (issue 11, item 8)",
 	"telemetry: package":             "not yet backed by an Example (issue 11, item 8)",
 	"topology/topologyotel: package": "not yet backed by an Example (issue 11, item 8)",
-	"topology: package":              "not yet backed by an Example (issue 11, item 8)",
 }
 
 // A doc snippet, found in a package's doc comments.
