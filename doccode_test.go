@@ -30,13 +30,8 @@ var docSnippetAllowed = map[string]string{
 	"adapter/rabbitmq: package":   "not yet backed by an Example (issue 11, item 8)",
 	"adapter/redis: package":      "not yet backed by an Example (issue 11, item 8)",
 	"adapter/sqlite: package":     "not yet backed by an Example (issue 11, item 8)",
-	"consumer: package":           "not yet backed by an Example (issue 11, item 8)",
 	"contract/broker: package":    "not yet backed by an Example (issue 11, item 8)",
 	"contract: package":           "not yet backed by an Example (issue 11, item 8)",
-	"dlq: Handler":                "not yet backed by an Example (issue 11, item 8)",
-	"dlq: package":                "not yet backed by an Example (issue 11, item 8)",
-	"idempotency: package":        "not yet backed by an Example (issue 11, item 8)",
-	"inbox: package":              "not yet backed by an Example (issue 11, item 8)",
 	"outbox: package":             "not yet backed by an Example (issue 11, item 8)",
 	"registry: package":           "not yet backed by an Example (issue 11, item 8)",
 	"relay: package":              "not yet backed by an Example (issue 11, item 8)",
@@ -229,8 +224,8 @@ func snippetFragments(text string) ([]string, error) {
 	}
 	var frags []string
 	for _, line := range strings.Split(text, "\n") {
-		for _, part := range strings.Split(line, "...") {
-			if f := squash(part); wordy.MatchString(f) {
+		for _, f := range squashParts(line) {
+			if wordy.MatchString(f) {
 				frags = append(frags, f)
 			}
 		}
@@ -243,21 +238,28 @@ func snippetFragments(text string) ([]string, error) {
 
 // squash returns src's Go tokens, comments and line breaks dropped, run
 // together: two pieces of code compare alike however they are laid out.
-func squash(src string) string {
+func squash(src string) string { return strings.Join(squashParts(src), "...") }
+
+// squashParts is squash cut at each "..." token.
+func squashParts(src string) []string {
 	var s scanner.Scanner
 	fset := token.NewFileSet()
 	f := fset.AddFile("", fset.Base(), len(src))
 	s.Init(f, []byte(src), func(token.Position, string) {}, 0)
+	var parts []string
 	var b strings.Builder
 	for {
 		_, tok, lit := s.Scan()
-		if tok == token.EOF {
-			return b.String()
-		}
-		if tok == token.SEMICOLON && lit == "\n" {
+		switch {
+		case tok == token.EOF:
+			return append(parts, b.String())
+		case tok == token.ELLIPSIS:
+			parts = append(parts, b.String())
+			b.Reset()
 			continue
-		}
-		if lit == "" {
+		case tok == token.SEMICOLON && lit == "\n":
+			continue
+		case lit == "":
 			lit = tok.String()
 		}
 		if b.Len() > 0 && isWordy(lit) && isWordy(b.String()[b.Len()-1:]) {
