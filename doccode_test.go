@@ -32,10 +32,6 @@ var docSnippetAllowed = map[string]string{
 	"adapter/sqlite: package":     "not yet backed by an Example (issue 11, item 8)",
 	"contract/broker: package":    "not yet backed by an Example (issue 11, item 8)",
 	"contract: package":           "not yet backed by an Example (issue 11, item 8)",
-	"outbox: package":             "not yet backed by an Example (issue 11, item 8)",
-	"registry: package":           "not yet backed by an Example (issue 11, item 8)",
-	"relay: package":              "not yet backed by an Example (issue 11, item 8)",
-	"saga: package":               "not yet backed by an Example (issue 11, item 8)",
 }
 
 // A doc snippet, found in a package's doc comments.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 
+	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/schema"
@@ -53,4 +55,20 @@ func Example() {
 	//   PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL at /properties/note (reader, version 2): the writer declares property "note", which the reader does not declare while its content model is closed: data carrying it fails the reader; hint: declare the property in both (it may be deprecated), or open the reader's content model (additionalProperties)
 	//   TYPE_CHANGED at /properties/order (reader, version 2): the reader accepts integer, the writer allows string: the writer's data fails the reader; hint: make both accept the same types (a type array or anyOf on the reader), or use another property name
 	//   REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL at /properties/total (reader, version 2): the reader requires property "total", which the writer's content model (not open) does not declare: the writer's data lacks it; hint: declare the property in both and require it in both, or in neither
+}
+
+// The registry server on PostgreSQL, every request holding the token (it
+// needs the database, so it is not run here).
+func ExampleNewServer() {
+	ctx := context.Background()
+	addr, token := "127.0.0.1:8081", os.Getenv("REGISTRY_TOKEN")
+	db, err := postgres.Open(ctx, "postgres://app@db/app")
+	if err != nil {
+		panic(err)
+	}
+	if err := postgres.Migrate(ctx, db); err != nil {
+		panic(err)
+	}
+	srv, _ := registry.NewServer(postgres.RegistryStore(db), registry.WithRequiredToken(token))
+	http.ListenAndServe(addr, srv)
 }
