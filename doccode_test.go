@@ -30,8 +30,6 @@ var docSnippetAllowed = map[string]string{
 	"adapter/rabbitmq: package":   "not yet backed by an Example (issue 11, item 8)",
 	"adapter/redis: package":      "not yet backed by an Example (issue 11, item 8)",
 	"adapter/sqlite: package":     "not yet backed by an Example (issue 11, item 8)",
-	"contract/broker: package":    "not yet backed by an Example (issue 11, item 8)",
-	"contract: package":           "not yet backed by an Example (issue 11, item 8)",
 }
 
 // A doc snippet, found in a package's doc comments.

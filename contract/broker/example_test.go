@@ -3,9 +3,12 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"os"
 
 	"github.com/handoffhq/handoff/adapter/memory"
+	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/contract"
 	"github.com/handoffhq/handoff/contract/broker"
 )
@@ -37,4 +40,24 @@ func Example() {
 	// Output:
 	// false no-verification: There is no verified pact between version 1.4.0 of web and the version of orders in production: orders is not there
 	// true verified: The pact between version 1.4.0 of web and version 2.0.1 of orders has been verified
+}
+
+// The broker on PostgreSQL, writes only with the token (it needs the
+// database, so it is not run here).
+func ExampleNew() {
+	ctx := context.Background()
+	token := os.Getenv("BROKER_TOKEN")
+	db, err := postgres.Open(ctx, "postgres://app@db/app")
+	if err != nil {
+		panic(err)
+	}
+	if err := postgres.Migrate(ctx, db); err != nil {
+		panic(err)
+	}
+	b, err := broker.New(postgres.ContractStore(db), broker.WithToken(token))
+	if err != nil {
+		panic(err)
+	}
+	http.Handle("/", b)
+	fmt.Println(http.ListenAndServe("127.0.0.1:9292", nil))
 }
