@@ -19,18 +19,7 @@ import (
 // docSnippetAllowed lists the Go snippets in doc comments that no Example
 // backs, by "dir: where" (where is "package", a type, a function or
 // Type.Method), each with the reason.
-var docSnippetAllowed = map[string]string{
-	"adapter/grpc: package":       "not yet backed by an Example (issue 11, item 8)",
-	"adapter/kafka: package":      "not yet backed by an Example (issue 11, item 8)",
-	"adapter/mysql: package":      "not yet backed by an Example (issue 11, item 8)",
-	"adapter/nats: package":       "not yet backed by an Example (issue 11, item 8)",
-	"adapter/natsserver: package": "not yet backed by an Example (issue 11, item 8)",
-	"adapter/postgres: WALRelay":  "not yet backed by an Example (issue 11, item 8)",
-	"adapter/postgres: package":   "not yet backed by an Example (issue 11, item 8)",
-	"adapter/rabbitmq: package":   "not yet backed by an Example (issue 11, item 8)",
-	"adapter/redis: package":      "not yet backed by an Example (issue 11, item 8)",
-	"adapter/sqlite: package":     "not yet backed by an Example (issue 11, item 8)",
-}
+var docSnippetAllowed = map[string]string{}
 
 // A doc snippet, found in a package's doc comments.
 type docSnippet struct {
