@@ -292,3 +292,42 @@ func missing(frags []string, bodies []string) string {
 	}
 	return first
 }
+
+// The check itself: a snippet is backed only when one body holds every
+// line of it, "..." stands for anything, layout and comments do not count,
+// tables are not Go, and Go that does not parse is an error.
+func TestDocSnippetsAreExamples_Check(t *testing.T) {
+	body := squash(`{
+	b, err := breaker.New("payments",
+		breaker.WithCountWindow(100)) // a comment
+	if err != nil {
+		return err
+	}
+	p, err := b.Allow()
+}`)
+	for _, c := range []struct {
+		snippet string
+		want    bool
+	}{
+		{"b, err := breaker.New(\"payments\", breaker.WithCountWindow(100))\n...\np, err := b.Allow() // fail fast\n", true},
+		{"b, err := breaker.New(\"payments\", ...)\n", true},
+		{"b, err := breaker.New(\"payments\", breaker.WithCountWindow(10))\n", false},
+		{"b, err := breaker.New(\"payments\", breaker.WithCountWindow(100))\np.Done(err)\n", false},
+	} {
+		frags, err := snippetFragments(c.snippet)
+		if err != nil || frags == nil {
+			t.Fatalf("%q: not seen as Go (%v)", c.snippet, err)
+		}
+		if got := backed(frags, []string{body}); got != c.want {
+			t.Errorf("%q: backed = %v, want %v", c.snippet, got, c.want)
+		}
+	}
+	for _, table := range []string{"retry → bulkhead → call\n", "GET /{id}             one letter\n", "go run ./examples/demo -orders 10\n", "{\n  \"id\": \"0197…\",\n}\n"} {
+		if frags, err := snippetFragments(table); frags != nil || err != nil {
+			t.Errorf("%q: seen as Go (%q, %v)", table, frags, err)
+		}
+	}
+	if _, err := snippetFragments("q, err := dlq.New(store,\n"); err == nil {
+		t.Error("a Go snippet that does not parse passed")
+	}
+}
