@@ -199,14 +199,7 @@ func (s *Server) liveSchemaVersions(r *http.Request) ([]VersionRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	deleted := queryBool(r, "deleted")
-	out := rows[:0]
-	for _, v := range rows {
-		if deleted || !v.Deleted {
-			out = append(out, v)
-		}
-	}
-	return out, nil
+	return visible(rows, queryBool(r, "deleted")), nil
 }
 
 func (s *Server) subjectsOfID(w http.ResponseWriter, r *http.Request) error {

@@ -16,13 +16,18 @@ func (s *Server) visibleVersions(ctx context.Context, subject string, deleted bo
 	if err != nil {
 		return nil, err
 	}
+	return visible(rows, deleted), nil
+}
+
+// visible is rows without the soft-deleted ones, unless deleted (in place).
+func visible(rows []VersionRow, deleted bool) []VersionRow {
 	out := rows[:0]
 	for _, v := range rows {
 		if deleted || !v.Deleted {
 			out = append(out, v)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (s *Server) listSubjects(w http.ResponseWriter, r *http.Request) error {
