@@ -7,9 +7,9 @@
 // backoff, and resolved when the condition clears.
 //
 //	m, _ := alert.New([]alert.Notifier{slack, pd}, alert.WithLogger(log),
-//		alert.WithCheck(alert.DeadLetters(q, 30*time.Second)),
-//		alert.WithCheck(alert.Backlog("main", store, 5*time.Minute, 2*time.Second)))
-//	q, _ := dlq.New(store, dlq.WithAlerter(m))               // the first letter, at once
+//		alert.WithCheck(alert.DeadLetters(letters, 30*time.Second)), // letters: the dead-letter store
+//		alert.WithCheck(alert.Backlog("main", outbox, 5*time.Minute, 2*time.Second)))
+//	q, _ := dlq.New(letters, dlq.WithAlerter(m))                  // the first letter, at once
 //	b, _ := breaker.New("payments", breaker.WithStateListener(m)) // open, at once
 //	go m.Run(ctx)
 //

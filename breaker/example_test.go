@@ -43,3 +43,24 @@ func Example() {
 	// call 5 rejected without calling
 	// breaker: open
 }
+
+// The package's minimal call sequence: Allow before the call, Done with its
+// outcome after.
+func Example_callSequence() {
+	call := func() error { return nil } // the guarded dependency
+	guarded := func() error {
+		b, err := breaker.New("payments", breaker.WithCountWindow(100), breaker.WithFailureRate(50))
+		if err != nil {
+			return err
+		}
+		p, err := b.Allow()
+		if err != nil {
+			return err
+		} // breaker.ErrOpen: fail fast or fall back
+		err = call()
+		p.Done(err)
+		return err
+	}
+	fmt.Println(guarded())
+	// Output: <nil>
+}

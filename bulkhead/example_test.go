@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/handoffhq/handoff/bulkhead"
 )
@@ -28,4 +29,24 @@ func Example() {
 	// call 1 running
 	// call 2 shed: bulkhead: full
 	// 1 in flight
+}
+
+// The package's minimal call sequence: Acquire a slot before the call,
+// Release it after.
+func Example_callSequence() {
+	ctx := context.Background()
+	call := func() error { return nil } // the guarded dependency
+	guarded := func() error {
+		bh, err := bulkhead.New("inventory", 20, bulkhead.WithMaxQueue(50), bulkhead.WithMaxWait(100*time.Millisecond))
+		if err != nil {
+			return err
+		}
+		if err := bh.Acquire(ctx); err != nil {
+			return err
+		} // bulkhead.ErrFull or ctx's error
+		defer bh.Release()
+		return call()
+	}
+	fmt.Println(guarded())
+	// Output: <nil>
 }

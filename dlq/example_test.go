@@ -2,8 +2,11 @@ package dlq_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 
 	"github.com/handoffhq/handoff"
 	"github.com/handoffhq/handoff/adapter/memory"
@@ -57,4 +60,63 @@ func Example() {
 	// refused: data must be valid JSON for datacontenttype application/json (invalid character '}' looking for beginning of value at byte 8)
 	// sent to group "billing" of orders: {"qty":1} (replaycount 1)
 	// true
+}
+
+// The package's call sequence: an operator lists a consumer's open letters,
+// fixes one and replays it.
+func ExampleQueue_Replay() {
+	ctx := context.Background()
+	store := memory.NewDLQStore()
+	pager := dlq.AlerterFunc(func(ctx context.Context, l *dlq.Letter) { fmt.Println("page: first dead letter for", l.Consumer) })
+	publisher := printer{}
+	q, err := dlq.New(store, dlq.WithAlerter(pager))
+	if err != nil {
+		panic(err)
+	}
+	_ = q.Add(ctx, &dlq.Letter{Consumer: "billing", Topic: "orders", Class: dlq.ClassPermanent, Attempts: 1,
+		Message: handoff.NewMessage("/orders", "order.placed", []byte(`{"qty":-1}`))})
+
+	letters, err := q.List(ctx, dlq.Filter{Consumer: "billing", State: dlq.StateOpen})
+	if err != nil {
+		panic(err)
+	}
+	fixedJSON := []byte(`{"qty":1}`)
+	err = q.Edit(ctx, letters[0].ID, fixedJSON, "application/json")
+	if err != nil {
+		panic(err)
+	}
+	err = q.Replay(ctx, publisher, letters[0].ID)
+	fmt.Println(err)
+	// Output:
+	// page: first dead letter for billing
+	// sent to group "billing" of orders: {"qty":1} (replaycount 1)
+	// <nil>
+}
+
+// The dead-letter HTTP API mounted under a prefix.
+func ExampleNewHandler() {
+	ctx := context.Background()
+	q, _ := dlq.New(memory.NewDLQStore())
+	_ = q.Add(ctx, &dlq.Letter{Consumer: "billing", Topic: "orders", Class: dlq.ClassPermanent, Attempts: 1,
+		Message: handoff.NewMessage("/orders", "order.placed", []byte(`{"qty":-1}`))})
+
+	mux := http.NewServeMux()
+	h, err := dlq.NewHandler(q)
+	if err != nil {
+		panic(err)
+	}
+	mux.Handle("/dead-letters/", http.StripPrefix("/dead-letters", h))
+
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/dead-letters/")
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	var letters []struct{ Consumer, Topic, State string }
+	_ = json.NewDecoder(resp.Body).Decode(&letters)
+	fmt.Println(resp.StatusCode, letters)
+	// Output:
+	// 200 [{billing orders open}]
 }

@@ -24,7 +24,8 @@ const (
 // Letter.MarshalJSON: the same as the handoff CLI's --json. Mount it under
 // a prefix with http.StripPrefix:
 //
-//	mux.Handle("/dead-letters/", http.StripPrefix("/dead-letters", dlq.NewHandler(q)))
+//	h, err := dlq.NewHandler(q)
+//	mux.Handle("/dead-letters/", http.StripPrefix("/dead-letters", h))
 //
 // It answers:
 //

@@ -28,3 +28,19 @@ func Example() {
 	// 1299 <nil>
 	// fallback: no fallback available: timeout
 }
+
+type Price struct{ Cents int }
+
+type pricingClient struct{}
+
+func (pricingClient) Get(ctx context.Context, sku string) (Price, error) { return Price{1299}, nil }
+
+// The package's call sequence: the last good price of the same SKU, at most
+// five minutes old, when the pricing service fails.
+func ExampleFallback_Do() {
+	ctx, sku, pricing := context.Background(), "sku-1", pricingClient{}
+	fb, _ := fallback.New[string, Price](nil, fallback.WithCache(10_000, 5*time.Minute))
+	price, err := fb.Do(ctx, sku, func(ctx context.Context) (Price, error) { return pricing.Get(ctx, sku) })
+	fmt.Println(price.Cents, err)
+	// Output: 1299 <nil>
+}

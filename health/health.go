@@ -3,8 +3,11 @@
 //
 // For example, a database and a relay (see ExampleHandler):
 //
-//	{Name: "database", Func: db.PingContext}
-//	{Name: "relay", Func: func(context.Context) error { return r.Health() }}
+//	h := &health.Handler{Checks: []health.Check{
+//		{Name: "database", Func: db.PingContext},
+//		{Name: "relay", Func: func(context.Context) error { return r.Health() }},
+//	}}
+//	mux.Handle("GET /healthz", h)
 //
 // The answer is 200 with {"status":"ok","checks":{"database":"ok",...}}
 // when every check passes, and 503 with "unavailable" and each failing

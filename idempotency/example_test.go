@@ -1,11 +1,14 @@
 package idempotency_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
+	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/idempotency"
 )
 
@@ -37,4 +40,23 @@ func Example() {
 	// 201 transfer #1 true
 	// 422 Idempotency-Key was used with a different request
 	// transfers: 1
+}
+
+// The middleware on a PostgreSQL store, in front of one route (it needs the
+// database, so it is not run here).
+func ExampleMiddleware_Wrap() {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, "postgres://app@db/app")
+	if err != nil {
+		panic(err)
+	}
+	if err := postgres.Migrate(ctx, db); err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	transfers := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })
+
+	store := postgres.IdempotencyStore(db) // after postgres.Migrate; or sqlite, mysql, adapter/redis, MemoryStore
+	mw, _ := idempotency.New(store, idempotency.WithWait(5*time.Second))
+	mux.Handle("POST /transfers", mw.Wrap(transfers))
 }

@@ -6,14 +6,20 @@
 // inbox first inserts a mark (consumer, message id); if the mark was already
 // there the message is a duplicate and the delivery is acknowledged without
 // running the handler. Otherwise the handler runs in the same transaction
-// and the inbox commits it (the package example runs this on SQLite):
+// and the inbox commits it (from the package example, on SQLite;
+// postgres.InboxStore and mysql.InboxStore are used the same way):
 //
-//	in, err := inbox.New(postgres.InboxStore(db), "billing")
-//	h := in.Handler(func(ctx context.Context, tx *sql.Tx, msg *handoff.Message) error {
-//		_, err := tx.ExecContext(ctx, "UPDATE accounts SET ...", ...)
+//	in, err := inbox.New(sqlite.InboxStore(db), "billing")
+//	if err != nil {
+//		panic(err)
+//	}
+//	credit := in.Handler(func(ctx context.Context, tx *sql.Tx, msg *handoff.Message) error {
+//		_, err := tx.ExecContext(ctx, `UPDATE balances SET amount = amount + 10 WHERE account = 'alice'`)
 //		return err
 //	})
-//	// give h to the consumer runtime; run in.Run(ctx) for retention cleanup.
+//
+// Give the handler to the consumer runtime, and run in.Run(ctx) for the
+// retention cleanup.
 //
 // The handler is the one entry point, alone or batched: when the consumer
 // runtime hands it several messages at once (consumer.WithBatchSize, also

@@ -6,12 +6,14 @@
 // configures, never message ids, paths or error texts.
 //
 //	m, _ := metrics.New(metrics.WithMeterProvider(mp))
-//	pub = m.Publisher(pub, "nats")                  // messaging.client.sent.messages, messaging.client.operation.duration
+//	pub = m.Publisher(pub, "nats")                                  // messaging.client.sent.messages, messaging.client.operation.duration
 //	consumer.New(sub, topic, group, h, q, consumer.WithObserver(m)) // messaging.client.consumed.messages, messaging.process.duration
-//	relay.New(store, pub, relay.WithObserver(m))    // handoff.relay.lag per partition, handoff.relay.partitions, handoff.relay.errors
-//	m.Outbox("main", store)                         // handoff.outbox.pending, .oldest.age, .held
-//	m.DeadLetters(q)                                // handoff.dlq.open per consumer and class
-//	m.Breakers(b...); m.Bulkheads(bh...); m.Budget("payments", budget)
+//	relay.New(store, pub, relay.WithObserver(m))                    // handoff.relay.lag per partition, handoff.relay.partitions, handoff.relay.errors
+//	m.Outbox("main", store)                                         // handoff.outbox.pending, .oldest.age, .held
+//	m.DeadLetters(q)                                                // handoff.dlq.open per consumer and class
+//	m.Breakers(b...)
+//	m.Bulkheads(bh...)
+//	m.Budget("payments", budget)
 //	mux.Handle("/registry/", m.Handler("/registry/", reg)) // http.server.request.duration
 //
 // It links the OpenTelemetry API only. Package metrics/prom serves the

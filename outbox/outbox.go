@@ -4,10 +4,14 @@
 // only then removes them.
 //
 //	w, err := outbox.New(postgres.OutboxStore(db))
-//	tx, _ := db.BeginTx(ctx, nil)
-//	tx.ExecContext(ctx, `INSERT INTO orders ...`)
+//	...
+//	tx, err := db.BeginTx(ctx, nil)
+//	...
+//	_, err = tx.ExecContext(ctx, `INSERT INTO orders (id, total) VALUES ($1, $2)`, id, total)
+//	...
 //	err = w.Add(ctx, tx, "orders", handoff.NewMessage("/orders", "order.placed", data))
-//	tx.Commit()
+//	...
+//	err = tx.Commit()
 //
 // Guarantees: every message is validated before anything is written (an
 // invalid one fails the call and writes nothing), its size included: what

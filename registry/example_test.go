@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 
+	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/schema"
@@ -92,4 +94,20 @@ func ExampleWithScopedToken() {
 	// Output:
 	// dashboard-token: 40301 Forbidden: this request needs a token with the write scope; the token given has the read scope
 	// ci-token: registered id 1
+}
+
+// The registry server on PostgreSQL, every request holding the token (it
+// needs the database, so it is not run here).
+func ExampleNewServer() {
+	ctx := context.Background()
+	addr, token := "127.0.0.1:8081", os.Getenv("REGISTRY_TOKEN")
+	db, err := postgres.Open(ctx, "postgres://app@db/app")
+	if err != nil {
+		panic(err)
+	}
+	if err := postgres.Migrate(ctx, db); err != nil {
+		panic(err)
+	}
+	srv, _ := registry.NewServer(postgres.RegistryStore(db), registry.WithRequiredToken(token))
+	http.ListenAndServe(addr, srv)
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/handoffhq/handoff"
 	"github.com/handoffhq/handoff/adapter/memory"
+	natsadapter "github.com/handoffhq/handoff/adapter/nats"
+	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/consumer"
 	"github.com/handoffhq/handoff/dlq"
@@ -97,4 +99,38 @@ func Example() {
 	fmt.Println("orders:", orders, "shipments:", shipments)
 	// Output:
 	// orders: 2 shipments: 2
+}
+
+// The relay of a PostgreSQL outbox to NATS JetStream, woken by the writer
+// of its own process (it needs both services, so it is not run here).
+func ExampleRelay_Run() {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, "postgres://app@db/app")
+	if err != nil {
+		panic(err)
+	}
+	nc, err := natsadapter.Connect("nats://127.0.0.1:4222")
+	if err != nil {
+		panic(err)
+	}
+	broker, err := natsadapter.New(nc)
+	if err != nil {
+		panic(err)
+	}
+	writer, err := outbox.New(postgres.OutboxStore(db))
+	if err != nil {
+		panic(err)
+	}
+	deadLetters, err := dlq.New(postgres.DLQStore(db))
+	if err != nil {
+		panic(err)
+	}
+
+	r, err := relay.New(postgres.RelayStore(db), broker,
+		relay.WithWakeups(writer.Wakeups()), relay.WithDeadLetters(deadLetters))
+	if err != nil {
+		panic(err)
+	}
+	err = r.Run(ctx)
+	fmt.Println(err)
 }

@@ -12,8 +12,18 @@
 // The package example runs a call through a breaker, a bulkhead and a retry
 // policy that honours a Retry-After hint:
 //
-//	p := &resilience.Policy{Retry: &retry.Policy{MaxAttempts: 3, Budget: budget}, Breaker: br, Bulkhead: bh, Timeout: time.Second}
-//	err := p.Do(ctx, func(ctx context.Context, attempt int) error { return call(ctx) })
+//	p := &resilience.Policy{
+//		Retry:    &retry.Policy{MaxAttempts: 3, Budget: budget, Backoff: retry.Backoff{Initial: time.Millisecond}},
+//		Bulkhead: bh,
+//		Breaker:  br,
+//		Timeout:  time.Second,
+//	}
+//	if err := p.Validate(); err != nil {
+//		panic(err)
+//	}
+//	err := p.Do(context.Background(), func(ctx context.Context, attempt int) error {
+//		...
+//	})
 //
 // # What it guarantees
 //

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/handoffhq/handoff/breaker"
 	"github.com/handoffhq/handoff/resilience"
 	"github.com/handoffhq/handoff/resiliencehttp"
 	"github.com/handoffhq/handoff/retry"
@@ -62,4 +63,25 @@ func ExampleNewTransport() {
 	fmt.Println(resp.StatusCode, calls.Load(), string(body))
 	// Output:
 	// 200 2 deadline set: true
+}
+
+// The client side's minimal call sequence: a retry policy with a budget and
+// a breaker for one host.
+func ExampleWithPolicy() {
+	budget, _ := retry.NewBudget(0.1)
+	br, _ := breaker.New("payments")
+	tr, _ := resiliencehttp.NewTransport(nil, resiliencehttp.WithPolicy("payments.internal:8443", resiliencehttp.Policy{
+		Policy: resilience.Policy{Retry: &retry.Policy{MaxAttempts: 3, MinAttemptTime: 50 * time.Millisecond, Budget: budget},
+			Breaker: br, Timeout: time.Second},
+	}))
+	client := &http.Client{Transport: tr}
+	_, _ = client.Get("https://payments.internal:8443/v1/charges/7")
+}
+
+// The server side: each request's deadline is the caller's, at most ten
+// seconds, and at most 200 are handled at once.
+func ExampleServer_Wrap() {
+	addr, mux := "127.0.0.1:8080", http.NewServeMux()
+	srv, _ := resiliencehttp.NewServer(resiliencehttp.WithMaxTimeout(10*time.Second), resiliencehttp.WithMaxInFlight(200))
+	http.ListenAndServe(addr, srv.Wrap(mux))
 }

@@ -56,3 +56,14 @@ func ExampleBudget() {
 	// Output:
 	// calls for 100 requests: 111
 }
+
+// The package's minimal call sequence.
+func Example_callSequence() {
+	ctx := context.Background()
+	call := func(ctx context.Context) error { return nil } // the dependency
+	budget, _ := retry.NewBudget(0.1)                      // per dependency: retries ≤ 10% of requests (+10 burst)
+	p := retry.Policy{MaxAttempts: 4, Budget: budget, MinAttemptTime: 50 * time.Millisecond}
+	err := p.Do(ctx, func(ctx context.Context, attempt int) error { return call(ctx) })
+	fmt.Println(err)
+	// Output: <nil>
+}

@@ -56,3 +56,21 @@ func ExampleResult_Under() {
 	// warning: REQUIRED_ATTRIBUTE_ADDED /properties/zip
 	// STRICT compatible: false
 }
+
+// The package's call sequence: parse a candidate, check it against every
+// earlier version of its subject, print what breaks.
+func Example_check() {
+	v1, _ := schema.Parse(schema.Schema{Type: schema.JSON, Text: `{"type":"object","properties":{"id":{"type":"string"}}}`})
+	earlier := []schema.Version{{Version: 1, Schema: v1}}
+	text := `{"type":"object","properties":{"id":{"type":"integer"}}}`
+	next, err := schema.Parse(schema.Schema{Type: schema.JSON, Text: text})
+	if err != nil {
+		panic(err)
+	}
+	res := schema.Check(schema.BackwardTransitive, next, earlier)
+	for _, v := range res.Violations {
+		fmt.Println(v) // rule, path, direction, version, message and hint
+	}
+	// Output:
+	// TYPE_CHANGED at /properties/id (reader, version 1): the reader accepts integer, the writer allows string: the writer's data fails the reader; hint: make both accept the same types (a type array or anyOf on the reader), or use another property name
+}

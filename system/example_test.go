@@ -1,6 +1,7 @@
 package system_test
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/handoffhq/handoff/system"
@@ -19,4 +20,17 @@ services:
 	fmt.Println(err)
 	// Output:
 	// handoff.yaml:6:19: services[0].availability: maximum: got 1.2, want 1 (rule maximum)
+}
+
+// Load reads a file; every problem in it is one Error, with its line,
+// column, path and rule.
+func ExampleLoad() {
+	s, err := system.Load("handoff.yaml")
+	var errs system.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Println(e)
+		} // handoff.yaml:6:19: services[0].availability: maximum: got 1.2, want 1 (rule maximum)
+	}
+	_ = s
 }

@@ -1,6 +1,7 @@
 package throttle_test
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/handoffhq/handoff/throttle"
@@ -24,3 +25,23 @@ func Example() {
 	// Output:
 	// requests 100, accepts 90, reject probability 0.00
 }
+
+// The package's minimal call sequence: Allow before the call, Record whether
+// the backend accepted it after.
+func Example_callSequence() {
+	call := func() error { return nil } // the guarded backend
+	isOverload := func(err error) bool { return errors.Is(err, errOverloaded) }
+	guarded := func() error {
+		t, _ := throttle.New("search") // K = 2, window 2 minutes
+		if err := t.Allow(); err != nil {
+			return err
+		} // throttle.ErrThrottled
+		err := call()
+		t.Record(!isOverload(err))
+		return err
+	}
+	fmt.Println(guarded())
+	// Output: <nil>
+}
+
+var errOverloaded = errors.New("503: overloaded")

@@ -53,3 +53,25 @@ func Example() {
 	// com.example.order.placed customer-42 attempt 2
 	// subscribe returned <nil>
 }
+
+// The package's minimal use against a cluster (not run here; Example runs
+// the same on an in-process fake cluster).
+func ExampleNew() {
+	ctx := context.Background()
+	msg := handoff.NewMessage("/orders", "order.placed", []byte(`{"order":"o-1"}`))
+	deliver := func(d *handoff.Delivery) { _ = d.Settler.Ack(ctx) }
+
+	c, err := kafka.New([]string{"kafka-1:9092"}) // nothing connects yet
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	err = c.Publish(ctx, "orders", msg) // returns once acked by all in-sync replicas
+	if err != nil {
+		panic(err)
+	}
+	err = c.Subscribe(ctx, handoff.Subscription{Topic: "orders", Group: "billing"}, deliver)
+	if err != nil {
+		panic(err)
+	}
+}

@@ -5,7 +5,7 @@
 //
 //	db, err := mysql.Open(ctx, "app:secret@tcp(db:3306)/app")
 //	err = mysql.Migrate(ctx, db)
-//	in, err := inbox.New(db, mysql.InboxStore(db), "billing",
+//	in, err := inbox.New(mysql.InboxStore(db), "billing",
 //		inbox.WithTxOptions(&sql.TxOptions{Isolation: sql.LevelReadCommitted}))
 //
 // Open sets parseTime. The stores' own transactions run under READ

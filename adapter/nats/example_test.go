@@ -63,3 +63,16 @@ func Example() {
 	// subscribe returned <nil>
 	// stream orders_placed_ba80ef17
 }
+
+// The package's minimal use against a NATS server (not run here; Example
+// runs the same on an embedded server).
+func ExampleNew() {
+	ctx := context.Background()
+	msg := handoff.NewMessage("/orders", "order.placed", []byte(`{"order":"o-1"}`))
+	deliver := func(d *handoff.Delivery) { _ = d.Settler.Ack(ctx) }
+
+	nc, _ := nats.Connect("nats://127.0.0.1:4222") // reconnects forever
+	client, _ := nats.New(nc)
+	_ = client.Publish(ctx, "orders.placed", msg)
+	_ = client.Subscribe(ctx, handoff.Subscription{Topic: "orders.placed", Group: "billing"}, deliver)
+}

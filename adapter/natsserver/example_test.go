@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/handoffhq/handoff/adapter/nats"
 	"github.com/handoffhq/handoff/adapter/natsserver"
 )
 
@@ -31,4 +32,26 @@ func ExampleStart() {
 	// Output:
 	// true true
 	// true
+}
+
+// A client of package adapter/nats connected to the embedded server.
+func Example_connect() {
+	dataDir, err := os.MkdirTemp("", "natsserver-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dataDir)
+
+	srv, err := natsserver.Start(dataDir) // a free port on 127.0.0.1
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.URL()) // package adapter/nats
+	if err != nil {
+		panic(err)
+	}
+	defer nc.Close()
+	fmt.Println(nc.IsConnected())
+	// Output: true
 }

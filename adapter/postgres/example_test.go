@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/adapter/memory"
 	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/inbox"
@@ -22,12 +23,22 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	if err := postgres.Migrate(ctx, db); err != nil { // idempotent; safe from several processes
+	err = postgres.Migrate(ctx, db) // idempotent; safe from several processes
+	if err != nil {
 		panic(err)
 	}
-	w, _ := outbox.New(postgres.OutboxStore(db))
-	in, _ := inbox.New(postgres.InboxStore(db), "billing")
-	q, _ := dlq.New(postgres.DLQStore(db))
+	w, err := outbox.New(postgres.OutboxStore(db))
+	if err != nil {
+		panic(err)
+	}
+	in, err := inbox.New(postgres.InboxStore(db), "billing")
+	if err != nil {
+		panic(err)
+	}
+	q, err := dlq.New(postgres.DLQStore(db))
+	if err != nil {
+		panic(err)
+	}
 	_ = in.Handler(func(ctx context.Context, tx *sql.Tx, m *handoff.Message) error {
 		_, err := tx.ExecContext(ctx, `UPDATE accounts SET ...`)
 		return err
@@ -59,4 +70,32 @@ func Example_pgx() {
 		return err
 	})
 	_ = err
+}
+
+// The outbox relayed from PostgreSQL's write-ahead log instead of by
+// polling (it needs a database with wal_level=logical and a broker, so it
+// is not run here).
+func ExampleNewWALRelay() {
+	ctx := context.Background()
+	dsn := "postgres://app@db/app" // a role allowed to replicate
+	db, _ := postgres.Open(ctx, dsn)
+	broker, _ := memory.NewBroker() // NATS, Kafka or RabbitMQ in production
+
+	err := postgres.SetupWAL(ctx, db, "handoff_outbox") // once, before the first write
+	if err != nil {
+		panic(err)
+	}
+	w, err := outbox.New(postgres.OutboxStore(db, postgres.WithWAL(postgres.WALMessages)))
+	if err != nil {
+		panic(err)
+	}
+	r, err := postgres.NewWALRelay(dsn, broker)
+	if err != nil {
+		panic(err)
+	}
+	_ = w // the service's handlers add events with w, as with any outbox
+	err = r.Run(ctx)
+	if err != nil {
+		panic(err)
+	}
 }

@@ -47,3 +47,17 @@ func Example() {
 	})
 	fmt.Println("subscribe returned", err)
 }
+
+// The package's minimal use (it needs a RabbitMQ server, so it is not run).
+func ExampleNew() {
+	ctx := context.Background()
+	msg := handoff.NewMessage("/orders", "order.placed", []byte(`{"order":"o-1"}`))
+	deliver := func(d *handoff.Delivery) { _ = d.Settler.Ack(ctx) }
+
+	b, _ := rabbitmq.New("amqp://guest:guest@127.0.0.1:5672/")
+	defer b.Close()
+	sub := handoff.Subscription{Topic: "orders", Group: "billing"}
+	_ = b.Provision(ctx, sub) // before the first publish: see below
+	_ = b.Publish(ctx, "orders", msg)
+	_ = b.Subscribe(ctx, sub, deliver) // usually via the consumer runtime
+}

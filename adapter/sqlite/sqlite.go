@@ -6,7 +6,7 @@
 //
 //	db, err := sqlite.Open(ctx, filepath.Join(dir, "handoff.db"))
 //	err = sqlite.Migrate(ctx, db)
-//	in, err := inbox.New(db, sqlite.InboxStore(db), "billing")
+//	in, err := inbox.New(sqlite.InboxStore(db), "billing")
 //
 // # One writer
 //

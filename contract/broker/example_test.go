@@ -3,9 +3,12 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"os"
 
 	"github.com/handoffhq/handoff/adapter/memory"
+	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/contract"
 	"github.com/handoffhq/handoff/contract/broker"
 )
@@ -60,4 +63,24 @@ func ExampleWithScopedToken() {
 	// ci: contract: broker answered 403: this request needs a token with the admin scope; the token given has the write scope
 	// platform: <nil>
 	// ci tags: <nil>
+}
+
+// The broker on PostgreSQL, writes only with the token (it needs the
+// database, so it is not run here).
+func ExampleNew() {
+	ctx := context.Background()
+	token := os.Getenv("BROKER_TOKEN")
+	db, err := postgres.Open(ctx, "postgres://app@db/app")
+	if err != nil {
+		panic(err)
+	}
+	if err := postgres.Migrate(ctx, db); err != nil {
+		panic(err)
+	}
+	b, err := broker.New(postgres.ContractStore(db), broker.WithToken(token))
+	if err != nil {
+		panic(err)
+	}
+	http.Handle("/", b)
+	fmt.Println(http.ListenAndServe("127.0.0.1:9292", nil))
 }

@@ -1,0 +1,33 @@
+package alert_test
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/handoffhq/handoff/adapter/memory"
+	"github.com/handoffhq/handoff/alert"
+	"github.com/handoffhq/handoff/breaker"
+	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/relay"
+)
+
+// One Manager fed by hooks (the first dead letter, a breaker opening) and
+// by checks that re-read the dead-letter store and the outbox. It sends to
+// Slack and PagerDuty, so it is not run here.
+func Example() {
+	ctx := context.Background()
+	log := slog.Default()
+	slack, _ := alert.NewWebhook("https://hooks.slack.com/services/T000/B000/XXXX", alert.FormatSlack)
+	pd, _ := alert.NewWebhook("https://events.pagerduty.com/v2/enqueue", alert.FormatPagerDuty)
+	letters := memory.NewDLQStore() // or postgres.DLQStore(db), sqlite's, mysql's
+	var outbox relay.Store          // postgres.RelayStore(db), sqlite's or mysql's
+
+	m, _ := alert.New([]alert.Notifier{slack, pd}, alert.WithLogger(log),
+		alert.WithCheck(alert.DeadLetters(letters, 30*time.Second)), // letters: the dead-letter store
+		alert.WithCheck(alert.Backlog("main", outbox, 5*time.Minute, 2*time.Second)))
+	q, _ := dlq.New(letters, dlq.WithAlerter(m))                  // the first letter, at once
+	b, _ := breaker.New("payments", breaker.WithStateListener(m)) // open, at once
+	go m.Run(ctx)
+	_, _ = q, b
+}
