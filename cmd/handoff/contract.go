@@ -28,6 +28,7 @@ const contractUsage = `Usage:
   handoff contract record-deployment --pacticipant P --version V --environment E [--application-instance I] [--release]
   handoff contract create-environment --name E [--production]
   handoff contract broker --db URL [--addr HOST:PORT] [--token T] [--open-reads]
+  handoff contract openapi-diff [--json] [--warnings] OLD NEW   breaking changes fail
 
 Commands that talk to a broker take --broker URL (env HANDOFF_BROKER_URL or
 PACT_BROKER_BASE_URL) and --token T (env HANDOFF_BROKER_TOKEN or
@@ -61,6 +62,8 @@ func contractCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return contractCreateEnvironment(ctx, args[1:], stdout, stderr)
 	case "broker":
 		return contractBroker(ctx, args[1:], stdout, stderr)
+	case "openapi-diff":
+		return contractOpenAPIDiff(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, contractUsage)
 		return flag.ErrHelp
