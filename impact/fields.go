@@ -320,3 +320,23 @@ func dataPath(t schema.Type, p string) string {
 		return p
 	}
 }
+
+// TopLevelFields returns the names of a schema's top-level fields (JSON
+// Schema properties, Avro record fields), sorted; ok is false for a schema
+// whose fields are not compared (Protobuf).
+func TopLevelFields(p *schema.Parsed) (names []string, ok bool) {
+	if p.Type() == schema.Protobuf {
+		return nil, false
+	}
+	fs, err := fields(p)
+	if err != nil {
+		return nil, false
+	}
+	for path := range fs {
+		if strings.Count(path, "/") == 1 {
+			names = append(names, strings.TrimPrefix(path, "/"))
+		}
+	}
+	sort.Strings(names)
+	return names, true
+}

@@ -33,6 +33,7 @@ Usage:
   handoff registry serve --db URL [--token T]         run the schema registry (Confluent's REST API)
   handoff topology show|export ...                    the integration graph: chains, findings, drift; JSON, DOT, Mermaid
   handoff schema impact SUBJECT FILE ...              which consumers a schema change breaks, and the migration
+  handoff check [--registry URL] [--broker URL] [--tests REPORT.json] ...  the go-live gate for CI (table, --json, --junit)
   handoff init  [--force] [FILE]                      write a commented handoff.yaml to start from
   handoff help                                         show this help
 
@@ -69,6 +70,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return topologyCmd(ctx, args[1:], stdout, stderr)
 	case "schema":
 		return schemaCmd(ctx, args[1:], stdout, stderr)
+	case "check":
+		return checkCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "init":
 		return initCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
