@@ -270,3 +270,56 @@ func TestDuplicateDeliveryRuns(t *testing.T) {
 		t.Fatal("a broken report was accepted")
 	}
 }
+
+// can-i-deploy asks the broker: gateway's pact with order was never
+// verified, so gateway cannot go to production; once order verified it and
+// is deployed there, gateway can.
+func TestRun_CanIDeploy(t *testing.T) {
+	in := fixedInput(t)
+	ctx := context.Background()
+	if err := in.Broker.CreateEnvironment(ctx, "production", true); err != nil {
+		t.Fatal(err)
+	}
+	in.Environment = "production"
+	in.Deployments = []check.Deployment{{Pacticipant: "gateway", Version: "1"}}
+	r := run(t, in)
+	if failed(r) != check.CanIDeploy || r.Result(check.CanIDeploy).Owners[0] != "team-edge" ||
+		!strings.Contains(r.Result(check.CanIDeploy).Problems[0].Message, "not deployable to production") {
+		t.Fatalf("gateway 1: failed %q %+v", failed(r), r.Result(check.CanIDeploy))
+	}
+	// Fixed: order verifies gateway's pact and is deployed to production.
+	pacts, err := in.Broker.PactsForVerification(ctx, "order", contract.ForVerificationRequest{Selectors: []contract.Selector{{Latest: true}}})
+	if err != nil || len(pacts) == 0 {
+		t.Fatalf("pacts for order: %v %d", err, len(pacts))
+	}
+	for _, p := range pacts {
+		_, links, err := in.Broker.FetchPact(ctx, p.Href)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.Broker.PublishVerification(ctx, links["pb:publish-verification-results"], contract.VerificationResult{Success: true, ProviderVersion: "1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := in.Broker.RecordDeployment(ctx, "order", "1", "production", "", false); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, in); !r.Passed || r.Result(check.CanIDeploy).Status != check.Pass {
+		t.Fatalf("gateway 1 after the fix: %+v", r.Result(check.CanIDeploy))
+	}
+	in.Deployments = nil
+	if r := run(t, in); r.Result(check.CanIDeploy).Status != check.Skip || !r.Passed {
+		t.Fatalf("no deployments: %+v", r.Result(check.CanIDeploy))
+	}
+}
+
+func FuzzDuplicateDeliveryRuns(f *testing.F) {
+	f.Add(read(f, filepath.Join("testdata", "tests-pass.json")))
+	f.Add([]byte(`{"Action":"output","Test":"T","Output":"handofftest: duplicate-delivery consumer=\n"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		runs, err := check.DuplicateDeliveryRuns(b)
+		if err == nil && runs == nil {
+			t.Fatal("nil runs without error")
+		}
+	})
+}
