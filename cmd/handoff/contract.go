@@ -25,10 +25,10 @@ const contractUsage = `Usage:
   handoff contract verify --provider NAME --provider-url URL --provider-version V [--branch B]
                           [--selector JSON]... [--include-pending] [--include-wip-since DATE] [--publish]
   handoff contract can-i-deploy --pacticipant P --version V --to-environment E
+  handoff contract openapi-diff [--json] [--warnings] OLD NEW   breaking changes fail
   handoff contract record-deployment --pacticipant P --version V --environment E [--application-instance I] [--release]
   handoff contract create-environment --name E [--production]
   handoff contract broker --db URL [--addr HOST:PORT] [--token T] [--open-reads]
-  handoff contract openapi-diff [--json] [--warnings] OLD NEW   breaking changes fail
 
 Commands that talk to a broker take --broker URL (env HANDOFF_BROKER_URL or
 PACT_BROKER_BASE_URL) and --token T (env HANDOFF_BROKER_TOKEN or
