@@ -144,6 +144,33 @@ func mustClassifier() *Classifier {
 	return c
 }
 
+// causeNote starts the element of a stored error chain that records a
+// cause found from the error's values (see Classifier.Chain).
+const causeNote = "dlq cause: "
+
+// Chain returns the error chain to store for a letter dead-lettered with err
+// under the runtime class: Chain(err), and, when c finds err's cause by a
+// rule that sees error values only (an As rule: an error type, a Timeout
+// method), one more element recording that cause, "dlq cause: CAUSE (rule
+// NAME)", so that the stored letter keeps the cause its text alone would
+// not give. The consumer runtime stores its letters' chains this way.
+func (c *Classifier) Chain(err error, class string) []string {
+	chain := Chain(err)
+	if c == nil {
+		c = DefaultClassifier
+	}
+	for _, r := range c.strong {
+		if r.As == nil || err == nil || !r.As(err) {
+			if r.Is != nil && errors.Is(err, r.Is) || r.Class != "" && r.Class == class {
+				return chain // a rule the stored text reproduces comes first
+			}
+			continue
+		}
+		return append(chain, fmt.Sprintf("%s%s (rule %s)", causeNote, r.Cause, r.Name))
+	}
+	return chain
+}
+
 // Classify returns the cause of err, from a handler or a publish, given the
 // runtime class it was dead-lettered under (may be empty).
 func (c *Classifier) Classify(err error, class string) Diagnosis {
@@ -159,6 +186,14 @@ func (c *Classifier) ClassifyLetter(l *Letter) Diagnosis {
 func (c *Classifier) classify(err error, class string, chain []string) Diagnosis {
 	if c == nil {
 		c = DefaultClassifier
+	}
+	if err == nil {
+		for _, msg := range chain {
+			if rest, ok := strings.CutPrefix(msg, causeNote); ok {
+				cause, rule, _ := strings.Cut(rest, " (rule ")
+				return c.diagnosis(Rule{Cause: Cause(cause), Name: strings.TrimSuffix(rule, ")")})
+			}
+		}
 	}
 	for _, r := range c.strong {
 		var ok bool

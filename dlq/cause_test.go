@@ -75,6 +75,17 @@ func TestClassifier_EachCause(t *testing.T) {
 			if !tc.live && (stored.Cause != tc.want || stored.Rule != tc.rule) {
 				t.Fatalf("stored letter = %s by %q, want %s by %q", stored.Cause, stored.Rule, tc.want, tc.rule)
 			}
+			// Stored as the consumer runtime stores it, the letter keeps
+			// the cause an error type gave (a note in the chain), and
+			// only then.
+			chain := dlq.DefaultClassifier.Chain(tc.err, tc.class)
+			if noted := len(chain) > len(dlq.Chain(tc.err)); noted != tc.live {
+				t.Fatalf("chain %q: noted %v, want %v", chain, noted, tc.live)
+			}
+			l.Errors = chain
+			if stored := dlq.DefaultClassifier.Diagnose(l); stored.Cause != tc.want || stored.Rule != tc.rule {
+				t.Fatalf("stored with the runtime's chain = %s by %q, want %s by %q", stored.Cause, stored.Rule, tc.want, tc.rule)
+			}
 			if !strings.Contains(stored.Playbook, "handoff dlq show L1") {
 				t.Fatalf("playbook does not name the letter: %q", stored.Playbook)
 			}
