@@ -146,8 +146,16 @@ func TestRun_FailsOnEachCheckpointInTurn(t *testing.T) {
 		{check.Schemas, "team-finance", "ledger.posted-value: not registered", func(t *testing.T, in *check.Input) {
 			in.Registry = newRegistry(t, map[string]string{"order.placed-value": string(read(t, filepath.Join(sampleDir, "schemas", "order.placed-value.v1.json"))), "payment.settled-value": `{"type":"object"}`})
 		}},
+		{check.Schemas, "team-payments", "payment.settled-value: compatibility is NONE (its own level)", func(t *testing.T, in *check.Input) {
+			if err := in.Registry.SetConfig(context.Background(), "payment.settled-value", schema.None); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{check.DeadLetters, "team-platform", "must fire within 5m0s", func(t *testing.T, in *check.Input) {
 			in.System.Alerts[0].Within = 15 * time.Minute
+		}},
+		{check.DeadLetters, "team-logistics", "shipping: consumes events but no dead-letter store lists it", func(t *testing.T, in *check.Input) {
+			in.System.DeadLetters[0].Services = []string{"gateway", "order", "payment", "fraud", "ledger"}
 		}},
 		{check.Idempotency, "team-finance", "ledger: its duplicate-delivery test failed", func(t *testing.T, in *check.Input) {
 			in.TestReport = read(t, filepath.Join("testdata", "tests-ledger-fails.json"))

@@ -43,7 +43,9 @@ func Causes() []Cause {
 //     whose error values are gone, it matches when an element of the error
 //     chain is the sentinel's own text, as Chain records a wrapped sentinel.
 //   - As, a test of the error value (an error type, a method such as
-//     Timeout). It matches live errors only: a stored letter has text.
+//     Timeout). It matches live errors; a stored letter has only text, and
+//     keeps such a cause only when its chain was made by Classifier.Chain
+//     (as the consumer runtime makes it).
 //   - Class, a runtime class (ClassSchema, ClassDecode, ...).
 //   - Pattern, a regular expression over each element of the error chain.
 //
