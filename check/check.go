@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/handoffhq/handoff/contract"
@@ -616,14 +617,16 @@ func checkDeploy(ctx context.Context, in Input) ([]Problem, string, Status) {
 func (r *Report) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "handoff check: system %s\n\n", r.System)
-	fmt.Fprintf(bw, "%-28s %-5s %-34s %s\n", "CHECKPOINT", "", "OWNER", "NOTE")
+	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECKPOINT\tSTATUS\tPROBLEMS\tOWNERS\tNOTE")
 	for _, res := range r.Results {
 		owners := "-"
 		if res.Status == Fail {
 			owners = strings.Join(res.Owners, ", ")
 		}
-		fmt.Fprintf(bw, "%-28s %-5s %-34s %s\n", res.ID, strings.ToUpper(string(res.Status)), owners, res.Note)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", res.ID, strings.ToUpper(string(res.Status)), len(res.Problems), owners, res.Note)
 	}
+	tw.Flush()
 	for _, res := range r.Results {
 		if res.Status != Fail {
 			continue
