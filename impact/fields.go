@@ -15,17 +15,17 @@ const maxDepth = 32
 // diffFields compares the fields of two schemas: removed paths and paths
 // whose type changed. Protobuf schemas give no fields (the compatibility
 // findings stand in).
-func diffFields(old, new *schema.Parsed) ([]FieldChange, error) {
+func diffFields(old, new *schema.Parsed) ([]FieldChange, map[string]string, error) {
 	if old.Type() != new.Type() {
-		return []FieldChange{{Path: "/", Kind: Altered, Old: string(old.Type()), New: string(new.Type())}}, nil
+		return []FieldChange{{Path: "/", Kind: Altered, Old: string(old.Type()), New: string(new.Type())}}, nil, nil
 	}
 	a, err := fields(old)
 	if err != nil {
-		return nil, fmt.Errorf("the registered version: %w", err)
+		return nil, nil, fmt.Errorf("the registered version: %w", err)
 	}
 	b, err := fields(new)
 	if err != nil {
-		return nil, fmt.Errorf("the new version: %w", err)
+		return nil, nil, fmt.Errorf("the new version: %w", err)
 	}
 	var out []FieldChange
 	for p, t := range a {
@@ -46,7 +46,7 @@ func diffFields(old, new *schema.Parsed) ([]FieldChange, error) {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	return out, a, nil
 }
 
 func parentOf(p string) string {

@@ -130,16 +130,21 @@ func Analyze(in Input) (*Verdict, error) {
 		v.Violations = []schema.Violation{}
 	}
 	old := in.Earlier[len(in.Earlier)-1].Schema
-	changes, err := diffFields(old, in.New)
+	changes, oldFields, err := diffFields(old, in.New)
 	if err != nil {
 		return nil, fmt.Errorf("impact: subject %s: %w", in.Subject, err)
 	}
-	// A finding of the compatibility engine on a field the walk did not
-	// see as changed is an alteration too (a Protobuf field, a narrowed
-	// enum).
+	// A finding of the compatibility engine on a field of the registered
+	// version that the walk did not see as changed is an alteration too (a
+	// narrowed enum; any Protobuf field, which the walk does not compare).
+	// A finding on a field the registered version lacks (a new required
+	// field) touches no field a consumer reads today.
 	for _, viol := range res.Violations {
 		p := dataPath(in.New.Type(), viol.Path)
 		if p == "" || slices.ContainsFunc(changes, func(c FieldChange) bool { return c.Path == p }) {
+			continue
+		}
+		if _, had := oldFields[p]; !had && in.New.Type() != schema.Protobuf {
 			continue
 		}
 		changes = append(changes, FieldChange{Path: p, Kind: Altered, Old: viol.Rule})
@@ -368,14 +373,21 @@ func migration(v *Verdict) []string {
 		}
 		switch ch.Kind {
 		case Removed:
-			steps = append(steps, fmt.Sprintf("Keep %s in the new version (optional, with a default) instead of removing it now; %s still read it.", ch.Path, strings.Join(readers, ", ")))
+			steps = append(steps, fmt.Sprintf("Keep %s in the new version (optional, with a default) instead of removing it now; %s still %s it.", ch.Path, strings.Join(readers, ", "), verb(len(readers), "reads", "read")))
 		default:
 			steps = append(steps, fmt.Sprintf("Add a new field beside %s with the new type (%s) and a default, and have the producer write both; leave %s as it is (read by %s).", ch.Path, ch.New, ch.Path, strings.Join(readers, ", ")))
 		}
 	}
 	steps = append(steps,
-		"Register that version: it is compatible for every reader.",
+		"Register that version: every field a consumer reads is still there, as it was.",
 		fmt.Sprintf("Move %s off the old field(s): change the handlers, publish their new message pacts (handoff contract publish), deploy them (handoff contract can-i-deploy).", strings.Join(names, ", ")),
 		fmt.Sprintf("Run handoff schema impact %s again with the final schema: once it reports safe for known consumers, drop the old field(s).", v.Subject))
 	return steps
+}
+
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
