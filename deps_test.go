@@ -37,7 +37,7 @@ func deps(t *testing.T, pkgs ...string) map[string]string {
 func TestCorePackagesHaveNoDriverDependencies(t *testing.T) {
 	core := []string{".", "./consumer", "./inbox", "./dlq", "./outbox", "./relay", "./telemetry", "./internal/backoff",
 		"./internal/clock", "./health", "./breaker", "./bulkhead", "./retry", "./throttle", "./hedge", "./fallback", "./resilience",
-		"./resiliencehttp", "./idempotency", "./schema", "./registry", "./contract", "./contract/broker", "./saga", "./system", "./topology", "./metrics", "./alert"}
+		"./resiliencehttp", "./idempotency", "./schema", "./registry", "./contract", "./contract/broker", "./contract/openapi", "./impact", "./check", "./saga", "./system", "./topology", "./metrics", "./alert"}
 	forbidden := []string{"github.com/jackc/", "github.com/twmb/franz-go", "github.com/nats-io/", "github.com/rabbitmq/",
 		"modernc.org/sqlite", "github.com/go-sql-driver/", "github.com/redis/", "google.golang.org/grpc",
 		"go.opentelemetry.io/otel/sdk", "github.com/prometheus/"}

@@ -296,6 +296,13 @@ func TestConsumer_DeadLettersAtOnce(t *testing.T) {
 			h:     consumer.JSON(func(context.Context, *handoff.Message, struct{ N int }) error { return nil }),
 			msg:   func() *handoff.Message { m := msg("k", 1); m.Data = []byte(`{"n":"one"}`); return m },
 			class: dlq.ClassPermanent,
+			check: func(t *testing.T, l *dlq.Letter) {
+				// The error's type (json.UnmarshalTypeError) names the
+				// root cause; the stored chain keeps it.
+				if d := dlq.DefaultClassifier.ClassifyLetter(l); d.Cause != dlq.CauseSchema || d.Rule != "json.UnmarshalTypeError" {
+					t.Fatalf("stored letter's cause = %s by %q, want %s; errors %q", d.Cause, d.Rule, dlq.CauseSchema, l.Errors)
+				}
+			},
 		},
 	}
 	for _, tc := range cases {

@@ -63,6 +63,17 @@
 //
 // # Non-goals
 //
-// The queue does not retry by itself and does not classify errors: the
-// consumer runtime decides when a message is dead and which Class it gets.
+// The queue does not retry by itself: the consumer runtime decides when a
+// message is dead and which Class (where it was given up) it gets.
+//
+// # Root causes
+//
+// A [Classifier] names each letter's root [Cause] (schema mismatch, poison
+// message, timeout or network, dependency down, business rule, publish
+// refused, unknown) by rules: sentinels and error types first, then runtime
+// classes, then patterns over the error chain; users add rules
+// ([NewClassifier], [ParseRules]) ahead of the built-in ones. Each cause has
+// a playbook, the next commands to run. [Incidents] groups letters by cause
+// and first failure, so a storm reads as one incident. The CLI and the HTTP
+// API show both.
 package dlq

@@ -31,6 +31,11 @@ const (
 //
 //	GET /                 the letters, oldest first, as a JSON array ([] when none)
 //	GET /{id}             one letter
+//	GET /incidents        the letters the filters select grouped into incidents (see Incidents)
+//
+// Each letter carries its root cause as "cause": {"class", "rule",
+// "playbook"} (MarshalDiagnosed), by [WithClassifier]'s rules or the
+// built-in ones.
 //
 // The list takes the filters consumer, topic, class, state (open, replayed,
 // any; default any), since and until (an RFC 3339 time, or a duration back
@@ -49,9 +54,10 @@ const (
 //
 // The handler does no authentication: mount it behind the server's own.
 type Handler struct {
-	q      *Queue
-	broker Broker
-	writes bool
+	q          *Queue
+	broker     Broker
+	writes     bool
+	classifier *Classifier
 }
 
 // HandlerOption configures a [Handler].
@@ -69,12 +75,24 @@ func WithWrites(broker Broker) HandlerOption {
 	}
 }
 
+// WithClassifier sets the rules that give each letter its root cause
+// (default: DefaultClassifier).
+func WithClassifier(c *Classifier) HandlerOption {
+	return func(h *Handler) error {
+		if c == nil {
+			return errors.New("dlq: WithClassifier: classifier must not be nil")
+		}
+		h.classifier = c
+		return nil
+	}
+}
+
 // NewHandler returns the HTTP API of q.
 func NewHandler(q *Queue, opts ...HandlerOption) (*Handler, error) {
 	if q == nil {
 		return nil, errors.New("dlq: NewHandler: queue must not be nil")
 	}
-	h := &Handler{q: q}
+	h := &Handler{q: q, classifier: DefaultClassifier}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -99,6 +117,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.list(w, r)
+	case path == "incidents":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, "GET")
+			return
+		}
+		h.incidents(w, r)
 	case len(parts) == 1:
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
@@ -179,7 +203,44 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, id string) {
 		writeErr(w, err)
 		return
 	}
-	b, err := l.MarshalJSON()
+	b, err := MarshalDiagnosed(l, h.classifier)
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+// incidents answers GET /incidents: the letters the filters select (every
+// one, not a page) grouped by cause and first failure; gap (a duration)
+// sets how far apart two letters of an incident may be.
+func (h *Handler) incidents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	gap := time.Duration(0)
+	if s := q.Get("gap"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("gap: %q must be a positive duration such as 10m", s))
+			return
+		}
+		gap = d
+		q.Del("gap")
+	}
+	f, err := ParseFilter(q, time.Now())
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ls, err := h.q.List(r.Context(), f)
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	in := Incidents(ls, h.classifier, gap)
+	if in == nil {
+		in = []Incident{}
+	}
+	b, err := marshal(in)
 	if err != nil {
 		writeJSONError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -206,7 +267,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	b, err := MarshalList(ls)
+	b, err := MarshalListDiagnosed(ls, h.classifier)
 	if err != nil {
 		writeJSONError(w, http.StatusInternalServerError, err.Error())
 		return

@@ -24,6 +24,7 @@ type letterJSON struct {
 	Errors       []string        `json:"errors"`
 	Stack        string          `json:"stack,omitempty"`
 	Message      json.RawMessage `json:"message"`
+	Cause        *Diagnosis      `json:"cause,omitempty"`
 }
 
 // States as the JSON names them.
@@ -64,7 +65,43 @@ func timePtr(t time.Time) *time.Time {
 //	  "message": {"id": "…", "specversion": "1.0", …, "data": {…}}
 //	}
 func (l *Letter) MarshalJSON() ([]byte, error) {
-	j := letterJSON{ID: l.ID, Consumer: l.Consumer, Topic: l.Topic, Class: l.Class, State: stateOpen,
+	j, err := l.toJSON()
+	if err != nil {
+		return nil, err
+	}
+	return marshal(j)
+}
+
+// MarshalDiagnosed encodes l as MarshalJSON does, with one more key, "cause":
+// the root cause c finds ({"class", "rule", "playbook"}, the playbook's
+// commands naming l). A nil c is DefaultClassifier. The HTTP API and the
+// CLI's --json print this shape.
+func MarshalDiagnosed(l *Letter, c *Classifier) ([]byte, error) {
+	j, err := l.toJSON()
+	if err != nil {
+		return nil, err
+	}
+	d := c.Diagnose(l)
+	j.Cause = &d
+	return marshal(j)
+}
+
+// MarshalListDiagnosed is MarshalList with each letter's cause, as
+// MarshalDiagnosed writes it.
+func MarshalListDiagnosed(ls []*Letter, c *Classifier) ([]byte, error) {
+	out := make([]json.RawMessage, 0, len(ls))
+	for _, l := range ls {
+		b, err := MarshalDiagnosed(l, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return marshal(out)
+}
+
+func (l *Letter) toJSON() (*letterJSON, error) {
+	j := &letterJSON{ID: l.ID, Consumer: l.Consumer, Topic: l.Topic, Class: l.Class, State: stateOpen,
 		Attempts: l.Attempts, FirstFailure: timePtr(l.FirstFailure), LastFailure: timePtr(l.LastFailure),
 		ReplayedAt: timePtr(l.ReplayedAt), ReplayCount: l.ReplayCount, Errors: l.Errors, Stack: l.Stack,
 		Message: json.RawMessage("null")}
@@ -81,7 +118,7 @@ func (l *Letter) MarshalJSON() ([]byte, error) {
 		}
 		j.Message = b
 	}
-	return marshal(j)
+	return j, nil
 }
 
 // marshal is json.Marshal without HTML escaping: the JSON is for terminals

@@ -290,13 +290,13 @@ func TestDLQCmd_HumanByDefaultStableJSONOnRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := stored.MarshalJSON()
+	want, _ := dlq.MarshalDiagnosed(stored, nil)
 	if got := dlqRun("show", l.ID, "--json", "--db", path); got != string(want)+"\n" {
-		t.Fatalf("show --json:\n%s\nwant Letter.MarshalJSON:\n%s", got, want)
+		t.Fatalf("show --json:\n%s\nwant dlq.MarshalDiagnosed:\n%s", got, want)
 	}
-	wantList, _ := dlq.MarshalList([]*dlq.Letter{stored})
+	wantList, _ := dlq.MarshalListDiagnosed([]*dlq.Letter{stored}, nil)
 	if got := dlqRun("list", "--json", "--db", path); got != string(wantList)+"\n" {
-		t.Fatalf("list --json:\n%s\nwant dlq.MarshalList:\n%s", got, wantList)
+		t.Fatalf("list --json:\n%s\nwant dlq.MarshalListDiagnosed:\n%s", got, wantList)
 	}
 	for _, key := range []string{`"first_failure"`, `"errors":[`, `"state":"open"`} {
 		if !strings.Contains(string(want), key) {

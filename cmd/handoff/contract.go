@@ -25,6 +25,7 @@ const contractUsage = `Usage:
   handoff contract verify --provider NAME --provider-url URL --provider-version V [--branch B]
                           [--selector JSON]... [--include-pending] [--include-wip-since DATE] [--publish]
   handoff contract can-i-deploy --pacticipant P --version V --to-environment E
+  handoff contract openapi-diff [--json] [--warnings] OLD NEW   breaking changes fail
   handoff contract record-deployment --pacticipant P --version V --environment E [--application-instance I] [--release]
   handoff contract create-environment --name E [--production]
   handoff contract broker --db URL [--addr HOST:PORT] [--token T] [--token-file F] [--open-reads]
@@ -61,6 +62,8 @@ func contractCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return contractCreateEnvironment(ctx, args[1:], stdout, stderr)
 	case "broker":
 		return contractBroker(ctx, args[1:], stdout, stderr)
+	case "openapi-diff":
+		return contractOpenAPIDiff(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, contractUsage)
 		return flag.ErrHelp

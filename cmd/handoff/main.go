@@ -32,6 +32,8 @@ Usage:
   handoff dlq   list|show|edit|replay|purge ...       work with dead letters
   handoff registry serve --db URL [--token T]         run the schema registry (Confluent's REST API)
   handoff topology show|export ...                    the integration graph: chains, findings, drift; JSON, DOT, Mermaid
+  handoff schema impact SUBJECT FILE ...              which consumers a schema change breaks, and the migration
+  handoff check [--registry URL] [--broker URL] [--tests REPORT.json] ...  the go-live gate for CI (table, --json, --junit)
   handoff init  [--force] [FILE]                      write a commented handoff.yaml to start from
   handoff help                                         show this help
 
@@ -66,6 +68,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return contractCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "topology":
 		return topologyCmd(ctx, args[1:], stdout, stderr)
+	case "schema":
+		return schemaCmd(ctx, args[1:], stdout, stderr)
+	case "check":
+		return checkCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "init":
 		return initCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -20,7 +20,7 @@ var remotePage = dlq.MaxPage
 // dlqRemote runs dlq list and show against a server's /dead-letters API
 // (handoff dev's or serve's), instead of its database. The API pages
 // lists; list follows the Link header until --limit letters (or all).
-func dlqRemote(ctx context.Context, cmd, server, token string, ff filterFlags, id string, asJSON bool, stdout, stderr io.Writer) error {
+func dlqRemote(ctx context.Context, cmd, server, token string, ff filterFlags, id string, asJSON bool, classifier *dlq.Classifier, stdout, stderr io.Writer) error {
 	base, err := url.Parse(strings.TrimSuffix(server, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return fmt.Errorf("dlq %s: --server %q: must be the server's http or https URL, e.g. http://127.0.0.1:8477", cmd, server)
@@ -58,14 +58,14 @@ func dlqRemote(ctx context.Context, cmd, server, token string, ff filterFlags, i
 			return fmt.Errorf("dlq show %s: %w", id, err)
 		}
 		if asJSON {
-			b, err := l.MarshalJSON()
+			b, err := dlq.MarshalDiagnosed(&l, classifier)
 			if err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(stdout, "%s\n", b)
 			return err
 		}
-		printLetter(stdout, &l)
+		printLetter(stdout, &l, classifier)
 		return nil
 	case "list":
 		q := url.Values{}
@@ -114,14 +114,14 @@ func dlqRemote(ctx context.Context, cmd, server, token string, ff filterFlags, i
 			all = all[:want]
 		}
 		if asJSON {
-			b, err := dlq.MarshalList(all)
+			b, err := dlq.MarshalListDiagnosed(all, classifier)
 			if err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(stdout, "%s\n", b)
 			return err
 		}
-		printList(stdout, all)
+		printList(stdout, all, classifier)
 		if len(all) == 0 {
 			fmt.Fprintln(stderr, "no dead letters")
 		} else {
