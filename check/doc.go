@@ -22,7 +22,9 @@
 //
 //	rep, err := check.Run(ctx, check.Input{System: sys, Registry: reg, Broker: broker, TestReport: report})
 //	rep.WriteText(os.Stdout) // or rep.WriteJUnit, or JSON of rep
-//	if !rep.Passed { os.Exit(1) }
+//	if !rep.Passed {
+//		os.Exit(1)
+//	}
 //
 // Each problem names the team to act: the owner in handoff.yaml of the
 // service, topic or alert it is about, or else the checkpoint's role

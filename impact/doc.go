@@ -6,10 +6,12 @@
 // subject or a topic carrying it), the observed topology (consumers seen in
 // traces), and the consumers' message pacts (the fields each one reads):
 //
-//	v, err := impact.Analyze(impact.Input{Subject: "order.placed-value", New: proposed,
-//		Earlier: versions, Level: schema.Backward, System: sys, Pacts: pacts})
-//	v.Compatible            // the subject's blanket verdict at its level
-//	v.SafeForKnownConsumers // no consumer with a pact reads a changed field
+//	v, err := impact.Analyze(impact.Input{Subject: "orders-value", New: v2, Earlier: []schema.Version{{Version: 1, Schema: v1}},
+//		Level: schema.Backward, System: sys, Pacts: []*contract.Pact{pact}})
+//	fmt.Println("compatible:", v.Compatible, "safe for known consumers:", v.SafeForKnownConsumers)
+//
+// v.Compatible is the subject's blanket verdict at its level;
+// v.SafeForKnownConsumers says no consumer with a pact reads a changed field.
 //
 // Both verdicts are reported: a change that touches only fields no known
 // consumer reads is safe for the known consumers even where the level

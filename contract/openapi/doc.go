@@ -5,10 +5,13 @@
 //
 // The minimal sequence:
 //
-//	old, _ := os.ReadFile("api-v1.yaml")
-//	new, _ := os.ReadFile("api-v2.yaml")
-//	rep, err := openapi.Diff(old, new, openapi.Options{OldName: "api-v1.yaml", NewName: "api-v2.yaml"})
-//	if rep.Breaking() { ... } // rep.Changes name each rule id and location
+//	rep, err := openapi.Diff(v1, v2, openapi.Options{OldName: "v1.yaml", NewName: "v2.yaml"})
+//	fmt.Println("breaking:", rep.Breaking())
+//	for _, c := range rep.Changes {
+//		fmt.Println(c.Rule, c.Operation, c.Path, c.Where())
+//	}
+//
+// Each change names its oasdiff rule id and its location in the document.
 //
 // Documents are read from memory only: relative and remote $refs are not
 // followed (a spec is untrusted input), and a document larger than
