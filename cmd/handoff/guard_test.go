@@ -113,7 +113,12 @@ func TestDev_GuardsAndStartsAfterReadOnly(t *testing.T) {
 
 	_, stderr, stop := startGuardedDev(t, dir)
 	defer stop()
-	if !strings.Contains(stderr.String(), "refuses registrations") {
-		t.Errorf("the demo did not say it used the registered schema: %q", stderr.String())
+	// The subject is there from the first run, so dev may answer before
+	// the demo has tried to register: wait for what the demo says.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "refuses registrations"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo did not say it used the registered schema: %q", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling its log with a deadline
 	}
 }
