@@ -243,7 +243,9 @@ func WithID(id string) StartOption {
 }
 
 // WithCorrelation sets the correlation id the saga's commands carry
-// (default: the saga id).
+// (default: the one ctx carries, handoff.ContextWithCause: a saga started
+// in a handler joins the conversation of the message handled; else the
+// saga id).
 func WithCorrelation(id string) StartOption {
 	return func(c *startConfig) error {
 		if id == "" || len(id) > 255 {
@@ -268,6 +270,9 @@ func (s *Saga[T]) Start(ctx context.Context, tx *sql.Tx, data T, opts ...StartOp
 	}
 	if cfg.id == "" {
 		cfg.id = handoff.NewID()
+	}
+	if cfg.correlation == "" {
+		cfg.correlation, _ = handoff.CorrelationFromContext(ctx)
 	}
 	if cfg.correlation == "" {
 		cfg.correlation = cfg.id
