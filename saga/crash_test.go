@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/adapter/mysql"
 	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/internal/testenv"
@@ -29,7 +30,7 @@ var longCrash = flag.Bool("saga.long", false, "run the long form of the saga cra
 // the step's key, in its own table), a local step. Saga n fails at the last
 // step when n%4 == 0; the first step's compensation fails for good when
 // n%50 == 0 (the saga ends Stuck, with its alert).
-func crashSaga(db *sql.DB, ph func(string) string) (*saga.Definition[int], error) {
+func crashSaga(db *sql.DB, kind string, ph func(string) string) (*saga.Definition[int], error) {
 	effect := func(what string) saga.Action[int] {
 		return saga.Local(func(ctx context.Context, tx *sql.Tx, r *saga.Run[int]) error {
 			if what == "s3" && r.Data%4 == 0 {
@@ -45,8 +46,11 @@ func crashSaga(db *sql.DB, ph func(string) string) (*saga.Definition[int], error
 	remote := func(what string) saga.Action[int] {
 		return saga.Call(func(ctx context.Context, r *saga.Run[int]) error {
 			time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
-			_, err := db.ExecContext(ctx, ph(`INSERT INTO remote (key, saga, what) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`),
-				r.Key, r.SagaID, what)
+			q := `INSERT INTO remote (k, saga, what) VALUES (?, ?, ?) ON CONFLICT (k) DO NOTHING`
+			if kind == "mysql" {
+				q = `INSERT IGNORE INTO remote (k, saga, what) VALUES (?, ?, ?)`
+			}
+			_, err := db.ExecContext(ctx, ph(q), r.Key, r.SagaID, what)
 			return err
 		})
 	}
@@ -59,6 +63,13 @@ func crashSaga(db *sql.DB, ph func(string) string) (*saga.Definition[int], error
 }
 
 func openCrashDB(ctx context.Context, kind, dsn string) (*sql.DB, saga.Store, func(string) string, error) {
+	if kind == "mysql" {
+		db, err := mysql.Open(ctx, dsn)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return db, mysql.SagaStore(db), func(q string) string { return q }, nil
+	}
 	if kind == "postgres" {
 		db, err := postgres.Open(ctx, dsn)
 		if err != nil {
@@ -85,7 +96,7 @@ func TestSagaCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def, err := crashSaga(db, ph)
+	def, err := crashSaga(db, kind, ph)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +127,16 @@ func TestSaga_CrashTest(t *testing.T) {
 	if *longCrash {
 		sagas, kills = 1000, 200
 	}
-	for _, kind := range []string{"sqlite", "postgres"} {
+	for _, kind := range []string{"sqlite", "postgres", "mysql"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
 			var dsn string
-			if kind == "postgres" {
+			switch kind {
+			case "postgres":
 				dsn = testenv.PostgresURL(t)
-			} else {
+			case "mysql":
+				dsn = testenv.MySQLDSN(t)
+			default:
 				dsn = filepath.Join(t.TempDir(), "crash.db")
 			}
 			db, store, ph, err := openCrashDB(ctx, kind, dsn)
@@ -130,20 +144,23 @@ func TestSaga_CrashTest(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			if kind == "postgres" {
+			switch kind {
+			case "postgres":
 				err = postgres.Migrate(ctx, db)
-			} else {
+			case "mysql":
+				err = mysql.Migrate(ctx, db)
+			default:
 				err = sqlite.Migrate(ctx, db)
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, q := range []string{`CREATE TABLE effects (saga TEXT NOT NULL, what TEXT NOT NULL)`,
-				`CREATE TABLE remote (key TEXT PRIMARY KEY, saga TEXT NOT NULL, what TEXT NOT NULL)`,
-				`CREATE TABLE alerts (saga TEXT NOT NULL)`} {
+			for _, q := range []string{`CREATE TABLE effects (saga VARCHAR(100) NOT NULL, what VARCHAR(50) NOT NULL)`,
+				`CREATE TABLE remote (k VARCHAR(200) PRIMARY KEY, saga VARCHAR(100) NOT NULL, what VARCHAR(50) NOT NULL)`,
+				`CREATE TABLE alerts (saga VARCHAR(100) NOT NULL)`} {
 				mustExec(t, db, q)
 			}
-			def, _ := crashSaga(db, ph)
+			def, _ := crashSaga(db, kind, ph)
 			starter, _ := saga.New(store, saga.WithLease(time.Second))
 			s, _ := saga.Register(starter, def)
 			for n := range sagas {
