@@ -300,7 +300,7 @@ func (s *Saga[T]) Start(ctx context.Context, tx *sql.Tx, data T, opts ...StartOp
 	if err := t.advance(ctx); err != nil {
 		return "", fmt.Errorf("saga: start %s %s: %w", s.def.name, in.ID, err)
 	}
-	if t.needCall != nil || t.needAlert {
+	if len(t.needCalls) > 0 || t.needAlert {
 		in.DueAt = now // the coordinator's Run takes it from here
 	}
 	if err := t.finish(ctx); err != nil {
@@ -515,7 +515,7 @@ func (c *Coordinator) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error
 // has work that is due.
 func (c *Coordinator) process(ctx context.Context, id string) {
 	for ctx.Err() == nil {
-		var call *pendingCall
+		var calls []pendingCall
 		var alert *Alert
 		var rt runtime
 		var snapshot Instance
@@ -538,8 +538,8 @@ func (c *Coordinator) process(ctx context.Context, id string) {
 			if t.needAlert {
 				alert = t.alert()
 			}
-			call = t.needCall
-			if call == nil && alert == nil {
+			calls = t.needCalls
+			if len(calls) == 0 && alert == nil {
 				t.release()
 			}
 			snapshot = *in
@@ -556,8 +556,8 @@ func (c *Coordinator) process(ctx context.Context, id string) {
 			return
 		}
 		switch {
-		case call != nil:
-			if !c.runCall(ctx, rt, &snapshot, call) {
+		case len(calls) > 0:
+			if !c.runCalls(ctx, rt, &snapshot, calls) {
 				return
 			}
 		case alert != nil:
@@ -598,6 +598,30 @@ func (c *Coordinator) sendAlert(ctx context.Context, a *Alert) {
 	if err != nil && ctx.Err() == nil {
 		c.log.Warn("saga: record alert", "saga", a.SagaID, "err", err)
 	}
+}
+
+// runCalls runs the calls (one, or a fork's branches at once) and
+// reports whether to go on with the saga.
+func (c *Coordinator) runCalls(ctx context.Context, rt runtime, snap *Instance, calls []pendingCall) bool {
+	if len(calls) == 1 {
+		return c.runCall(ctx, rt, snap, &calls[0])
+	}
+	ok := make([]bool, len(calls))
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok[i] = c.runCall(ctx, rt, snap, &calls[i])
+		}()
+	}
+	wg.Wait()
+	for _, o := range ok {
+		if !o {
+			return false
+		}
+	}
+	return true
 }
 
 // runCall runs a Call step outside any transaction and records its

@@ -31,6 +31,14 @@
 // one (after its step timed out and the saga moved on) is recorded in the
 // history and ignored.
 //
+// [Parallel] makes a fork/join step: its branches run side by side, each
+// with its own attempts and durable timer, and the saga goes on when all
+// succeeded; when one fails for good, the others in flight are given up
+// and every branch that may have had an effect is compensated (last branch
+// first), then the steps before the fork. A coordinator that dies between
+// branches leaves the finished ones recorded; the one that takes the saga
+// over runs only the others, with the same keys.
+//
 // # Guarantees
 //
 // Every transition of a saga and the commands it sends commit in one
