@@ -26,8 +26,8 @@ import (
 
 var longCrash = flag.Bool("saga.long", false, "run the long form of the saga crash test (200 kills)")
 
-// crashSaga: a local step, a remote call (an idempotent service keyed by
-// the step's key, in its own table), a local step. Saga n fails at the last
+// crashSaga: a local step, a fork of two remote calls (an idempotent
+// service keyed by the step's key, in its own table), a local step. Saga n fails at the last
 // step when n%4 == 0; the first step's compensation fails for good when
 // n%50 == 0 (the saga ends Stuck, with its alert).
 func crashSaga(db *sql.DB, kind string, ph func(string) string) (*saga.Definition[int], error) {
@@ -57,7 +57,9 @@ func crashSaga(db *sql.DB, kind string, ph func(string) string) (*saga.Definitio
 	fast := saga.Retry{MaxAttempts: 3, Backoff: saga.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}}
 	return saga.Define("crash", []saga.Step[int]{
 		{Name: "s1", Action: effect("s1"), Compensate: effect("undo s1"), Retry: fast, CompensateRetry: fast},
-		{Name: "s2", Action: remote("s2"), Compensate: remote("undo s2"), Retry: fast, CompensateRetry: fast, Timeout: 5 * time.Second},
+		saga.Parallel("fork",
+			saga.Step[int]{Name: "s2", Action: remote("s2"), Compensate: remote("undo s2"), Retry: fast, CompensateRetry: fast, Timeout: 5 * time.Second},
+			saga.Step[int]{Name: "s2b", Action: remote("s2b"), Compensate: remote("undo s2b"), Retry: fast, CompensateRetry: fast, Timeout: 5 * time.Second}),
 		{Name: "s3", Action: effect("s3"), Compensate: effect("undo s3"), Retry: fast, CompensateRetry: fast},
 	})
 }
@@ -253,9 +255,12 @@ func TestSaga_CrashTest(t *testing.T) {
 				if want == saga.Stuck && !alerts[id] {
 					t.Errorf("%s is stuck without an alert", id)
 				}
-				if want == saga.Compensated && (effects[id+" undo s1"] != 1 || effects[id+" undo s2"] != 1 || effects[id+" s3"] != 0) {
-					t.Errorf("%s compensated with effects s1=%d s2=%d s3=%d undo s1=%d undo s2=%d", id, effects[id+" s1"], effects[id+" s2"],
-						effects[id+" s3"], effects[id+" undo s1"], effects[id+" undo s2"])
+				if want == saga.Compensated && (effects[id+" undo s1"] != 1 || effects[id+" undo s2"] != 1 || effects[id+" undo s2b"] != 1 || effects[id+" s3"] != 0) {
+					t.Errorf("%s compensated with effects s1=%d s2=%d s2b=%d s3=%d undo s1=%d undo s2=%d undo s2b=%d", id, effects[id+" s1"], effects[id+" s2"],
+						effects[id+" s2b"], effects[id+" s3"], effects[id+" undo s1"], effects[id+" undo s2"], effects[id+" undo s2b"])
+				}
+				if want == saga.Completed && (effects[id+" s1"] != 1 || effects[id+" s2"] != 1 || effects[id+" s2b"] != 1 || effects[id+" s3"] != 1) {
+					t.Errorf("%s completed with effects s1=%d s2=%d s2b=%d s3=%d", id, effects[id+" s1"], effects[id+" s2"], effects[id+" s2b"], effects[id+" s3"])
 				}
 				h, err := store.History(ctx, id)
 				if err != nil {
