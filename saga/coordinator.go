@@ -292,10 +292,12 @@ func (s *Saga[T]) Start(ctx context.Context, tx *sql.Tx, data T, opts ...StartOp
 	if s.def.deadline > 0 {
 		in.Deadline = now.Add(s.def.deadline)
 	}
-	if err := c.store.Create(ctx, tx, in); err != nil {
-		return "", fmt.Errorf("saga: start %s %s: %w", s.def.name, in.ID, err)
-	}
+	// The row is inserted once, with the state the first steps leave
+	// (finish): one statement fewer than an insert and an update. An id in
+	// use fails there; the caller's transaction must then roll back, and
+	// with it what the steps wrote.
 	t := c.transition(tx, defRuntime[T]{s.def}, in, now)
+	t.create = true
 	t.event(EvStarted, "", 0, 0, 0, "")
 	if err := t.advance(ctx); err != nil {
 		return "", fmt.Errorf("saga: start %s %s: %w", s.def.name, in.ID, err)

@@ -46,6 +46,10 @@ type transition struct {
 	branch int
 	grp    [2]int
 	fresh  map[int]bool
+	// create makes finish insert the instance (Start) rather than update
+	// it; savepoints counts the local steps' savepoints still held.
+	create     bool
+	savepoints int
 }
 
 func (c *Coordinator) transition(tx *sql.Tx, rt runtime, in *Instance, now time.Time) *transition {
@@ -76,7 +80,11 @@ func (t *transition) finish(ctx context.Context) error {
 	if in.LeaseOwner == t.c.owner && t.owner != "" {
 		in.LeaseUntil = t.now.Add(t.c.lease)
 	}
-	if err := t.c.store.Save(ctx, t.tx, in); err != nil {
+	if t.create {
+		if err := t.c.store.Create(ctx, t.tx, in); err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+	} else if err := t.c.store.Save(ctx, t.tx, in); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
 	if err := t.c.store.Record(ctx, t.tx, t.events); err != nil {
@@ -215,6 +223,12 @@ func (t *transition) state(i int, comp bool) (*string, *int) {
 	return &st.State, &st.Attempts
 }
 
+// maxHeldSavepoints is how many local steps' savepoints one transaction
+// keeps unreleased (a savepoint of the same name taken again nests in
+// PostgreSQL and SQLite and replaces the old one in MySQL; a rollback goes
+// to the latest either way).
+const maxHeldSavepoints = 32
+
 // step does what step i's action (or compensation) needs now. It reports
 // whether the saga moved on to another step (go on), or waits.
 func (t *transition) step(ctx context.Context, i int, comp bool) (bool, error) {
@@ -233,8 +247,14 @@ func (t *transition) step(ctx context.Context, i int, comp bool) (bool, error) {
 		err := t.rt.local(ctx, t.tx, in, i, comp, k, attempt)
 		dur := time.Since(start)
 		if err == nil {
-			if _, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
-				return false, fmt.Errorf("release savepoint: %w", err)
+			// A savepoint is released at commit: releasing each one costs a
+			// round trip per step. Only a long run of local steps in one
+			// transaction releases them, so that PostgreSQL's cache of
+			// subtransactions (64 per transaction) does not overflow.
+			if t.savepoints++; t.savepoints > maxHeldSavepoints {
+				if _, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
+					return false, fmt.Errorf("release savepoint: %w", err)
+				}
 			}
 			*attempts = attempt
 			t.succeeded(i, comp, attempt, dur)
