@@ -192,7 +192,7 @@ func (b *storyBuilder) story(corr string) *Story {
 			sent[n.step.MessageID] = i
 		}
 	}
-	outcome := map[string]string{} // message id → its last outcome
+	outcome := map[string]map[string]string{} // message id → consumer group → its last outcome
 	for i := range b.nodes {
 		n := &b.nodes[i]
 		switch n.step.Kind {
@@ -233,7 +233,10 @@ func (b *storyBuilder) story(corr string) *Story {
 		}
 		switch n.step.Kind {
 		case TraceHandled, TraceDeadLettered:
-			outcome[n.step.MessageID] = n.step.Kind
+			if outcome[n.step.MessageID] == nil {
+				outcome[n.step.MessageID] = map[string]string{}
+			}
+			outcome[n.step.MessageID][n.step.Service] = n.step.Kind
 		}
 	}
 	for h.Len() > 0 {
@@ -260,10 +263,14 @@ func (b *storyBuilder) story(corr string) *Story {
 			continue
 		}
 		p := Pending{MessageID: st.MessageID, Topic: st.Topic, Type: st.Type}
+		dead := false
+		for _, k := range outcome[st.MessageID] {
+			dead = dead || k == TraceDeadLettered
+		}
 		switch {
-		case outcome[st.MessageID] == TraceDeadLettered:
+		case dead: // a group gave up on it and has not handled it since
 			p.Kind = PendingDeadLettered
-		case outcome[st.MessageID] != "":
+		case len(outcome[st.MessageID]) > 0:
 			continue
 		case b.nodes[sent[st.MessageID]].unpublished:
 			// Or published, and its row not deleted yet.
