@@ -22,6 +22,8 @@ func (r *run) handle(ctx context.Context, d *handoff.Delivery) (Result, time.Dur
 	}
 	hctx, span := r.span(ctx, d)
 	defer span.End()
+	// What the handler sends joins the message's conversation.
+	hctx = handoff.ContextWithCause(hctx, d.Message)
 	if r.c.timeout > 0 {
 		var cancel context.CancelFunc
 		hctx, cancel = context.WithTimeout(hctx, r.c.timeout)

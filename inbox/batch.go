@@ -77,7 +77,7 @@ func (in *Inbox[Tx]) batchFast(ctx context.Context, msgs []*handoff.Message, pre
 		}
 		for j, i := range idx {
 			if fresh[j] {
-				if err := h(ctx, tx, msgs[i]); err != nil {
+				if err := in.run(ctx, tx, h, msgs[i]); err != nil {
 					return errRollback
 				}
 			}
@@ -107,7 +107,7 @@ func (in *Inbox[Tx]) batchOnce(ctx context.Context, msgs []*handoff.Message, pre
 					return merr
 				}
 				if fresh[0] {
-					herr = h(ctx, tx, msg)
+					herr = in.run(ctx, tx, h, msg)
 				}
 				return herr
 			})

@@ -222,7 +222,7 @@ func (in *Inbox[Tx]) once(ctx context.Context, h TxHandler[Tx], msg *handoff.Mes
 			in.logger.Debug("inbox: duplicate skipped", "consumer", in.consumer, "message", msg.ID)
 			return nil
 		}
-		herr = h(ctx, tx, msg)
+		herr = in.run(ctx, tx, h, msg)
 		return herr
 	})
 	switch {
@@ -232,6 +232,30 @@ func (in *Inbox[Tx]) once(ctx context.Context, h TxHandler[Tx], msg *handoff.Mes
 		return fmt.Errorf("inbox: %s: mark: %w", msg.ID, merr)
 	case err != nil: // begin or commit
 		return fmt.Errorf("inbox: %s: %w", msg.ID, err)
+	}
+	return nil
+}
+
+// Journal is a Store that also keeps a trace journal (the SQL stores do):
+// the inbox records there, in the handler's transaction, that its consumer
+// handled a message that carries a correlation id, so the flow can be
+// traced (saga.Trace).
+type Journal[Tx any] interface {
+	RecordHandled(ctx context.Context, tx Tx, consumer string, msg *handoff.Message, at time.Time) error
+}
+
+// run runs h on msg in tx: under a context that makes msg the cause of
+// what h sends (handoff.ContextWithCause), and, when h succeeded and the
+// store keeps a journal, recording the outcome with the handler's writes.
+func (in *Inbox[Tx]) run(ctx context.Context, tx Tx, h TxHandler[Tx], msg *handoff.Message) error {
+	start := time.Now()
+	if err := h(handoff.ContextWithCause(ctx, msg), tx, msg); err != nil {
+		return err
+	}
+	if j, ok := in.store.(Journal[Tx]); ok && msg.CorrelationID != "" {
+		if err := j.RecordHandled(ctx, tx, in.consumer, msg, start); err != nil {
+			return fmt.Errorf("inbox: %s: record in the trace journal: %w", msg.ID, err)
+		}
 	}
 	return nil
 }

@@ -58,6 +58,10 @@ type Row struct {
 	Envelope  []byte // the message in CloudEvents JSON structured mode
 	CreatedAt time.Time
 	Attempts  int // failed publish attempts so far
+
+	// What a store records in its trace journal when the message has a
+	// correlation id (set by Writer.Add; not read back by relays).
+	CorrelationID, CausationID, Type, Source string
 }
 
 // Message decodes the row's envelope. It does not validate again: the
@@ -209,7 +213,10 @@ func Partition(key, id string, n int) int {
 
 // Add writes msgs for topic in tx. Each message is validated first; if one
 // is invalid, nothing is written. A message without a trace context gets the
-// one of ctx, so its publish span links back to this write.
+// one of ctx, so its publish span links back to this write; one without a
+// correlation or causation id gets those ctx carries
+// (handoff.ContextWithCause: in a handler, the incoming message's), so a
+// flow of events can be traced by its correlation id.
 func (w *Writer) Add(ctx context.Context, tx Execer, topic string, msgs ...*handoff.Message) error {
 	if tx == nil {
 		return errors.New("outbox: add: tx is required")
@@ -230,6 +237,7 @@ func (w *Writer) Add(ctx context.Context, tx Execer, topic string, msgs ...*hand
 		if m == nil {
 			return &handoff.ValidationError{Attribute: "message", Rule: fmt.Sprintf("message %d is nil", i)}
 		}
+		handoff.Correlate(ctx, m)
 		telemetry.Inject(ctx, m)
 		if err := m.Validate(); err != nil {
 			return fmt.Errorf("outbox: add to %s: %w", topic, err)
@@ -252,7 +260,8 @@ func (w *Writer) Add(ctx context.Context, tx Execer, topic string, msgs ...*hand
 			return fmt.Errorf("outbox: add %s: encode: %w", m.ID, err)
 		}
 		rows[i] = Row{Topic: topic, Partition: Partition(m.PartitionKey, m.ID, parts), Key: m.PartitionKey,
-			MessageID: m.ID, Envelope: env, CreatedAt: now}
+			MessageID: m.ID, Envelope: env, CreatedAt: now,
+			CorrelationID: m.CorrelationID, CausationID: m.CausationID, Type: m.Type, Source: m.Source}
 	}
 	if err := w.store.Insert(ctx, tx, rows); err != nil {
 		return fmt.Errorf("outbox: add to %s: %w", topic, err)

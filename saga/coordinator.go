@@ -243,7 +243,9 @@ func WithID(id string) StartOption {
 }
 
 // WithCorrelation sets the correlation id the saga's commands carry
-// (default: the saga id).
+// (default: the one ctx carries, handoff.ContextWithCause: a saga started
+// in a handler joins the conversation of the message handled; else the
+// saga id).
 func WithCorrelation(id string) StartOption {
 	return func(c *startConfig) error {
 		if id == "" || len(id) > 255 {
@@ -270,6 +272,9 @@ func (s *Saga[T]) Start(ctx context.Context, tx *sql.Tx, data T, opts ...StartOp
 		cfg.id = handoff.NewID()
 	}
 	if cfg.correlation == "" {
+		cfg.correlation, _ = handoff.CorrelationFromContext(ctx)
+	}
+	if cfg.correlation == "" {
 		cfg.correlation = cfg.id
 	}
 	raw, err := jsonMarshal(data)
@@ -287,15 +292,17 @@ func (s *Saga[T]) Start(ctx context.Context, tx *sql.Tx, data T, opts ...StartOp
 	if s.def.deadline > 0 {
 		in.Deadline = now.Add(s.def.deadline)
 	}
-	if err := c.store.Create(ctx, tx, in); err != nil {
-		return "", fmt.Errorf("saga: start %s %s: %w", s.def.name, in.ID, err)
-	}
+	// The row is inserted once, with the state the first steps leave
+	// (finish): one statement fewer than an insert and an update. An id in
+	// use fails there; the caller's transaction must then roll back, and
+	// with it what the steps wrote.
 	t := c.transition(tx, defRuntime[T]{s.def}, in, now)
+	t.create = true
 	t.event(EvStarted, "", 0, 0, 0, "")
 	if err := t.advance(ctx); err != nil {
 		return "", fmt.Errorf("saga: start %s %s: %w", s.def.name, in.ID, err)
 	}
-	if t.needCall != nil || t.needAlert {
+	if len(t.needCalls) > 0 || t.needAlert {
 		in.DueAt = now // the coordinator's Run takes it from here
 	}
 	if err := t.finish(ctx); err != nil {
@@ -510,7 +517,7 @@ func (c *Coordinator) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error
 // has work that is due.
 func (c *Coordinator) process(ctx context.Context, id string) {
 	for ctx.Err() == nil {
-		var call *pendingCall
+		var calls []pendingCall
 		var alert *Alert
 		var rt runtime
 		var snapshot Instance
@@ -533,8 +540,8 @@ func (c *Coordinator) process(ctx context.Context, id string) {
 			if t.needAlert {
 				alert = t.alert()
 			}
-			call = t.needCall
-			if call == nil && alert == nil {
+			calls = t.needCalls
+			if len(calls) == 0 && alert == nil {
 				t.release()
 			}
 			snapshot = *in
@@ -551,8 +558,8 @@ func (c *Coordinator) process(ctx context.Context, id string) {
 			return
 		}
 		switch {
-		case call != nil:
-			if !c.runCall(ctx, rt, &snapshot, call) {
+		case len(calls) > 0:
+			if !c.runCalls(ctx, rt, &snapshot, calls) {
 				return
 			}
 		case alert != nil:
@@ -593,6 +600,30 @@ func (c *Coordinator) sendAlert(ctx context.Context, a *Alert) {
 	if err != nil && ctx.Err() == nil {
 		c.log.Warn("saga: record alert", "saga", a.SagaID, "err", err)
 	}
+}
+
+// runCalls runs the calls (one, or a fork's branches at once) and
+// reports whether to go on with the saga.
+func (c *Coordinator) runCalls(ctx context.Context, rt runtime, snap *Instance, calls []pendingCall) bool {
+	if len(calls) == 1 {
+		return c.runCall(ctx, rt, snap, &calls[0])
+	}
+	ok := make([]bool, len(calls))
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok[i] = c.runCall(ctx, rt, snap, &calls[i])
+		}()
+	}
+	wg.Wait()
+	for _, o := range ok {
+		if !o {
+			return false
+		}
+	}
+	return true
 }
 
 // runCall runs a Call step outside any transaction and records its

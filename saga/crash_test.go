@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/adapter/mysql"
 	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/internal/testenv"
@@ -25,11 +26,11 @@ import (
 
 var longCrash = flag.Bool("saga.long", false, "run the long form of the saga crash test (200 kills)")
 
-// crashSaga: a local step, a remote call (an idempotent service keyed by
-// the step's key, in its own table), a local step. Saga n fails at the last
+// crashSaga: a local step, a fork of two remote calls (an idempotent
+// service keyed by the step's key, in its own table), a local step. Saga n fails at the last
 // step when n%4 == 0; the first step's compensation fails for good when
 // n%50 == 0 (the saga ends Stuck, with its alert).
-func crashSaga(db *sql.DB, ph func(string) string) (*saga.Definition[int], error) {
+func crashSaga(db *sql.DB, kind string, ph func(string) string) (*saga.Definition[int], error) {
 	effect := func(what string) saga.Action[int] {
 		return saga.Local(func(ctx context.Context, tx *sql.Tx, r *saga.Run[int]) error {
 			if what == "s3" && r.Data%4 == 0 {
@@ -45,20 +46,32 @@ func crashSaga(db *sql.DB, ph func(string) string) (*saga.Definition[int], error
 	remote := func(what string) saga.Action[int] {
 		return saga.Call(func(ctx context.Context, r *saga.Run[int]) error {
 			time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
-			_, err := db.ExecContext(ctx, ph(`INSERT INTO remote (key, saga, what) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`),
-				r.Key, r.SagaID, what)
+			q := `INSERT INTO remote (k, saga, what) VALUES (?, ?, ?) ON CONFLICT (k) DO NOTHING`
+			if kind == "mysql" {
+				q = `INSERT IGNORE INTO remote (k, saga, what) VALUES (?, ?, ?)`
+			}
+			_, err := db.ExecContext(ctx, ph(q), r.Key, r.SagaID, what)
 			return err
 		})
 	}
 	fast := saga.Retry{MaxAttempts: 3, Backoff: saga.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}}
 	return saga.Define("crash", []saga.Step[int]{
 		{Name: "s1", Action: effect("s1"), Compensate: effect("undo s1"), Retry: fast, CompensateRetry: fast},
-		{Name: "s2", Action: remote("s2"), Compensate: remote("undo s2"), Retry: fast, CompensateRetry: fast, Timeout: 5 * time.Second},
+		saga.Parallel("fork",
+			saga.Step[int]{Name: "s2", Action: remote("s2"), Compensate: remote("undo s2"), Retry: fast, CompensateRetry: fast, Timeout: 5 * time.Second},
+			saga.Step[int]{Name: "s2b", Action: remote("s2b"), Compensate: remote("undo s2b"), Retry: fast, CompensateRetry: fast, Timeout: 5 * time.Second}),
 		{Name: "s3", Action: effect("s3"), Compensate: effect("undo s3"), Retry: fast, CompensateRetry: fast},
 	})
 }
 
 func openCrashDB(ctx context.Context, kind, dsn string) (*sql.DB, saga.Store, func(string) string, error) {
+	if kind == "mysql" {
+		db, err := mysql.Open(ctx, dsn)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return db, mysql.SagaStore(db), func(q string) string { return q }, nil
+	}
 	if kind == "postgres" {
 		db, err := postgres.Open(ctx, dsn)
 		if err != nil {
@@ -85,7 +98,7 @@ func TestSagaCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def, err := crashSaga(db, ph)
+	def, err := crashSaga(db, kind, ph)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +129,16 @@ func TestSaga_CrashTest(t *testing.T) {
 	if *longCrash {
 		sagas, kills = 1000, 200
 	}
-	for _, kind := range []string{"sqlite", "postgres"} {
+	for _, kind := range []string{"sqlite", "postgres", "mysql"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
 			var dsn string
-			if kind == "postgres" {
+			switch kind {
+			case "postgres":
 				dsn = testenv.PostgresURL(t)
-			} else {
+			case "mysql":
+				dsn = testenv.MySQLDSN(t)
+			default:
 				dsn = filepath.Join(t.TempDir(), "crash.db")
 			}
 			db, store, ph, err := openCrashDB(ctx, kind, dsn)
@@ -130,20 +146,23 @@ func TestSaga_CrashTest(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			if kind == "postgres" {
+			switch kind {
+			case "postgres":
 				err = postgres.Migrate(ctx, db)
-			} else {
+			case "mysql":
+				err = mysql.Migrate(ctx, db)
+			default:
 				err = sqlite.Migrate(ctx, db)
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, q := range []string{`CREATE TABLE effects (saga TEXT NOT NULL, what TEXT NOT NULL)`,
-				`CREATE TABLE remote (key TEXT PRIMARY KEY, saga TEXT NOT NULL, what TEXT NOT NULL)`,
-				`CREATE TABLE alerts (saga TEXT NOT NULL)`} {
+			for _, q := range []string{`CREATE TABLE effects (saga VARCHAR(100) NOT NULL, what VARCHAR(50) NOT NULL)`,
+				`CREATE TABLE remote (k VARCHAR(200) PRIMARY KEY, saga VARCHAR(100) NOT NULL, what VARCHAR(50) NOT NULL)`,
+				`CREATE TABLE alerts (saga VARCHAR(100) NOT NULL)`} {
 				mustExec(t, db, q)
 			}
-			def, _ := crashSaga(db, ph)
+			def, _ := crashSaga(db, kind, ph)
 			starter, _ := saga.New(store, saga.WithLease(time.Second))
 			s, _ := saga.Register(starter, def)
 			for n := range sagas {
@@ -236,9 +255,12 @@ func TestSaga_CrashTest(t *testing.T) {
 				if want == saga.Stuck && !alerts[id] {
 					t.Errorf("%s is stuck without an alert", id)
 				}
-				if want == saga.Compensated && (effects[id+" undo s1"] != 1 || effects[id+" undo s2"] != 1 || effects[id+" s3"] != 0) {
-					t.Errorf("%s compensated with effects s1=%d s2=%d s3=%d undo s1=%d undo s2=%d", id, effects[id+" s1"], effects[id+" s2"],
-						effects[id+" s3"], effects[id+" undo s1"], effects[id+" undo s2"])
+				if want == saga.Compensated && (effects[id+" undo s1"] != 1 || effects[id+" undo s2"] != 1 || effects[id+" undo s2b"] != 1 || effects[id+" s3"] != 0) {
+					t.Errorf("%s compensated with effects s1=%d s2=%d s2b=%d s3=%d undo s1=%d undo s2=%d undo s2b=%d", id, effects[id+" s1"], effects[id+" s2"],
+						effects[id+" s2b"], effects[id+" s3"], effects[id+" undo s1"], effects[id+" undo s2"], effects[id+" undo s2b"])
+				}
+				if want == saga.Completed && (effects[id+" s1"] != 1 || effects[id+" s2"] != 1 || effects[id+" s2b"] != 1 || effects[id+" s3"] != 1) {
+					t.Errorf("%s completed with effects s1=%d s2=%d s2b=%d s3=%d", id, effects[id+" s1"], effects[id+" s2"], effects[id+" s2b"], effects[id+" s3"])
 				}
 				h, err := store.History(ctx, id)
 				if err != nil {

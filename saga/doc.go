@@ -31,6 +31,14 @@
 // one (after its step timed out and the saga moved on) is recorded in the
 // history and ignored.
 //
+// [Parallel] makes a fork/join step: its branches run side by side, each
+// with its own attempts and durable timer, and the saga goes on when all
+// succeeded; when one fails for good, the others in flight are given up
+// and every branch that may have had an effect is compensated (last branch
+// first), then the steps before the fork. A coordinator that dies between
+// branches leaves the finished ones recorded; the one that takes the saga
+// over runs only the others, with the same keys.
+//
 // # Guarantees
 //
 // Every transition of a saga and the commands it sends commit in one
@@ -69,6 +77,29 @@
 // Every transition is recorded in the same transaction (Coordinator.History
 // by saga id, Coordinator.ByCorrelation by correlation id), and kept for
 // WithRetention after the saga ended.
+//
+// # Choreographies you can trace
+//
+// Correlation and causation ids flow on their own: the consumer runtime
+// and the inbox run each handler under handoff.ContextWithCause(ctx, msg),
+// and the outbox writer gives every message written under such a context
+// (and Start every saga) the incoming correlation id and the incoming
+// message's id as its causation id, unless it set its own; the W3C trace
+// context (traceparent) travels the same way (package telemetry). Start a
+// conversation with a correlation id on its first message, or with
+// handoff.ContextWithCorrelation in the code that writes it.
+//
+// Every message that carries a correlation id leaves rows in the trace
+// journal of its database (handoff_trace), each written in the transaction
+// that did the thing: sent (with the outbox row), handled by a consumer
+// group (with the inbox mark and the handler's writes), dead-lettered
+// (with the dead letter). [Trace] reads the journals and the sagas of the
+// correlation id from one store per database and returns a [Story]: the
+// steps in causal order (a message is sent before it is handled, and after
+// the message that caused it), the services that acted, and what is still
+// pending (a message still in the outbox, one no handler has taken, a dead
+// letter not handled since, a saga that has not ended). The journal is
+// kept for the coordinator's retention (WithRetention; Run purges it).
 //
 // # What it does not do
 //

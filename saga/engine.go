@@ -38,12 +38,22 @@ type transition struct {
 	owner     string
 	epoch     int64
 	events    []Event
-	needCall  *pendingCall
+	needCalls []pendingCall
 	needAlert bool
+	// branch is the Parallel branch being worked on (-1: none), grp the
+	// span of its fork, fresh the branches whose first call this
+	// transition is about to make (not yet run: no effect to undo).
+	branch int
+	grp    [2]int
+	fresh  map[int]bool
+	// create makes finish insert the instance (Start) rather than update
+	// it; savepoints counts the local steps' savepoints still held.
+	create     bool
+	savepoints int
 }
 
 func (c *Coordinator) transition(tx *sql.Tx, rt runtime, in *Instance, now time.Time) *transition {
-	return &transition{c: c, tx: tx, rt: rt, in: in, now: now, owner: c.owner, epoch: in.Epoch}
+	return &transition{c: c, tx: tx, rt: rt, in: in, now: now, owner: c.owner, epoch: in.Epoch, branch: -1}
 }
 
 func (t *transition) event(kind, step string, attempt, gen int, d time.Duration, errText string) {
@@ -70,7 +80,11 @@ func (t *transition) finish(ctx context.Context) error {
 	if in.LeaseOwner == t.c.owner && t.owner != "" {
 		in.LeaseUntil = t.now.Add(t.c.lease)
 	}
-	if err := t.c.store.Save(ctx, t.tx, in); err != nil {
+	if t.create {
+		if err := t.c.store.Create(ctx, t.tx, in); err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+	} else if err := t.c.store.Save(ctx, t.tx, in); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
 	if err := t.c.store.Record(ctx, t.tx, t.events); err != nil {
@@ -108,12 +122,16 @@ func errText(err error) string {
 	return s
 }
 
-// timer sets the instance's timer to at, not after the saga's deadline.
+// timer sets the instance's timer (and a branch's) to at, not after the
+// saga's deadline.
 func (t *transition) timer(at time.Time) {
 	if !t.in.Deadline.IsZero() && t.in.Status == Running && at.After(t.in.Deadline) {
 		at = t.in.Deadline
 	}
 	t.in.DueAt = at
+	if t.branch >= 0 {
+		t.in.Steps[t.branch].Due = at.UnixMicro()
+	}
 }
 
 // compensate gives up the saga's steps: the steps whose effect may exist
@@ -135,11 +153,16 @@ func (t *transition) advance(ctx context.Context) error {
 			if !in.Deadline.IsZero() && !t.now.Before(in.Deadline) {
 				from := in.Step - 1
 				if in.Step < len(in.Steps) {
-					st := &in.Steps[in.Step]
-					if st.State == StepRunning || st.State == StepWaiting {
-						st.State = StepTimedOut
+					a, b := t.rt.span(in.Step)
+					for j := a; j < b; j++ {
+						st := &in.Steps[j]
+						if st.State == StepRunning || st.State == StepWaiting {
+							st.State = StepTimedOut
+						}
+						st.Due = 0
 					}
-					from = in.Step
+					from = b - 1
+					st := &in.Steps[in.Step]
 					t.event(EvDeadline, st.Name, st.Attempts, st.Gen, 0, "")
 				}
 				t.compensate(from, "saga deadline exceeded")
@@ -153,7 +176,13 @@ func (t *transition) advance(ctx context.Context) error {
 			if !in.DueAt.IsZero() && in.DueAt.After(t.now) {
 				return nil // a retry delay or a reply's timeout runs
 			}
-			done, err := t.step(ctx, in.Step, false)
+			var done bool
+			var err error
+			if a, b := t.rt.span(in.Step); b-a > 1 {
+				done, err = t.fork(ctx, a, b)
+			} else {
+				done, err = t.step(ctx, in.Step, false)
+			}
 			if err != nil || !done {
 				return err
 			}
@@ -194,6 +223,12 @@ func (t *transition) state(i int, comp bool) (*string, *int) {
 	return &st.State, &st.Attempts
 }
 
+// maxHeldSavepoints is how many local steps' savepoints one transaction
+// keeps unreleased (a savepoint of the same name taken again nests in
+// PostgreSQL and SQLite and replaces the old one in MySQL; a rollback goes
+// to the latest either way).
+const maxHeldSavepoints = 32
+
 // step does what step i's action (or compensation) needs now. It reports
 // whether the saga moved on to another step (go on), or waits.
 func (t *transition) step(ctx context.Context, i int, comp bool) (bool, error) {
@@ -212,8 +247,14 @@ func (t *transition) step(ctx context.Context, i int, comp bool) (bool, error) {
 		err := t.rt.local(ctx, t.tx, in, i, comp, k, attempt)
 		dur := time.Since(start)
 		if err == nil {
-			if _, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
-				return false, fmt.Errorf("release savepoint: %w", err)
+			// A savepoint is released at commit: releasing each one costs a
+			// round trip per step. Only a long run of local steps in one
+			// transaction releases them, so that PostgreSQL's cache of
+			// subtransactions (64 per transaction) does not overflow.
+			if t.savepoints++; t.savepoints > maxHeldSavepoints {
+				if _, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
+					return false, fmt.Errorf("release savepoint: %w", err)
+				}
 			}
 			*attempts = attempt
 			t.succeeded(i, comp, attempt, dur)
@@ -261,7 +302,9 @@ func (t *transition) step(ctx context.Context, i int, comp bool) (bool, error) {
 			t.event(EvCommandSent, st.Name, attempt, st.Gen, 0, "")
 		}
 		t.timer(t.now.Add(t.rt.timeout(i)))
-		t.release()
+		if t.branch < 0 {
+			t.release()
+		}
 		return false, nil
 	case kindCall:
 		if comp {
@@ -271,8 +314,14 @@ func (t *transition) step(ctx context.Context, i int, comp bool) (bool, error) {
 		} else if *state == StepPending {
 			*state = StepRunning
 			t.event(EvStepStarted, st.Name, *attempts+1, st.Gen, 0, "")
+			if t.branch >= 0 {
+				if t.fresh == nil {
+					t.fresh = map[int]bool{}
+				}
+				t.fresh[i] = true
+			}
 		}
-		t.needCall = &pendingCall{step: i, comp: comp, key: k, attempt: *attempts + 1}
+		t.needCalls = append(t.needCalls, pendingCall{step: i, comp: comp, key: k, attempt: *attempts + 1})
 		in.DueAt = t.now // taken over after the lease if this coordinator dies during the call
 		return false, nil
 	}
@@ -293,6 +342,10 @@ func (t *transition) succeeded(i int, comp bool, attempt int, d time.Duration) {
 	}
 	st.State = StepDone
 	t.event(EvStepDone, st.Name, attempt, st.Gen, d, "")
+	if t.branch >= 0 {
+		st.Due = 0 // the fork goes on when every branch is done
+		return
+	}
 	in.Step++
 }
 
@@ -336,16 +389,103 @@ func (t *transition) failed(i int, comp bool, attempt int, d time.Duration, err 
 	if mayHaveRun {
 		from = i
 	}
+	if t.branch >= 0 {
+		from = t.giveUpFork(i, st.Name)
+	}
 	t.compensate(from, fmt.Sprintf("step %s failed: %s", st.Name, msg))
 	return true
+}
+
+// fork works on the branches [a, b) of a Parallel step: each that is due
+// does what it needs now, as a step would. It reports whether the saga
+// moved on: past the fork when every branch is done, or to compensation
+// when a branch failed for good. Otherwise the instance's timer is the
+// earliest of the branches'.
+func (t *transition) fork(ctx context.Context, a, b int) (bool, error) {
+	in := t.in
+	t.grp = [2]int{a, b}
+	defer func() { t.branch = -1 }()
+	for j := a; j < b; j++ {
+		st := &in.Steps[j]
+		if st.State == StepDone || (st.Due != 0 && time.UnixMicro(st.Due).After(t.now)) {
+			continue
+		}
+		st.Due = 0
+		t.branch = j
+		if _, err := t.step(ctx, j, false); err != nil {
+			return false, err
+		}
+		t.branch = -1
+		if in.Status != Running {
+			return true, nil // a branch failed for good
+		}
+	}
+	var due time.Time
+	done := true
+	for j := a; j < b; j++ {
+		st := &in.Steps[j]
+		if st.State == StepDone {
+			continue
+		}
+		done = false
+		if st.Due != 0 && (due.IsZero() || time.UnixMicro(st.Due).Before(due)) {
+			due = time.UnixMicro(st.Due).UTC()
+		}
+	}
+	if done {
+		in.Step, in.DueAt = b, time.Time{}
+		return true, nil
+	}
+	if len(t.needCalls) > 0 {
+		in.DueAt = t.now // taken over after the lease if this coordinator dies during the calls
+		return false, nil
+	}
+	in.DueAt = due
+	t.release()
+	return false, nil
+}
+
+// giveUpFork gives up the fork of branch i, which failed for good: the
+// branches still in flight count as effects that may have happened (a
+// branch whose first call has not run yet is left pending: it had none),
+// and it returns the step compensation starts from: the fork's last.
+func (t *transition) giveUpFork(i int, failed string) int {
+	in := t.in
+	for j := t.grp[0]; j < t.grp[1]; j++ {
+		st := &in.Steps[j]
+		st.Due = 0
+		if j == i || (st.State != StepRunning && st.State != StepWaiting) {
+			continue
+		}
+		if t.fresh[j] {
+			st.State = StepPending
+			continue
+		}
+		st.State = StepTimedOut
+		t.event(EvStepTimedOut, st.Name, st.Attempts, st.Gen, 0, "given up: branch "+failed+" failed")
+	}
+	t.needCalls = nil
+	return t.grp[1] - 1
 }
 
 // callOutcome applies a Call's outcome, if the saga still waits for it,
 // and goes on. It reports whether there is anything to save.
 func (t *transition) callOutcome(p *pendingCall, data json.RawMessage, cerr error, d time.Duration) bool {
 	in := t.in
-	if p.step >= len(in.Steps) || p.step != in.Step {
+	if p.step >= len(in.Steps) || in.Step < 0 || in.Step >= len(in.Steps) {
 		return false
+	}
+	a, b := t.rt.span(in.Step)
+	if p.comp || b-a == 1 {
+		if p.step != in.Step {
+			return false
+		}
+	} else if p.step < a || p.step >= b {
+		return false
+	} else {
+		t.branch, t.grp = p.step, [2]int{a, b}
+		defer func() { t.branch = -1 }()
+		data = in.Data // a branch's change to the data is dropped (see Parallel)
 	}
 	state, attempts := t.state(p.step, p.comp)
 	if (p.comp && (in.Status != Compensating || *state != compRunning)) ||
@@ -362,6 +502,9 @@ func (t *transition) callOutcome(p *pendingCall, data json.RawMessage, cerr erro
 		if !moved && !p.comp && in.Status == Running {
 			in.Steps[p.step].State = StepRunning // retried after the delay
 		}
+	}
+	if t.branch >= 0 && in.Status == Running {
+		in.DueAt = t.now // the fork looks at its branches again
 	}
 	return true
 }

@@ -136,6 +136,28 @@ func TestOrderSaga_CompletesOrRefundsAndCancels(t *testing.T) {
 					t.Errorf("%s: data %s: the charge reply's change is missing", id, in.Data)
 				}
 			}
+			// The orchestration's story: the saga's transitions, its commands,
+			// the services that handled them and the replies, in order.
+			story, err := coord.Trace(ctx, "corr-o-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var steps []string
+			for _, st := range story.Steps {
+				steps = append(steps, st.Kind+":"+st.Service+":"+st.Type+st.Step)
+			}
+			wantStory := []string{"saga.started:order:", "saga.step.done:order:create", "saga.command.sent:order:charge",
+				"sent:/orders:payment.charge", "handled:payments:payment.charge", "sent:/payments:payment.charge.done",
+				"handled:saga-replies:payment.charge.done", "saga.step.done:order:charge", "saga.command.sent:order:reserve",
+				"sent:/orders:stock.reserve", "handled:inventory:stock.reserve", "sent:/inventory:stock.reserved",
+				"handled:saga-replies:stock.reserved", "saga.step.done:order:reserve", "saga.step.done:order:confirm",
+				"saga.completed:order:"}
+			if got := strings.Join(steps, " "); got != strings.Join(wantStory, " ") {
+				t.Errorf("story of corr-o-1:\n%s\nwant:\n%s", strings.Join(steps, "\n"), strings.Join(wantStory, "\n"))
+			}
+			if len(story.Pending) != 0 {
+				t.Errorf("pending after the saga completed: %+v", story.Pending)
+			}
 			mu.Lock()
 			if charges != 2 {
 				t.Errorf("charges = %d, want 2", charges)

@@ -76,6 +76,19 @@ func (c *Coordinator) HandleReply(ctx context.Context, tx *sql.Tx, m *handoff.Me
 	t.owner, t.epoch = "", 0
 	comp := strings.Contains(k, "/undo/")
 	i := in.Step
+	fork := false
+	if !comp && in.Status == Running && i >= 0 && i < len(in.Steps) {
+		// A Parallel step waits on several branches: the key names which.
+		if a, b := rt.span(i); b-a > 1 {
+			name, _ := parseKey(k)
+			for j := a; j < b; j++ {
+				if in.Steps[j].Name == name {
+					i, fork = j, true
+					t.branch, t.grp = j, [2]int{a, b}
+				}
+			}
+		}
+	}
 	waiting := i >= 0 && i < len(in.Steps) && key(in, i, comp) == k &&
 		((!comp && in.Status == Running && in.Steps[i].State == StepWaiting) ||
 			(comp && in.Status == Compensating && in.Steps[i].Comp == compWaiting))
@@ -101,6 +114,10 @@ func (c *Coordinator) HandleReply(ctx context.Context, tx *sql.Tx, m *handoff.Me
 		t.succeeded(i, comp, *attempts, 0)
 		_ = st
 	}
+	if fork && in.Status == Running {
+		in.DueAt = now // the fork looks at its branches again
+	}
+	t.branch = -1
 	in.LeaseOwner, in.LeaseUntil = "", time.Time{}
 	if err := t.finish(ctx); err != nil {
 		return fmt.Errorf("saga: reply %s: %w", m.ID, err)

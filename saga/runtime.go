@@ -15,6 +15,9 @@ type runtime interface {
 	name() string
 	version() string
 	stepNames() []string
+	// span returns the steps [from, to) that run together with step i (a
+	// Parallel step's branches; i alone otherwise).
+	span(i int) (from, to int)
 	kind(i int, comp bool) actionKind
 	retry(i int, comp bool) Retry
 	timeout(i int) time.Duration
@@ -27,9 +30,15 @@ type runtime interface {
 
 type defRuntime[T any] struct{ d *Definition[T] }
 
-func (r defRuntime[T]) name() string            { return r.d.name }
-func (r defRuntime[T]) version() string         { return r.d.version }
-func (r defRuntime[T]) stepNames() []string     { return r.d.Steps() }
+func (r defRuntime[T]) name() string        { return r.d.name }
+func (r defRuntime[T]) version() string     { return r.d.version }
+func (r defRuntime[T]) stepNames() []string { return r.d.Steps() }
+func (r defRuntime[T]) span(i int) (int, int) {
+	if i < 0 || i >= len(r.d.span) {
+		return i, i + 1
+	}
+	return r.d.span[i][0], r.d.span[i][1]
+}
 func (r defRuntime[T]) deadline() time.Duration { return r.d.deadline }
 func (r defRuntime[T]) timeout(i int) time.Duration {
 	return r.d.steps[i].timeout()

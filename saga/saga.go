@@ -161,6 +161,26 @@ type Step[T any] struct {
 	// Timeout is how long a Command waits for its reply before sending it
 	// again (default 1 minute), and bounds each Call attempt.
 	Timeout time.Duration
+
+	branches []Step[T] // a Parallel step's
+}
+
+// Parallel returns a fork/join step named name: its branches (two or
+// more steps, none of them parallel) run side by side, and the saga goes
+// on past it when every branch succeeded. Commands of the branches are
+// sent together, Calls run at once, Local branches run one after the
+// other in the one transaction; each branch has its own attempts, retry
+// delays and reply timeout, as durable as a step's. When a branch fails
+// for good, the branches still in flight are given up (one waiting for a
+// reply or running a call counts as an effect that may have happened),
+// and every branch that may have had an effect is compensated, last
+// branch first, then the steps before the fork. Branch names share the
+// saga's step namespace. A Call branch's change to Run.Data is dropped
+// (two branches running at once cannot both write it): change the data in
+// a Local branch or a command's onReply, which run in the coordinator's
+// transaction.
+func Parallel[T any](name string, branches ...Step[T]) Step[T] {
+	return Step[T]{Name: name, branches: append([]Step[T](nil), branches...)}
 }
 
 // DefaultCommandTimeout is a step's Timeout when it sets none.
@@ -182,7 +202,8 @@ func (s *Step[T]) timeout() time.Duration {
 type Definition[T any] struct {
 	name     string
 	version  string
-	steps    []Step[T]
+	steps    []Step[T] // flat: a Parallel step's branches in its place
+	span     [][2]int  // per flat step: the steps [from, to) that run together
 	deadline time.Duration
 }
 
@@ -242,7 +263,36 @@ func Define[T any](name string, steps []Step[T], opts ...DefineOption) (*Definit
 	}
 	seen := map[string]bool{}
 	h := sha256.New()
+	var flat []Step[T]
+	var span [][2]int
 	for i, s := range steps {
+		if s.branches == nil {
+			span = append(span, [2]int{len(flat), len(flat) + 1})
+			flat = append(flat, s)
+			continue
+		}
+		switch {
+		case !nameRE.MatchString(s.Name):
+			return nil, fmt.Errorf("saga: Define %s: step %d: Name %q must match %s", name, i, s.Name, nameRE)
+		case seen[s.Name]:
+			return nil, fmt.Errorf("saga: Define %s: step %d: Name %q is used twice", name, i, s.Name)
+		case len(s.branches) < 2:
+			return nil, fmt.Errorf("saga: Define %s: step %s: Parallel needs at least two branches", name, s.Name)
+		}
+		seen[s.Name] = true
+		fmt.Fprintf(h, "parallel %s(", s.Name)
+		from := len(flat)
+		for j, b := range s.branches {
+			if b.branches != nil {
+				return nil, fmt.Errorf("saga: Define %s: step %s: branch %d: %s is Parallel; parallel steps do not nest", name, s.Name, j, b.Name)
+			}
+			flat = append(flat, b)
+		}
+		for range s.branches {
+			span = append(span, [2]int{from, len(flat)})
+		}
+	}
+	for i, s := range flat {
 		switch {
 		case !nameRE.MatchString(s.Name):
 			return nil, fmt.Errorf("saga: Define %s: step %d: Name %q must match %s", name, i, s.Name, nameRE)
@@ -263,11 +313,14 @@ func Define[T any](name string, steps []Step[T], opts ...DefineOption) (*Definit
 		}
 		seen[s.Name] = true
 		fmt.Fprintf(h, "%s/%s/%s;", s.Name, s.Action.kind, s.Compensate.kind)
+		if sp := span[i]; sp[1]-sp[0] > 1 && i == sp[1]-1 {
+			h.Write([]byte(");"))
+		}
 	}
 	if c.version == "" {
 		c.version = hex.EncodeToString(h.Sum(nil))[:12]
 	}
-	return &Definition[T]{name: name, version: c.version, steps: append([]Step[T](nil), steps...), deadline: c.deadline}, nil
+	return &Definition[T]{name: name, version: c.version, steps: flat, span: span, deadline: c.deadline}, nil
 }
 
 // Name returns the saga's name.
@@ -276,7 +329,8 @@ func (d *Definition[T]) Name() string { return d.name }
 // Version returns the definition's version.
 func (d *Definition[T]) Version() string { return d.version }
 
-// Steps returns the names of the steps, in order.
+// Steps returns the names of the steps, in order; a Parallel step's are
+// its branches'.
 func (d *Definition[T]) Steps() []string {
 	out := make([]string, len(d.steps))
 	for i, s := range d.steps {

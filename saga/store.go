@@ -27,6 +27,9 @@ type StepState struct {
 	// Compensation: "", then running/waiting, then done or skipped.
 	Comp         string `json:"comp,omitempty"`
 	CompAttempts int    `json:"compAttempts,omitempty"`
+	// Due is a Parallel branch's own timer (Unix microseconds; 0: none): its
+	// retry delay or reply timeout. The instance's DueAt is the earliest.
+	Due int64 `json:"due,omitempty"`
 }
 
 // needsUndo reports whether the step's effect may exist.

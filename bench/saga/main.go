@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "how long to start sagas")
 	workers := flag.Int("workers", 8, "concurrent starters")
 	mode := flag.String("mode", "eager", "eager or coordinator")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -91,6 +93,12 @@ func main() {
 	done := make(chan error)
 	go func() { done <- c.Run(runCtx) }()
 
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	var started atomic.Int64
 	end := time.Now().Add(*duration)
 	t0 := time.Now()

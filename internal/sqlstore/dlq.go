@@ -173,6 +173,11 @@ func (s *DLQStore) Add(ctx context.Context, l *dlq.Letter) (bool, error) {
 		if err != nil {
 			return err
 		}
+		if l.Open() {
+			if err := journalDead(ctx, tx, s.d, l.Consumer, l.Topic, l.Message, l.LastFailure, l.Errors); err != nil {
+				return fmt.Errorf("record in the trace journal: %w", err)
+			}
+		}
 		first = !hadOpen && l.Open()
 		return nil
 	})

@@ -128,6 +128,9 @@ func (s *OutboxStore) Insert(ctx context.Context, tx outbox.Execer, rows []outbo
 	if _, err := tx.ExecContext(ctx, s.d.q(q), args...); err != nil {
 		return fmt.Errorf("insert %d rows: %w", len(rows), err)
 	}
+	if err := s.journalSent(ctx, tx, rows); err != nil {
+		return fmt.Errorf("record %d rows in the trace journal: %w", len(rows), err)
+	}
 	if s.notify {
 		now, last := time.Now().UnixNano(), s.lastNotify.Load()
 		if now-last >= int64(s.notifyEvery) && s.lastNotify.CompareAndSwap(last, now) {

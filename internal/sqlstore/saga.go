@@ -333,5 +333,11 @@ func (s *SagaStore) Purge(ctx context.Context, before time.Time, limit int) (int
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: saga purge: %w", err)
 	}
+	if int(n) < limit {
+		// The sagas are done with: the trace journal goes by the same retention.
+		if err := s.purgeTrace(ctx, before, limit); err != nil {
+			return int(n), fmt.Errorf("sqlstore: trace journal purge: %w", err)
+		}
+	}
 	return int(n), nil
 }
