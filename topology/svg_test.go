@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -217,4 +218,76 @@ func TestSVG_Deterministic(t *testing.T) {
 	if outs[0] != outs[1] || outs[0] != outs[2] {
 		t.Fatalf("the SVG depends on insertion order:\n%s\n---\n%s", outs[0], outs[1])
 	}
+}
+
+// The layout: a node's column is its longest path from a source (a cycle
+// broken where the walk from the sources closes it), nodes sharing a column
+// are stacked in id order, and an empty graph is still a well-formed image.
+func TestSVG_LayersByLongestPath(t *testing.T) {
+	g := topology.New()
+	for _, o := range []topology.Observation{
+		{From: "a", To: "c", Kind: system.Sync},
+		{From: "a", To: "b", Kind: system.Sync},
+		{From: "b", To: "d", Kind: system.Sync},
+		{From: "c", To: "d", Kind: system.Sync},
+		{From: "a", To: "d", Kind: system.Sync}, // skips a column: d stays at depth 2
+		{From: "d", To: "a", Kind: system.Sync}, // closes a cycle: drawn, not followed
+	} {
+		must(t, g.Observe(o))
+	}
+	var b bytes.Buffer
+	must(t, g.WriteSVG(&b))
+	parseSVG(t, b.Bytes())
+	pos := map[string][2]int{}
+	dec := xml.NewDecoder(&b)
+	title := ""
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch tok := tok.(type) {
+		case xml.CharData:
+			if s := string(tok); strings.HasPrefix(s, "service ") {
+				title = strings.TrimPrefix(s, "service ")
+			}
+		case xml.StartElement:
+			if tok.Name.Local != "rect" || title == "" {
+				continue
+			}
+			var x, y int
+			for _, a := range tok.Attr {
+				switch a.Name.Local {
+				case "x":
+					x = atoi(t, a.Value)
+				case "y":
+					y = atoi(t, a.Value)
+				}
+			}
+			pos[title] = [2]int{x, y}
+			title = ""
+		}
+	}
+	a, bb, c, d := pos["a"], pos["b"], pos["c"], pos["d"]
+	if len(pos) != 4 || !(a[0] < bb[0] && bb[0] == c[0] && c[0] < d[0]) {
+		t.Fatalf("columns: %v; want a, then b and c, then d", pos)
+	}
+	if !(bb[1] < c[1] && a[1] == bb[1] && d[1] == a[1]) {
+		t.Fatalf("rows: %v; want b above c, a and d on the first row", pos)
+	}
+
+	b.Reset()
+	must(t, topology.New().WriteSVG(&b))
+	if groups, _ := parseSVG(t, b.Bytes()); len(groups) != 0 {
+		t.Fatalf("an empty graph drew %d groups", len(groups))
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("coordinate %q: %v", s, err)
+	}
+	return n
 }
