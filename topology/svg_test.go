@@ -291,3 +291,29 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// Whatever the names, routes and protocols, the SVG is well-formed XML and
+// draws every node and edge.
+func FuzzSVG_WellFormed(f *testing.F) {
+	f.Add("gateway", "order", "http", "POST /orders", true)
+	f.Add(`<script>`, `"&'`, "]]>", "<!-- -->", false)
+	f.Add("a\x00b", "\xff", "\t\r\n", "é", true)
+	f.Fuzz(func(t *testing.T, from, to, protocol, route string, sync bool) {
+		if from == "" || to == "" {
+			return
+		}
+		g := topology.New()
+		kind := system.Async
+		if sync {
+			kind = system.Sync
+		}
+		must(t, g.Observe(topology.Observation{From: from, To: to, Kind: kind, Protocol: protocol, Route: route}))
+		must(t, g.Observe(topology.Observation{From: to, To: "x", Kind: system.Sync, Protocol: protocol}))
+		var b bytes.Buffer
+		must(t, g.WriteSVG(&b))
+		groups, _ := parseSVG(t, b.Bytes())
+		if want := len(g.Nodes()) + len(g.Edges()); len(groups) != want {
+			t.Fatalf("%d groups for %d nodes and edges:\n%s", len(groups), want, b.Bytes())
+		}
+	})
+}
