@@ -16,7 +16,8 @@
 // declared latencies; chains starting at an entry point (no inbound edge) are
 // all-synchronous critical paths. Fans gives each node's fan-in and fan-out;
 // Drift the edges declared but never observed and observed but undeclared.
-// Exports: JSON (Document), Graphviz DOT and Mermaid, synchronous edges red.
+// Exports: JSON (Document), Graphviz DOT, Mermaid and SVG (a layered layout
+// drawn by WriteSVG, no Graphviz needed), synchronous edges red.
 //
 // Chains enumerates at most MaxChains paths; the graph is not a tracing
 // backend and keeps only counts per edge.

@@ -148,6 +148,7 @@ func TestExports_Golden(t *testing.T) {
 		{"sample.json", func(b *bytes.Buffer) error { return g.WriteJSON(b) }},
 		{"sample.dot", func(b *bytes.Buffer) error { return g.WriteDOT(b) }},
 		{"sample.mmd", func(b *bytes.Buffer) error { return g.WriteMermaid(b) }},
+		{"sample.svg", func(b *bytes.Buffer) error { return g.WriteSVG(b) }},
 	} {
 		var b bytes.Buffer
 		must(t, x.write(&b))

@@ -15,7 +15,7 @@ import (
 
 const topologyUsage = `Usage:
   handoff topology show   [--file handoff.yaml] [--spans OTLP.json ...] [--json]
-  handoff topology export [--file handoff.yaml] [--spans OTLP.json ...] --format json|dot|mermaid
+  handoff topology export [--file handoff.yaml] [--spans OTLP.json ...] --format json|dot|mermaid|svg
 `
 
 // topologyCmd draws the graph declared in handoff.yaml and observed in OTLP
@@ -41,7 +41,7 @@ func topologyCmd(_ context.Context, args []string, stdout, stderr io.Writer) err
 	var spans multi
 	fs.Var(&spans, "spans", "an OTLP/JSON trace export to read observed edges from (repeatable)")
 	asJSON := fs.Bool("json", false, "show: machine-readable output")
-	format := fs.String("format", "", "export: json, dot or mermaid")
+	format := fs.String("format", "", "export: json, dot, mermaid or svg")
 	setUsage(fs, "topology "+sub+" [flags]")
 	if err := parseArgs(fs, args[1:], stdout); err != nil {
 		return err
@@ -73,8 +73,10 @@ func topologyCmd(_ context.Context, args []string, stdout, stderr io.Writer) err
 			return g.WriteDOT(stdout)
 		case "mermaid":
 			return g.WriteMermaid(stdout)
+		case "svg":
+			return g.WriteSVG(stdout)
 		default:
-			return fmt.Errorf("topology export: --format is json, dot or mermaid, not %q", *format)
+			return fmt.Errorf("topology export: --format is json, dot, mermaid or svg, not %q", *format)
 		}
 	}
 	findings := topology.Findings(sys, g, topology.Thresholds{}, nil)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"encoding/xml"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,14 +40,33 @@ func TestTopologyCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Chains) != 2 || len(doc.Findings) != 3 {
 		t.Fatalf("show --json: %v %+v\n%s", err, doc, out)
 	}
-	for format, want := range map[string]string{"dot": "digraph topology", "mermaid": "flowchart LR", "json": `"chains"`} {
+	for format, want := range map[string]string{"dot": "digraph topology", "mermaid": "flowchart LR", "json": `"chains"`, "svg": `<svg xmlns="http://www.w3.org/2000/svg"`} {
 		out, err := runCLI(t, "topology", "export", "--format", format, "--file", file)
 		if err != nil || !strings.Contains(out, want) {
 			t.Fatalf("export %s: %v\n%s", format, err, out)
 		}
 	}
-	if _, err := runCLI(t, "topology", "export", "--format", "svg", "--file", file); err == nil {
-		t.Fatal("export --format svg was accepted")
+	// The SVG export of the file plus the trace: every node, the observed
+	// edge among the edges, well-formed.
+	out, err = runCLI(t, "topology", "export", "--format", "svg", "--file", file, "--spans", spans)
+	if err != nil {
+		t.Fatalf("export svg: %v\n%s", err, out)
+	}
+	dec := xml.NewDecoder(strings.NewReader(out))
+	for {
+		if _, err := dec.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("export svg is not well-formed: %v\n%s", err, out)
+		}
+	}
+	for _, want := range []string{"<title>service gateway</title>", "<title>topic order.placed</title>", "<title>shipping -&gt; 10.0.0.7:80 (sync)</title>", `stroke="#d62728"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("export svg lacks %q", want)
+		}
+	}
+	if _, err := runCLI(t, "topology", "export", "--format", "png", "--file", file); err == nil || !strings.Contains(err.Error(), "json, dot, mermaid or svg") {
+		t.Fatalf("export --format png: %v", err)
 	}
 	if out, err := runCLI(t, "topology", "show", "--file", filepath.Join(t.TempDir(), "none.yaml")); err == nil {
 		t.Fatalf("a missing file was accepted:\n%s", out)
