@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/alert"
+	"github.com/handoffhq/handoff/contract/broker"
+	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/health"
+	"github.com/handoffhq/handoff/internal/httpguard"
+	"github.com/handoffhq/handoff/internal/otelsetup"
+	"github.com/handoffhq/handoff/registry"
+)
+
+const serveSynopsis = `serve --db URL [--broker URL] [--addr HOST:PORT] (--token T | --insecure) [flags]
+
+Runs handoff's APIs on one port over a production database (PostgreSQL,
+MySQL/MariaDB; a SQLite file works too): the dead letters (/dead-letters),
+the schema registry (/registry), the contract broker (/contracts),
+/healthz, /readyz and /metrics. Every route needs the token. Several
+instances may share one database: they keep no state of their own.
+With --broker, dead letters can be replayed through the API; without it,
+they can be listed, edited and purged.`
+
+// serve runs the production server.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	setUsage(fs, serveSynopsis)
+	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "database: "+dbForms+" (env HANDOFF_DB)")
+	brokerURL := fs.String("broker", envOr("HANDOFF_BROKER", ""), "broker dead letters are replayed through: "+brokerSchemes+" (env HANDOFF_BROKER; none: no replays)")
+	addr := fs.String("addr", envOr("HANDOFF_ADDR", defaultAddr), "HTTP listen address (env HANDOFF_ADDR)")
+	token := fs.String("token", envOr("HANDOFF_TOKEN", ""), "token every request needs, as Bearer or basic-auth password (env HANDOFF_TOKEN)")
+	insecure := fs.Bool("insecure", false, "serve without --token: anyone who can reach the port may read and change dead letters, schemas and contracts")
+	publicURL := fs.String("public-url", envOr("HANDOFF_PUBLIC_URL", ""), "the URL clients reach this server by, for the contract broker's links (default: http(s)://ADDR as listened on)")
+	certFile := fs.String("tls-cert", envOr("HANDOFF_TLS_CERT", ""), "serve HTTPS with this PEM certificate (and --tls-key)")
+	keyFile := fs.String("tls-key", envOr("HANDOFF_TLS_KEY", ""), "the PEM private key of --tls-cert")
+	drain := fs.Duration("drain", 10*time.Second, "on stop, how long in-flight requests may take to finish")
+	var of observeFlags
+	of.register(fs, "none")
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: takes no arguments (got %q)", fs.Args())
+	}
+	if *dbSpec == "" {
+		return fmt.Errorf("serve: --db is required, or HANDOFF_DB (want %s)", dbForms)
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return errors.New("serve: --tls-cert and --tls-key go together: give both, or neither")
+	}
+	if *drain <= 0 {
+		return fmt.Errorf("serve: --drain %v: must be > 0", *drain)
+	}
+	if of.traces == otelsetup.TracesStdout {
+		return errors.New("serve: --traces: none or otlp (stdout is handoff dev's)")
+	}
+	log := otelsetup.Logger(stderr, slog.LevelInfo)
+	if *token == "" {
+		if !*insecure {
+			return errors.New("serve: --token is required, or HANDOFF_TOKEN (or --insecure, to let anyone who can reach the port read and change dead letters, schemas and contracts)")
+		}
+		log.Warn("serve: INSECURE: no --token: every route is open to whoever reaches the port", "addr", *addr)
+	}
+
+	db, err := openDB(ctx, "db", *dbSpec, dbOpen{migrate: true})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer db.Close()
+	obs, err := newObservability(ctx, of, "", log,
+		alert.DeadLetters(db.dlqStore(), 30*time.Second), alert.Backlog("outbox", db.relayStore(), of.backlog, 2*time.Second))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer obs.close()
+	if err := errors.Join(obs.metrics.Outbox("outbox", db.relayStore()), obs.metrics.DeadLetters(db.dlqStore())); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	checks := []health.Check{{Name: "database", Func: db.PingContext}}
+	var replays dlq.Broker = noBroker{}
+	if *brokerURL != "" {
+		b, closeBroker, err := openBroker(*brokerURL)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer closeBroker()
+		replays = b
+		if c, ok := b.(interface{ Check(context.Context) error }); ok {
+			checks = append(checks, health.Check{Name: "broker", Func: c.Check})
+		}
+	}
+	deadLetters, err := dlq.New(db.dlqStore(), dlq.WithLogger(log), dlq.WithAlerter(obs.alerts))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	letters, err := dlq.NewHandler(deadLetters, dlq.WithWrites(replays))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	reg, err := registry.NewServer(db.registryStore(), registry.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", *addr, err)
+	}
+	defer ln.Close()
+	scheme := "http"
+	if *certFile != "" {
+		scheme = "https"
+	}
+	base := scheme + "://" + ln.Addr().String()
+	if *publicURL != "" {
+		base = strings.TrimRight(*publicURL, "/")
+	}
+	contracts, err := broker.New(db.contractStore(), broker.WithLogger(log), broker.WithBaseURL(base+"/contracts"))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	healthz := &health.Handler{Checks: checks}
+	mux.Handle("GET /healthz", healthz)
+	obs.mount(mux, healthz)
+	lettersAPI := obs.metrics.Handler("/dead-letters", http.StripPrefix("/dead-letters", letters))
+	mux.Handle("/dead-letters", lettersAPI)
+	mux.Handle("/dead-letters/", lettersAPI)
+	mux.Handle("/registry/", obs.metrics.Handler("/registry/", http.StripPrefix("/registry", reg)))
+	mux.Handle("/contracts/", obs.metrics.Handler("/contracts/", http.StripPrefix("/contracts", contracts)))
+	srv := httpguard.NewServer(guard(*addr, *token).Wrap(mux), httpguard.Timeouts{})
+
+	fmt.Fprintf(stdout, "health           %s/healthz\n", base)
+	fmt.Fprintf(stdout, "ready            %s/readyz\n", base)
+	fmt.Fprintf(stdout, "metrics          %s/metrics\n", base)
+	fmt.Fprintf(stdout, "dead letters     %s/dead-letters\n", base)
+	fmt.Fprintf(stdout, "schema registry  %s/registry\n", base)
+	fmt.Fprintf(stdout, "contract broker  %s/contracts\n", base)
+	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
+	if *brokerURL != "" {
+		fmt.Fprintf(stdout, "broker           %s\n", redact(*brokerURL))
+	}
+
+	// As in dev: every part in one group; the first to fail stops the
+	// others. On stop the server refuses new connections and lets
+	// in-flight requests finish for up to --drain.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		if *certFile != "" {
+			err = srv.ServeTLS(ln, *certFile, *keyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *drain)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("serve: shutdown: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return obs.alerts.Run(gctx) })
+	obs.ready.Store(true)
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "handoff serve: stopped")
+	return nil
+}
+
+// noBroker is the replay broker of a server started without --broker:
+// listing, editing and purging work, replaying says what is missing.
+type noBroker struct{}
+
+var errNoBroker = errors.New("this server has no broker to replay through: start handoff serve with --broker URL (" + brokerSchemes + ")")
+
+func (noBroker) Publish(context.Context, string, ...*handoff.Message) error { return errNoBroker }
+func (noBroker) Redeliver(context.Context, string, string, ...*handoff.Message) error {
+	return errNoBroker
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/adapter/postgres"
+	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/internal/testenv"
+)
+
+// startServe runs handoff serve with args (plus --addr 127.0.0.1:0) until
+// the test ends, and returns its base URL. At cleanup it must stop
+// cleanly.
+func startServe(t *testing.T, args ...string) (base string, stderr *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), nil, stdout, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v\n%s", err, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "handoff serve: stopped") {
+				t.Errorf("serve did not say it stopped:\n%s", stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "health" {
+				return strings.TrimSuffix(f[1], "/healthz"), stderr
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped at start: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve printed no URLs; stdout %q stderr %q", stdout.String(), stderr.String())
+		}
+	}
+}
+
+// call makes one HTTP request, with token as Bearer when not empty, and
+// returns the status and body.
+func call(t *testing.T, method, url, token, contentType string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// handoff serve on PostgreSQL (with NATS for replays) serves every API on
+// one port: health, readiness, metrics, dead letters, the schema registry
+// and the contract broker, each refusing a request without the token; it
+// migrates the database itself, and stops cleanly.
+func TestServe_PostgresServesEveryAPIBehindItsToken(t *testing.T) {
+	pg := testenv.PostgresURL(t)
+	natsURL, _ := embeddedNATS(t)
+	const tok = "s3cret-token"
+	base, _ := startServe(t, "--db", pg, "--broker", natsURL, "--token", tok)
+
+	// A letter written by a service into the same database.
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q, err := dlq.New(postgres.DLQStore(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &dlq.Letter{Consumer: "billing", Topic: "orders", Class: dlq.ClassPermanent, Errors: []string{"card declined"},
+		Message: handoff.NewMessage("/orders", "order.placed", []byte(`{"id":1}`))}
+	if err := q.Add(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/dead-letters", "/dead-letters/" + l.ID,
+		"/registry/subjects", "/contracts/", "/contracts/pacticipants"} {
+		if code, body := call(t, "GET", base+path, "", "", nil); code != http.StatusUnauthorized {
+			t.Errorf("GET %s without the token: %d %s", path, code, body)
+		}
+		if code, body := call(t, "GET", base+path, "wrong", "", nil); code != http.StatusUnauthorized {
+			t.Errorf("GET %s with a wrong token: %d %s", path, code, body)
+		}
+		if code, body := call(t, "GET", base+path, tok, "", nil); code != http.StatusOK {
+			t.Errorf("GET %s: %d %s", path, code, body)
+		}
+	}
+	if code, body := call(t, "GET", base+"/readyz", tok, "", nil); !strings.Contains(body, `"database"`) {
+		t.Errorf("readyz does not report the database: %d %s", code, body)
+	}
+	_, letter := call(t, "GET", base+"/dead-letters/"+l.ID, tok, "", nil)
+	if !strings.Contains(letter, "card declined") {
+		t.Errorf("the letter over the API: %s", letter)
+	}
+	schema := []byte(`{"schema": "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"}}}", "schemaType": "JSON"}`)
+	if code, body := call(t, "POST", base+"/registry/subjects/orders-value/versions", "", "application/json", schema); code != http.StatusUnauthorized {
+		t.Errorf("register without the token: %d %s", code, body)
+	}
+	if code, body := call(t, "POST", base+"/registry/subjects/orders-value/versions", tok, "application/vnd.schemaregistry.v1+json", schema); code != http.StatusOK || !strings.Contains(body, `"id"`) {
+		t.Fatalf("register: %d %s", code, body)
+	}
+	if code, body := call(t, "GET", base+"/registry/subjects", tok, "", nil); code != http.StatusOK || !strings.Contains(body, "orders-value") {
+		t.Errorf("subjects: %d %s", code, body)
+	}
+	// The broker's links point back under /contracts on this server.
+	code, index := call(t, "GET", base+"/contracts/", tok, "", nil)
+	if code != http.StatusOK || !strings.Contains(index, base+"/contracts/") {
+		t.Errorf("contract broker index: %d %s", code, index)
+	}
+	if code, body := call(t, "POST", base+"/contracts/environments", tok, "application/json", []byte(`{"name":"production","production":true}`)); code/100 != 2 {
+		t.Errorf("create environment: %d %s", code, body)
+	}
+	if _, body := call(t, "GET", base+"/contracts/environments", tok, "", nil); !strings.Contains(body, "production") {
+		t.Errorf("environments: %s", body)
+	}
+	// Metrics: the dead letter is counted by consumer and class, and the
+	// API requests made above by route.
+	_, metrics := call(t, "GET", base+"/metrics", tok, "", nil)
+	for _, want := range []string{"handoff_dlq", `"billing"`, "http_server_request_duration_seconds", `http_route="/registry/"`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	var parsed []map[string]any
+	_, list := call(t, "GET", base+"/dead-letters?consumer=billing", tok, "", nil)
+	if err := json.Unmarshal([]byte(list), &parsed); err != nil || len(parsed) != 1 {
+		t.Errorf("list: %v %s", err, list)
+	}
+}
+
+// serve refuses to start open to the network by accident, and names the
+// flag and the rule of each bad value.
+func TestServe_RefusesBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--token", "t"}, "--db is required"},
+		{[]string{"--db", "x.db"}, "--token is required"},
+		{[]string{"--db", "x.db", "--token", "t", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{[]string{"--db", "x.db", "--token", "t", "--drain", "0s"}, "--drain 0s: must be > 0"},
+		{[]string{"--db", "x.db", "--token", "t", "stray"}, "takes no arguments"},
+		{[]string{"--db", "ftp://x", "--token", "t"}, "unsupported scheme"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append([]string{"serve"}, c.args...), nil, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("serve %v: %v, want %q", c.args, err, c.want)
+		}
+	}
+}
