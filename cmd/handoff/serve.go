@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,14 +24,20 @@ import (
 	"github.com/handoffhq/handoff/internal/httpguard"
 	"github.com/handoffhq/handoff/internal/otelsetup"
 	"github.com/handoffhq/handoff/registry"
+	"github.com/handoffhq/handoff/system"
+	"github.com/handoffhq/handoff/topology"
+	"github.com/handoffhq/handoff/topology/topologyotlp"
 )
 
 const serveSynopsis = `serve --db URL [--broker URL] [--addr HOST:PORT] (--token T | --insecure) [flags]
 
 Runs handoff's APIs on one port over a production database (PostgreSQL,
 MySQL/MariaDB; a SQLite file works too): the dead letters (/dead-letters),
-the schema registry (/registry), the contract broker (/contracts),
-/healthz, /readyz and /metrics. Every route needs the token. Several
+the schema registry (/registry), the contract broker (/contracts), the
+integration graph (/topology, declared by --system and observed from the
+OTLP/HTTP traces services export to /v1/traces), /healthz, /readyz and
+/metrics. Every route needs the token (OTLP exporters send it as a header:
+OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer T"). Several
 instances may share one database: they keep no state of their own.
 With --broker, dead letters can be replayed through the API; without it,
 they can be listed, edited and purged.`
@@ -47,6 +55,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	publicURL := fs.String("public-url", envOr("HANDOFF_PUBLIC_URL", ""), "the URL clients reach this server by, for the contract broker's links (default: http(s)://ADDR as listened on)")
 	certFile := fs.String("tls-cert", envOr("HANDOFF_TLS_CERT", ""), "serve HTTPS with this PEM certificate (and --tls-key)")
 	keyFile := fs.String("tls-key", envOr("HANDOFF_TLS_KEY", ""), "the PEM private key of --tls-cert")
+	systemFile := fs.String("system", envOr("HANDOFF_SYSTEM", ""), "the system's handoff.yaml: the graph's declared services, topics and edges (default: observed edges only)")
+	otlpMax := fs.Int64("otlp-max-bytes", topologyotlp.DefaultMaxBytes, "largest OTLP trace export taken on /v1/traces, after decompression")
 	drain := fs.Duration("drain", 10*time.Second, "on stop, how long in-flight requests may take to finish")
 	var of observeFlags
 	of.register(fs, "none")
@@ -130,6 +140,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *publicURL != "" {
 		base = strings.TrimRight(*publicURL, "/")
 	}
+	graph := topology.New()
+	if *systemFile != "" {
+		sys, err := system.Load(*systemFile)
+		if err != nil {
+			return fmt.Errorf("serve: --system: %w", err)
+		}
+		graph = topology.FromSystem(sys)
+	}
+	traces, err := topologyotlp.New(graph, topologyotlp.WithMaxBytes(*otlpMax), topologyotlp.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("serve: --otlp-max-bytes: %w", err)
+	}
 	contracts, err := broker.New(db.contractStore(), broker.WithLogger(log), broker.WithBaseURL(base+"/contracts"))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -144,7 +166,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("/dead-letters/", lettersAPI)
 	mux.Handle("/registry/", obs.metrics.Handler("/registry/", http.StripPrefix("/registry", reg)))
 	mux.Handle("/contracts/", obs.metrics.Handler("/contracts/", http.StripPrefix("/contracts", contracts)))
-	srv := httpguard.NewServer(guard(*addr, *token).Wrap(mux), httpguard.Timeouts{})
+	mux.Handle("GET /topology", obs.metrics.Handler("/topology", topologyHandler(graph)))
+	gd := guard(*addr, *token)
+	root := http.NewServeMux()
+	root.Handle("/", gd.Wrap(mux))
+	root.Handle("/v1/traces", obs.metrics.Handler("/v1/traces", otlpGuard(gd, traces)))
+	srv := httpguard.NewServer(root, httpguard.Timeouts{})
 
 	fmt.Fprintf(stdout, "health           %s/healthz\n", base)
 	fmt.Fprintf(stdout, "ready            %s/readyz\n", base)
@@ -152,6 +179,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "dead letters     %s/dead-letters\n", base)
 	fmt.Fprintf(stdout, "schema registry  %s/registry\n", base)
 	fmt.Fprintf(stdout, "contract broker  %s/contracts\n", base)
+	fmt.Fprintf(stdout, "topology         %s/topology\n", base)
+	fmt.Fprintf(stdout, "otlp traces      %s/v1/traces\n", base)
 	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
 	if *brokerURL != "" {
 		fmt.Fprintf(stdout, "broker           %s\n", redact(*brokerURL))
@@ -189,6 +218,60 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stderr, "handoff serve: stopped")
 	return nil
+}
+
+// topologyHandler serves the graph: JSON by default, ?format=dot or
+// mermaid.
+func topologyHandler(g *topology.Graph) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		var err error
+		ct := "application/json"
+		switch f := r.URL.Query().Get("format"); f {
+		case "", "json":
+			err = g.WriteJSON(&buf)
+		case "dot":
+			ct, err = "text/vnd.graphviz", g.WriteDOT(&buf)
+		case "mermaid":
+			ct, err = "text/plain; charset=utf-8", g.WriteMermaid(&buf)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("format: %q must be json, dot or mermaid", f)})
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Write(buf.Bytes())
+	})
+}
+
+// otlpContentType carries an OTLP export's Content-Type past the guard.
+const otlpContentType = "X-Handoff-Otlp-Content-Type"
+
+// otlpGuard puts the OTLP receiver behind the server's guard (Host,
+// cross-site and token checks, and whatever else the guard checks) except
+// its JSON-only rule for write bodies: exporters send protobuf. That rule
+// keeps browsers on other sites from posting forms; the receiver takes
+// only OTLP's two content types, which a browser sends to another site
+// only after asking it first (CORS), so leaving the rule out here opens
+// nothing. The request's Content-Type is set aside while the guard looks
+// and put back for the receiver.
+func otlpGuard(g httpguard.Guard, rcv http.Handler) http.Handler {
+	inner := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Content-Type", r.Header.Get(otlpContentType))
+		r.Header.Del(otlpContentType)
+		rcv.ServeHTTP(w, r)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.Clone(r.Context())
+		r.Header.Set(otlpContentType, r.Header.Get("Content-Type"))
+		r.Header.Del("Content-Type")
+		inner.ServeHTTP(w, r)
+	})
 }
 
 // noBroker is the replay broker of a server started without --broker:

@@ -6,14 +6,23 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/handoffhq/handoff"
 	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/internal/testenv"
+	"github.com/handoffhq/handoff/topology"
 )
 
 // startServe runs handoff serve with args (plus --addr 127.0.0.1:0) until
@@ -49,6 +58,7 @@ func startServe(t *testing.T, args ...string) (base string, stderr *syncBuffer) 
 		}
 		select {
 		case err := <-done:
+			done <- nil // for the cleanup
 			t.Fatalf("serve stopped at start: %v\n%s", err, stderr.String())
 		default:
 		}
@@ -182,5 +192,90 @@ func TestServe_RefusesBadFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("serve %v: %v, want %q", c.args, err, c.want)
 		}
+	}
+}
+
+// Spans a service's own OTLP/HTTP exporter sends to serve's /v1/traces,
+// with the token as a header, appear as edges on /topology, next to the
+// ones --system declares; an export without the token, or over
+// --otlp-max-bytes, is refused and adds nothing.
+func TestServe_OTLPTracesBecomeTopologyEdges(t *testing.T) {
+	pg := testenv.PostgresURL(t)
+	sys := filepath.Join(t.TempDir(), "handoff.yaml")
+	os.WriteFile(sys, []byte(`version: 1
+system: shop
+services:
+  - name: checkout
+    owner: team-a
+    integrations:
+      - {kind: sync, protocol: http, to: payments, route: POST /charges}
+  - name: payments
+    owner: team-b
+`), 0o644)
+	const tok = "otlp-token"
+	base, _ := startServe(t, "--db", pg, "--token", tok, "--system", sys, "--otlp-max-bytes", "65536")
+
+	ctx := context.Background()
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(base+"/v1/traces"),
+		otlptracehttp.WithHeaders(map[string]string{"Authorization": "Bearer " + tok}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp),
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "checkout"))))
+	defer tp.Shutdown(ctx)
+	tr := tp.Tracer("test")
+	for _, topic := range []string{"orders", "orders"} {
+		_, s := tr.Start(ctx, topic+" publish", trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+			attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", topic)))
+		s.End()
+	}
+	_, s := tr.Start(ctx, "GET", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("http.request.method", "GET"), attribute.String("peer.service", "inventory")))
+	s.End()
+
+	code, body := call(t, "GET", base+"/topology", tok, "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("topology: %d %s", code, body)
+	}
+	var doc topology.Document
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	edges := map[string]topology.Edge{}
+	for _, e := range doc.Edges {
+		edges[e.From+">"+e.To] = e
+	}
+	if e := edges["checkout>orders"]; e.Observed.Calls != 2 || e.Protocol != "nats" || e.Declared {
+		t.Errorf("publish edge: %+v", e)
+	}
+	if e := edges["checkout>inventory"]; e.Observed.Calls != 1 || e.Declared {
+		t.Errorf("observed call edge: %+v", e)
+	}
+	if e := edges["checkout>payments"]; !e.Declared || e.Observed.Calls != 0 {
+		t.Errorf("declared edge: %+v", e)
+	}
+	if code, dot := call(t, "GET", base+"/topology?format=dot", tok, "", nil); code != http.StatusOK || !strings.Contains(dot, "digraph") {
+		t.Errorf("dot: %d %s", code, dot)
+	}
+
+	req := []byte(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"intruder"}}]},"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","kind":4,"attributes":[{"key":"messaging.destination.name","value":{"stringValue":"orders"}}]}]}]}]}`)
+	if code, body := call(t, "POST", base+"/v1/traces", "", "application/json", req); code != http.StatusUnauthorized {
+		t.Errorf("export without the token: %d %s", code, body)
+	}
+	if code, body := call(t, "POST", base+"/v1/traces", tok, "application/json", append(req, bytes.Repeat([]byte(" "), 70000)...)); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("export over --otlp-max-bytes: %d %s", code, body)
+	}
+	if code, body := call(t, "POST", base+"/v1/traces", tok, "text/plain", req); code != http.StatusUnsupportedMediaType {
+		t.Errorf("export as text/plain: %d %s", code, body)
+	}
+	if _, body := call(t, "GET", base+"/topology", tok, "", nil); strings.Contains(body, "intruder") {
+		t.Errorf("a refused export reached the graph: %s", body)
+	}
+	if code, body := call(t, "POST", base+"/v1/traces", tok, "application/json", req); code != http.StatusOK {
+		t.Errorf("export with the token: %d %s", code, body)
+	}
+	if _, body := call(t, "GET", base+"/topology", tok, "", nil); !strings.Contains(body, "intruder") {
+		t.Errorf("the accepted export is not in the graph: %s", body)
 	}
 }
