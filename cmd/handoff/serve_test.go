@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +278,79 @@ services:
 	}
 	if _, body := call(t, "GET", base+"/topology", tok, "", nil); !strings.Contains(body, "intruder") {
 		t.Errorf("the accepted export is not in the graph: %s", body)
+	}
+}
+
+// routeTable reads the routes a library handler registers ("METHOD
+// /path/{param}") from its source, with each parameter filled in.
+func routeTable(t *testing.T, file string) [][2]string {
+	t.Helper()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][2]string
+	for _, m := range regexp.MustCompile(`HandleFunc\("([A-Z]+) (/[^"]*)"`).FindAllStringSubmatch(string(src), -1) {
+		path := strings.ReplaceAll(m[2], "{$}", "")
+		path = regexp.MustCompile(`\{[a-z]+\}`).ReplaceAllString(path, "x")
+		out = append(out, [2]string{m[1], path})
+	}
+	if len(out) < 10 {
+		t.Fatalf("%s: only %d routes found", file, len(out))
+	}
+	return out
+}
+
+// Every route serve mounts refuses a request without the token, reads and
+// writes alike: the registry's and the contract broker's route tables
+// (walked from their source), the dead-letter API's, and serve's own.
+func TestServe_EveryRouteNeedsTheToken(t *testing.T) {
+	base, _ := startServe(t, "--db", filepath.Join(t.TempDir(), "h.db"), "--token", "tok")
+	const id = "01a2467c-0000-7000-8000-000000000000"
+	routes := [][2]string{
+		{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/topology"}, {"POST", "/v1/traces"},
+		{"GET", "/dead-letters"}, {"GET", "/dead-letters/" + id}, {"DELETE", "/dead-letters/" + id},
+		{"POST", "/dead-letters/" + id + "/replay"}, {"PUT", "/dead-letters/" + id + "/data"},
+	}
+	for _, r := range routeTable(t, "../../registry/server.go") {
+		routes = append(routes, [2]string{r[0], "/registry" + r[1]})
+	}
+	for _, r := range routeTable(t, "../../contract/broker/broker.go") {
+		routes = append(routes, [2]string{r[0], "/contracts" + r[1]})
+	}
+	writes := 0
+	for _, r := range routes {
+		if r[0] != "GET" {
+			writes++
+		}
+		if code, body := call(t, r[0], base+r[1], "", "application/json", []byte(`{}`)); code != http.StatusUnauthorized {
+			t.Errorf("%s %s without the token: %d %s", r[0], r[1], code, body)
+		}
+		if code, _ := call(t, r[0], base+r[1], "tok", "application/json", []byte(`{}`)); code == http.StatusUnauthorized {
+			t.Errorf("%s %s with the token: 401", r[0], r[1])
+		}
+	}
+	if writes < 30 {
+		t.Errorf("only %d mutating routes walked", writes)
+	}
+}
+
+// serve runs on MariaDB too: it migrates the database, is ready, and its
+// registry, broker and dead-letter API answer.
+func TestServe_MariaDB(t *testing.T) {
+	dsn := testenv.MySQLDSN(t)
+	base, _ := startServe(t, "--db", "mysql://"+dsn, "--token", "tok")
+	if code, body := call(t, "GET", base+"/readyz", "tok", "", nil); code != http.StatusOK {
+		t.Fatalf("readyz: %d %s", code, body)
+	}
+	schema := []byte(`{"schema": "{\"type\":\"object\"}", "schemaType": "JSON"}`)
+	if code, body := call(t, "POST", base+"/registry/subjects/s-value/versions", "tok", "application/json", schema); code != http.StatusOK {
+		t.Errorf("register: %d %s", code, body)
+	}
+	if code, body := call(t, "POST", base+"/contracts/environments", "tok", "application/json", []byte(`{"name":"test"}`)); code/100 != 2 {
+		t.Errorf("create environment: %d %s", code, body)
+	}
+	if code, body := call(t, "GET", base+"/dead-letters", "tok", "", nil); code != http.StatusOK || strings.TrimSpace(body) != "[]" {
+		t.Errorf("dead letters: %d %s", code, body)
 	}
 }
