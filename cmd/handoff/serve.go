@@ -167,6 +167,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("/registry/", obs.metrics.Handler("/registry/", http.StripPrefix("/registry", reg)))
 	mux.Handle("/contracts/", obs.metrics.Handler("/contracts/", http.StripPrefix("/contracts", contracts)))
 	mux.Handle("GET /topology", obs.metrics.Handler("/topology", topologyHandler(graph)))
+	if serveMount != nil {
+		serveMount(mux)
+	}
 	gd := guard(*addr, *token)
 	root := http.NewServeMux()
 	root.Handle("/", gd.Wrap(mux))
@@ -273,6 +276,9 @@ func otlpGuard(g httpguard.Guard, rcv http.Handler) http.Handler {
 		inner.ServeHTTP(w, r)
 	})
 }
+
+// serveMount, when a test sets it, mounts more routes on serve's mux.
+var serveMount func(mux *http.ServeMux)
 
 // noBroker is the replay broker of a server started without --broker:
 // listing, editing and purging work, replaying says what is missing.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -352,5 +353,75 @@ func TestServe_MariaDB(t *testing.T) {
 	}
 	if code, body := call(t, "GET", base+"/dead-letters", "tok", "", nil); code != http.StatusOK || strings.TrimSpace(body) != "[]" {
 		t.Errorf("dead letters: %d %s", code, body)
+	}
+}
+
+// On stop, serve refuses new connections at once, lets a request in
+// flight finish and answer, then returns.
+func TestServe_DrainsInFlightRequestsOnStop(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	serveMount = func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+			close(started)
+			<-release
+			w.Write([]byte("finished"))
+		})
+	}
+	t.Cleanup(func() { serveMount = nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "h.db"), "--token", "tok"}, nil, stdout, stderr)
+	}()
+	base := ""
+	for deadline := time.Now().Add(30 * time.Second); base == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no URLs: %s", stderr.String())
+		}
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "health" {
+				base = strings.TrimSuffix(f[1], "/healthz")
+			}
+		}
+	}
+	answer := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", base+"/slow", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		answer <- string(b)
+	}()
+	<-started
+	cancel()
+	host := strings.TrimPrefix(base, "http://")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			break // no longer accepting
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("serve still accepts connections after stop")
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("serve returned (%v) with a request in flight", err)
+	default:
+	}
+	close(release)
+	if got := <-answer; got != "finished" {
+		t.Fatalf("the request in flight got %q", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
 	}
 }
