@@ -16,10 +16,10 @@ import (
 	"github.com/handoffhq/handoff/saga"
 )
 
-type trip struct{ Fail bool }
+type trip struct{ Fail, UndoFails bool }
 
 // A coordinator with the metrics as its observer counts the sagas it
-// starts, completes and compensates, and times the ended ones, by saga
+// starts, completes, compensates and leaves stuck, and times the ended ones, by saga
 // name; the scrape carries both families.
 func TestMetrics_SagasByEventAndDuration(t *testing.T) {
 	ctx := context.Background()
@@ -47,7 +47,12 @@ func TestMetrics_SagasByEventAndDuration(t *testing.T) {
 	}
 	noop := saga.Local(func(context.Context, *sql.Tx, *saga.Run[trip]) error { return nil })
 	def, err := saga.Define("trip", []saga.Step[trip]{
-		{Name: "book", Action: noop, Compensate: noop},
+		{Name: "book", Action: noop, Compensate: saga.Local(func(_ context.Context, _ *sql.Tx, r *saga.Run[trip]) error {
+			if r.Data.UndoFails {
+				return errors.New("hotel unreachable")
+			}
+			return nil
+		}), CompensateRetry: saga.Retry{MaxAttempts: 1}},
 		{Name: "pay", Action: saga.Local(func(_ context.Context, _ *sql.Tx, r *saga.Run[trip]) error {
 			if r.Data.Fail {
 				return handoff.Permanent(errors.New("card declined"))
@@ -62,12 +67,12 @@ func TestMetrics_SagasByEventAndDuration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fail := range []bool{false, false, true} {
+	for _, tr := range []trip{{}, {}, {Fail: true}, {Fail: true, UndoFails: true}} {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Start(ctx, tx, trip{Fail: fail}); err != nil {
+		if _, err := s.Start(ctx, tx, tr); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {
@@ -79,7 +84,7 @@ func TestMetrics_SagasByEventAndDuration(t *testing.T) {
 	}
 
 	fams := scrape(t, exp)
-	for event, want := range map[string]float64{"started": 3, "completed": 2, "compensated": 1} {
+	for event, want := range map[string]float64{"started": 4, "completed": 2, "compensated": 1, "stuck": 1} {
 		got := find(t, fams, "handoff_saga_events_total", dto.MetricType_COUNTER,
 			map[string]string{"handoff_saga_name": "trip", "handoff_saga_event": event}).GetCounter().GetValue()
 		if got != want {
