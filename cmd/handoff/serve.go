@@ -38,7 +38,11 @@ integration graph (/topology, declared by --system and observed from the
 OTLP/HTTP traces services export to /v1/traces), /healthz, /readyz and
 /metrics. Every route needs the token (OTLP exporters send it as a header:
 OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer T"). Several
-instances may share one database: they keep no state of their own.
+instances may share one database: the dead letters, schemas and contracts
+are all in it (the registry's caches are bounded as package registry says).
+The observed topology is the exception: each instance keeps in memory the
+edges of the traces it received, from its start (point the exporters at one
+instance, or read each).
 With --broker, dead letters can be replayed through the API; without it,
 they can be listed, edited and purged.`
 
