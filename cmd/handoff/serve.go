@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -44,24 +45,30 @@ The observed topology is the exception: each instance keeps in memory the
 edges of the traces it received, from its start (point the exporters at one
 instance, or read each).
 With --broker, dead letters can be replayed through the API; without it,
-they can be listed, edited and purged.`
+they can be listed, edited and purged.
+
+Each flag may also be set by the environment, HANDOFF_ and its name in
+capitals with - as _ (HANDOFF_DB, HANDOFF_TOKEN, HANDOFF_PUBLIC_URL), or by
+--config FILE, YAML with the flags' names as keys. The command line wins
+over the environment, which wins over the file.`
 
 // serve runs the production server.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	setUsage(fs, serveSynopsis)
-	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "database: "+dbForms+" (env HANDOFF_DB)")
-	brokerURL := fs.String("broker", envOr("HANDOFF_BROKER", ""), "broker dead letters are replayed through: "+brokerSchemes+" (env HANDOFF_BROKER; none: no replays)")
-	addr := fs.String("addr", envOr("HANDOFF_ADDR", defaultAddr), "HTTP listen address (env HANDOFF_ADDR)")
-	token := fs.String("token", envOr("HANDOFF_TOKEN", ""), "token every request needs, as Bearer or basic-auth password (env HANDOFF_TOKEN)")
+	dbSpec := fs.String("db", "", "database: "+dbForms+" (env HANDOFF_DB)")
+	brokerURL := fs.String("broker", "", "broker dead letters are replayed through: "+brokerSchemes+" (env HANDOFF_BROKER; none: no replays)")
+	addr := fs.String("addr", defaultAddr, "HTTP listen address (env HANDOFF_ADDR)")
+	token := fs.String("token", "", "token every request needs, as Bearer or basic-auth password (env HANDOFF_TOKEN)")
 	insecure := fs.Bool("insecure", false, "serve without --token: anyone who can reach the port may read and change dead letters, schemas and contracts")
-	publicURL := fs.String("public-url", envOr("HANDOFF_PUBLIC_URL", ""), "the URL clients reach this server by, for the contract broker's links (default: http(s)://ADDR as listened on)")
-	certFile := fs.String("tls-cert", envOr("HANDOFF_TLS_CERT", ""), "serve HTTPS with this PEM certificate (and --tls-key)")
-	keyFile := fs.String("tls-key", envOr("HANDOFF_TLS_KEY", ""), "the PEM private key of --tls-cert")
-	systemFile := fs.String("system", envOr("HANDOFF_SYSTEM", ""), "the system's handoff.yaml: the graph's declared services, topics and edges (default: observed edges only)")
+	publicURL := fs.String("public-url", "", "the URL clients reach this server by, for the contract broker's links (default: http(s)://ADDR as listened on)")
+	certFile := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (and --tls-key)")
+	keyFile := fs.String("tls-key", "", "the PEM private key of --tls-cert")
+	systemFile := fs.String("system", "", "the system's handoff.yaml: the graph's declared services, topics and edges (default: observed edges only)")
 	otlpMax := fs.Int64("otlp-max-bytes", topologyotlp.DefaultMaxBytes, "largest OTLP trace export taken on /v1/traces, after decompression")
 	drain := fs.Duration("drain", 10*time.Second, "on stop, how long in-flight requests may take to finish")
+	config := fs.String("config", os.Getenv("HANDOFF_CONFIG"), "YAML file of settings: the flags' names as keys (db: postgres://..., token: ...) (env HANDOFF_CONFIG)")
 	var of observeFlags
 	of.register(fs, "none")
 	if err := parseArgs(fs, args, stdout); err != nil {
@@ -69,6 +76,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: takes no arguments (got %q)", fs.Args())
+	}
+	if err := settle(fs, "config", *config); err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	if *dbSpec == "" {
 		return fmt.Errorf("serve: --db is required, or HANDOFF_DB (want %s)", dbForms)
