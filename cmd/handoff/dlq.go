@@ -212,11 +212,10 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	switch cmd {
 	case "list":
-		ls, err := q.List(ctx, f)
+		ls, err := selectLetters(ctx, q, f, *errorText)
 		if err != nil {
 			return explainDB(*dbSpec, err)
 		}
-		ls = matchingError(ls, *errorText)
 		if *asJSON {
 			b, err := dlq.MarshalList(ls)
 			if err != nil {
@@ -269,11 +268,11 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		if *all && (*errorText != "" || *dryRun || *rate > 0) {
 			f.State = dlq.StateOpen
-			ls, err := q.List(ctx, f)
+			ls, err := selectLetters(ctx, q, f, *errorText)
 			if err != nil {
 				return explainDB(*dbSpec, err)
 			}
-			return bulk(ctx, "replay", matchingError(ls, *errorText), *dryRun, *rate,
+			return bulk(ctx, "replay", ls, *dryRun, *rate,
 				func(ctx context.Context, id string) error { return q.Replay(ctx, b, id) }, stdout, stderr)
 		}
 		if *all {
@@ -305,11 +304,11 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return errors.Join(errs...)
 	case "purge":
 		if *errorText != "" || *dryRun {
-			ls, err := q.List(ctx, f)
+			ls, err := selectLetters(ctx, q, f, *errorText)
 			if err != nil {
 				return explainDB(*dbSpec, err)
 			}
-			return bulk(ctx, "purge", matchingError(ls, *errorText), *dryRun, 0, q.Delete, stdout, stderr)
+			return bulk(ctx, "purge", ls, *dryRun, 0, q.Delete, stdout, stderr)
 		}
 		n, err := q.Purge(ctx, f)
 		if err != nil {

@@ -88,3 +88,20 @@ func bulk(ctx context.Context, verb string, ls []*dlq.Letter, dryRun bool, rate 
 	}
 	return nil
 }
+
+// selectLetters lists the letters of q that f selects and one of whose
+// errors contains text; f.Limit counts the matching letters.
+func selectLetters(ctx context.Context, q *dlq.Queue, f dlq.Filter, text string) ([]*dlq.Letter, error) {
+	limit := f.Limit
+	if text != "" {
+		f.Limit = 0
+	}
+	ls, err := q.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if ls = matchingError(ls, text); limit > 0 && len(ls) > limit {
+		ls = ls[:limit]
+	}
+	return ls, nil
+}

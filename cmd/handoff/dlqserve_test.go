@@ -102,6 +102,9 @@ func TestDLQ_OperatedThroughServe(t *testing.T) {
 	if n := len(list("--error", "CARD DECLINED")); n != 3 {
 		t.Fatalf("list --error: %d letters, want 3", n)
 	}
+	if ls := list("--error", "declined", "--limit", "2"); len(ls) != 2 || !strings.Contains(ls[1].Errors[0], "declined") {
+		t.Fatalf("list --error --limit 2: %d letters", len(ls))
+	}
 
 	out, _ := must("replay", "--all", "--consumer", "billing", "--topic", topic, "--error", "declined", "--dry-run")
 	if !strings.Contains(out, "would replay 3 dead letters") {
@@ -192,5 +195,51 @@ func TestDLQ_ServeWithoutBrokerSaysReplayNeedsOne(t *testing.T) {
 	}
 	if err := run(ctx, []string{"dlq", "purge", "--yes", "--server", server}, nil, &out, &errb); err != nil || !strings.Contains(out.String(), "purged 1") {
 		t.Fatalf("purge: %v %s", err, out.String())
+	}
+}
+
+// On a database (--db), the bulk commands take --error and --dry-run too,
+// and --limit counts the letters whose errors match.
+func TestDLQ_BulkByErrorTextOnADatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "h.db")
+	db, err := openDB(ctx, "db", path, dbOpen{migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q, _ := dlq.New(db.dlqStore())
+	for _, e := range []string{"address: postcode missing", "charge: card declined", "charge: Card Declined", "charge: card declined"} {
+		if err := q.Add(ctx, &dlq.Letter{Consumer: "billing", Topic: "payments", Errors: []string{e},
+			Message: handoff.NewMessage("/s", "x", []byte(`{}`))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cli := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if err := run(ctx, append(append([]string{"dlq"}, args...), "--db", path), nil, &out, &errb); err != nil {
+			t.Fatalf("dlq %v: %v\n%s", args, err, errb.String())
+		}
+		return out.String()
+	}
+	var ls []*dlq.Letter
+	json.Unmarshal([]byte(cli("list", "--json", "--error", "declined", "--limit", "2")), &ls)
+	if len(ls) != 2 || !strings.Contains(ls[0].Errors[0], "declined") || !strings.Contains(ls[1].Errors[0], "eclined") {
+		t.Fatalf("list --error --limit 2: %+v", ls)
+	}
+	if out := cli("replay", "--all", "--error", "declined", "--dry-run"); !strings.Contains(out, "would replay 3 dead letters") {
+		t.Fatalf("replay dry run (no broker needed): %s", out)
+	}
+	if out := cli("purge", "--error", "declined", "--dry-run"); !strings.Contains(out, "would purge 3 dead letters") {
+		t.Fatalf("purge dry run: %s", out)
+	}
+	if out := cli("purge", "--error", "declined", "--yes"); !strings.Contains(out, "purged 3") {
+		t.Fatalf("purge: %s", out)
+	}
+	ls = nil
+	json.Unmarshal([]byte(cli("list", "--json")), &ls)
+	if len(ls) != 1 || !strings.Contains(ls[0].Errors[0], "postcode") {
+		t.Fatalf("left: %+v", ls)
 	}
 }

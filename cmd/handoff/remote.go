@@ -196,8 +196,18 @@ func dlqRemote(ctx context.Context, cmd, server, token string, a remoteArgs, std
 			}
 			want = n
 		}
-		ls, err := s.list(ctx, q, want)
-		return matchingError(ls, a.errorText), err
+		if a.errorText == "" {
+			return s.list(ctx, q, want)
+		}
+		// The server knows no error filter: list all, then keep --limit
+		// of the matching ones.
+		q.Del("limit")
+		ls, err := s.list(ctx, q, -1)
+		ls = matchingError(ls, a.errorText)
+		if want >= 0 && len(ls) > want {
+			ls = ls[:want]
+		}
+		return ls, err
 	}
 	switch cmd {
 	case "show":
