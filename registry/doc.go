@@ -28,8 +28,10 @@
 //
 // Registering a schema again returns its id; the same schema under two
 // subjects has one id. A version another schema references cannot be
-// deleted. Writes need the token given to WithRequiredToken; reads too,
-// unless WithOpenReads. Existing Confluent clients and serializers work
+// deleted. Every route needs the token given to WithRequiredToken (reads
+// none with WithOpenReads); WithScopedToken gives tokens that may only
+// read, or read and register, while admin tokens may also delete and
+// change config and mode. Existing Confluent clients and serializers work
 // against it unchanged (registry/confluenttest runs Confluent's Go client).
 //
 //	srv, _ := registry.NewServer(postgres.RegistryStore(db), registry.WithRequiredToken(token))

@@ -54,3 +54,42 @@ func Example() {
 	//   TYPE_CHANGED at /properties/order (reader, version 2): the reader accepts integer, the writer allows string: the writer's data fails the reader; hint: make both accept the same types (a type array or anyOf on the reader), or use another property name
 	//   REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL at /properties/total (reader, version 2): the reader requires property "total", which the writer's content model (not open) does not declare: the writer's data lacks it; hint: declare the property in both and require it in both, or in neither
 }
+
+// Scoped tokens: a CI pipeline's token may register, a dashboard's only
+// read; deleting needs an admin token.
+func ExampleWithScopedToken() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "registry-example")
+	defer os.RemoveAll(dir)
+	db, _ := sqlite.Open(ctx, filepath.Join(dir, "registry.db"))
+	defer db.Close()
+	if err := sqlite.Migrate(ctx, db); err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv, err := registry.NewServer(sqlite.RegistryStore(db),
+		registry.WithScopedToken("write", "ci-token"),
+		registry.WithScopedToken("read", "dashboard-token"),
+		registry.WithRequiredToken("admin-token"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+
+	spec := registry.SchemaSpec{Type: schema.Avro, Text: `"string"`}
+	for _, tok := range []string{"dashboard-token", "ci-token"} {
+		c, _ := registry.NewClient(hs.URL, registry.WithToken(tok))
+		id, err := c.Register(ctx, "names-value", spec)
+		var re *registry.Error
+		if errors.As(err, &re) {
+			fmt.Println(tok+":", re.Code, re.Message)
+			continue
+		}
+		fmt.Println(tok+": registered id", id)
+	}
+	// Output:
+	// dashboard-token: 40301 Forbidden: this request needs a token with the write scope; the token given has the read scope
+	// ci-token: registered id 1
+}

@@ -11,3 +11,13 @@ func ParsesStarted(s *Server) int64 { return s.parses.Load() }
 
 // ParseSlotsTaken is the number of parses running or waiting.
 func ParseSlotsTaken(s *Server) int { return len(s.admit) }
+
+// RouteScopes is the server's route table: the token scope each route
+// pattern needs.
+func RouteScopes(s *Server) map[string]string {
+	out := map[string]string{}
+	for p, sc := range s.routeNeed {
+		out[p] = sc.String()
+	}
+	return out
+}

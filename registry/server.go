@@ -38,9 +38,9 @@ const contentType = "application/vnd.schemaregistry.v1+json"
 // It is an http.Handler.
 type Server struct {
 	store     Store
-	token     httpguard.Token
-	hasToken  bool
+	tokens    httpguard.Tokens
 	openReads bool
+	routeNeed map[string]httpguard.Scope // scope each route pattern needs
 	defLevel  schema.Level
 	draft     schema.Draft // JSON Schema draft of a text without $schema
 	maxBody   int64
@@ -72,22 +72,48 @@ type entry struct {
 // ServerOption configures a Server.
 type ServerOption func(*Server) error
 
-// WithRequiredToken makes writes (registering, deleting, changing config or mode)
-// need the token, as "Authorization: Bearer <token>" or as the password of
+// WithRequiredToken makes every route need the token (reads too unless
+// WithOpenReads), as "Authorization: Bearer <token>" or as the password of
 // HTTP basic auth (what Confluent clients send with basic.auth.user.info).
-// Reads need it too unless WithOpenReads. Tokens are compared in constant time.
+// It is an admin token: WithScopedToken("admin", token).
 func WithRequiredToken(token string) ServerOption {
 	return func(s *Server) error {
-		if token == "" {
-			return errors.New("registry: WithRequiredToken: token must not be empty")
+		if err := s.tokens.Add(httpguard.ScopeAdmin, token); err != nil {
+			return fmt.Errorf("registry: WithRequiredToken: %w", err)
 		}
-		s.token, s.hasToken = httpguard.NewToken(token), true
 		return nil
 	}
 }
 
-// WithOpenReads lets reads (GET, look-ups and compatibility checks) through
-// without the token.
+// WithScopedToken adds a token with a scope, "read", "write" or "admin";
+// it may be given many times, a token once. Once the server has a token,
+// every route needs one of at least the route's scope (reads none with
+// WithOpenReads):
+//
+//   - read: every GET, look-ups (POST /subjects/{s}) and compatibility
+//     checks (POST /compatibility/...);
+//   - write: registering (POST /subjects/{s}/versions), and what read may;
+//   - admin: deleting subjects and versions, PUT and DELETE of /config and
+//     /mode (global or a subject's), and what write may.
+//
+// A request without a token of the set is answered 401 (40101); one whose
+// token's scope is too low 403 (40301), the message naming the scope
+// needed. Only tokens' SHA-256 sums are kept, compared in constant time.
+func WithScopedToken(scope, token string) ServerOption {
+	return func(s *Server) error {
+		sc, err := httpguard.ParseScope(scope)
+		if err != nil {
+			return fmt.Errorf("registry: WithScopedToken: %w", err)
+		}
+		if err := s.tokens.Add(sc, token); err != nil {
+			return fmt.Errorf("registry: WithScopedToken: %w", err)
+		}
+		return nil
+	}
+}
+
+// WithOpenReads lets reads (GET, look-ups and compatibility checks: the
+// routes of the read scope) through without a token.
 func WithOpenReads(open bool) ServerOption {
 	return func(s *Server) error { s.openReads = open; return nil }
 }
@@ -190,43 +216,50 @@ func NewServer(store Store, opts ...ServerOption) (*Server, error) {
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
-	read := func(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc { return s.handle(false, h) }
-	write := func(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc { return s.handle(true, h) }
-	m.HandleFunc("GET /{$}", read(func(w http.ResponseWriter, r *http.Request) error { return reply(w, 200, struct{}{}) }))
-	m.HandleFunc("GET /contexts", read(func(w http.ResponseWriter, r *http.Request) error { return reply(w, 200, []string{"."}) }))
-	m.HandleFunc("GET /schemas/types", read(func(w http.ResponseWriter, r *http.Request) error {
+	// The route table: each route with the token scope it needs.
+	s.routeNeed = map[string]httpguard.Scope{}
+	route := func(need httpguard.Scope) func(string, func(http.ResponseWriter, *http.Request) error) {
+		return func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+			s.routeNeed[pattern] = need
+			m.HandleFunc(pattern, s.handle(need, h))
+		}
+	}
+	read, write, admin := route(httpguard.ScopeRead), route(httpguard.ScopeWrite), route(httpguard.ScopeAdmin)
+	read("GET /{$}", func(w http.ResponseWriter, r *http.Request) error { return reply(w, 200, struct{}{}) })
+	read("GET /contexts", func(w http.ResponseWriter, r *http.Request) error { return reply(w, 200, []string{"."}) })
+	read("GET /schemas/types", func(w http.ResponseWriter, r *http.Request) error {
 		return reply(w, 200, []string{"JSON", "PROTOBUF", "AVRO"})
-	}))
-	m.HandleFunc("GET /schemas", read(s.listSchemas))
-	m.HandleFunc("GET /schemas/ids/{id}", read(s.schemaByID))
-	m.HandleFunc("GET /schemas/ids/{id}/schema", read(s.rawSchemaByID))
-	m.HandleFunc("GET /schemas/ids/{id}/subjects", read(s.subjectsOfID))
-	m.HandleFunc("GET /schemas/ids/{id}/versions", read(s.versionsOfID))
-	m.HandleFunc("GET /schemas/guids/{guid}", read(s.schemaByGUID))
-	m.HandleFunc("GET /subjects/{subject}/metadata", read(s.latestWithMetadata))
-	m.HandleFunc("GET /subjects", read(s.listSubjects))
-	m.HandleFunc("GET /subjects/{subject}/versions", read(s.listVersions))
-	m.HandleFunc("GET /subjects/{subject}/versions/{version}", read(s.getVersion))
-	m.HandleFunc("GET /subjects/{subject}/versions/{version}/schema", read(s.getRawVersion))
-	m.HandleFunc("GET /subjects/{subject}/versions/{version}/referencedby", read(s.referencedBy))
-	m.HandleFunc("POST /subjects/{subject}", read(s.lookup))
-	m.HandleFunc("POST /subjects/{subject}/versions", write(s.register))
-	m.HandleFunc("DELETE /subjects/{subject}", write(s.deleteSubject))
-	m.HandleFunc("DELETE /subjects/{subject}/versions/{version}", write(s.deleteVersion))
-	m.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", read(s.checkCompatibility))
-	m.HandleFunc("POST /compatibility/subjects/{subject}/versions", read(s.checkCompatibility))
-	m.HandleFunc("GET /config", read(s.getConfig))
-	m.HandleFunc("PUT /config", write(s.putConfig))
-	m.HandleFunc("DELETE /config", write(s.deleteConfig))
-	m.HandleFunc("GET /config/{subject}", read(s.getConfig))
-	m.HandleFunc("PUT /config/{subject}", write(s.putConfig))
-	m.HandleFunc("DELETE /config/{subject}", write(s.deleteConfig))
-	m.HandleFunc("GET /mode", read(s.getSetting(modeSetting)))
-	m.HandleFunc("PUT /mode", write(s.putMode))
-	m.HandleFunc("DELETE /mode", write(s.deleteSetting(modeSetting)))
-	m.HandleFunc("GET /mode/{subject}", read(s.getSetting(modeSetting)))
-	m.HandleFunc("PUT /mode/{subject}", write(s.putMode))
-	m.HandleFunc("DELETE /mode/{subject}", write(s.deleteSetting(modeSetting)))
+	})
+	read("GET /schemas", s.listSchemas)
+	read("GET /schemas/ids/{id}", s.schemaByID)
+	read("GET /schemas/ids/{id}/schema", s.rawSchemaByID)
+	read("GET /schemas/ids/{id}/subjects", s.subjectsOfID)
+	read("GET /schemas/ids/{id}/versions", s.versionsOfID)
+	read("GET /schemas/guids/{guid}", s.schemaByGUID)
+	read("GET /subjects/{subject}/metadata", s.latestWithMetadata)
+	read("GET /subjects", s.listSubjects)
+	read("GET /subjects/{subject}/versions", s.listVersions)
+	read("GET /subjects/{subject}/versions/{version}", s.getVersion)
+	read("GET /subjects/{subject}/versions/{version}/schema", s.getRawVersion)
+	read("GET /subjects/{subject}/versions/{version}/referencedby", s.referencedBy)
+	read("POST /subjects/{subject}", s.lookup)
+	write("POST /subjects/{subject}/versions", s.register)
+	admin("DELETE /subjects/{subject}", s.deleteSubject)
+	admin("DELETE /subjects/{subject}/versions/{version}", s.deleteVersion)
+	read("POST /compatibility/subjects/{subject}/versions/{version}", s.checkCompatibility)
+	read("POST /compatibility/subjects/{subject}/versions", s.checkCompatibility)
+	read("GET /config", s.getConfig)
+	admin("PUT /config", s.putConfig)
+	admin("DELETE /config", s.deleteConfig)
+	read("GET /config/{subject}", s.getConfig)
+	admin("PUT /config/{subject}", s.putConfig)
+	admin("DELETE /config/{subject}", s.deleteConfig)
+	read("GET /mode", s.getSetting(modeSetting))
+	admin("PUT /mode", s.putMode)
+	admin("DELETE /mode", s.deleteSetting(modeSetting))
+	read("GET /mode/{subject}", s.getSetting(modeSetting))
+	admin("PUT /mode/{subject}", s.putMode)
+	admin("DELETE /mode/{subject}", s.deleteSetting(modeSetting))
 	m.HandleFunc("/", s.notFound)
 	s.mux = m
 }
@@ -250,12 +283,18 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	writeErr(w, &Error{Code: 404, Message: "HTTP 404 Not Found"})
 }
 
-func (s *Server) handle(write bool, h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+func (s *Server) handle(need httpguard.Scope, h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.hasToken && (write || !s.openReads) && !s.authorized(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="handoff registry"`)
-			writeErr(w, &Error{Code: CodeUnauthorized, Message: "Unauthorized: a valid token is required"})
-			return
+		if s.tokens.Len() > 0 && !(need == httpguard.ScopeRead && s.openReads) {
+			switch st, msg := s.tokens.Refusal(r, need); st {
+			case http.StatusUnauthorized:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="handoff registry"`)
+				writeErr(w, &Error{Code: CodeUnauthorized, Message: "Unauthorized: " + msg})
+				return
+			case http.StatusForbidden:
+				writeErr(w, &Error{Code: CodeForbidden, Message: "Forbidden: " + msg})
+				return
+			}
 		}
 		if strings.Contains(r.Pattern, "{subject}") {
 			if err := validSubject(r.PathValue("subject")); err != nil {
@@ -283,10 +322,6 @@ func (s *Server) handle(write bool, h func(http.ResponseWriter, *http.Request) e
 		}
 	}
 }
-
-// authorized is the registry's token check, httpguard's (shared with the
-// contract broker and the binary's servers).
-func (s *Server) authorized(r *http.Request) bool { return s.token.PresentedBy(r) }
 
 func reply(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)

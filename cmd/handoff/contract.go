@@ -27,7 +27,7 @@ const contractUsage = `Usage:
   handoff contract can-i-deploy --pacticipant P --version V --to-environment E
   handoff contract record-deployment --pacticipant P --version V --environment E [--application-instance I] [--release]
   handoff contract create-environment --name E [--production]
-  handoff contract broker --db URL [--addr HOST:PORT] [--token T] [--open-reads]
+  handoff contract broker --db URL [--addr HOST:PORT] [--token T] [--token-file F] [--open-reads]
 
 Commands that talk to a broker take --broker URL (env HANDOFF_BROKER_URL or
 PACT_BROKER_BASE_URL) and --token T (env HANDOFF_BROKER_TOKEN or
@@ -421,22 +421,33 @@ func contractBroker(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newFlags("broker", stderr)
 	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "database: "+dbForms+" (env HANDOFF_DB)")
 	addr := fs.String("addr", envOr("HANDOFF_BROKER_ADDR", "127.0.0.1:9292"), "listen address (env HANDOFF_BROKER_ADDR)")
-	token := fs.String("token", envOr("HANDOFF_BROKER_TOKEN", ""), "token mutating routes need (env HANDOFF_BROKER_TOKEN)")
+	token := fs.String("token", envOr("HANDOFF_BROKER_TOKEN", ""), "admin token (every route) (env HANDOFF_BROKER_TOKEN)")
+	tokenFile := fs.String("token-file", envOr("HANDOFF_BROKER_TOKEN_FILE", ""), tokenFileHelp+" (env HANDOFF_BROKER_TOKEN_FILE)")
 	openReads := fs.Bool("open-reads", true, "let reads through without the token")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	scoped, err := readTokenFile(*tokenFile, *token, log)
+	if err != nil {
+		return fmt.Errorf("contract broker: %w", err)
+	}
 	db, err := openDB(ctx, "db", *dbSpec, dbOpen{migrate: true})
 	if err != nil {
 		return fmt.Errorf("contract broker: %w", err)
 	}
 	defer db.Close()
 	opts := []broker.Option{broker.WithLogger(log)}
+	for _, t := range scoped {
+		opts = append(opts, broker.WithScopedToken(t.Scope.String(), t.Token))
+	}
 	if *token != "" {
-		opts = append(opts, broker.WithToken(*token), broker.WithOpenReads(*openReads))
+		opts = append(opts, broker.WithToken(*token))
+	}
+	if *token != "" || len(scoped) > 0 {
+		opts = append(opts, broker.WithOpenReads(*openReads))
 	} else {
-		log.Warn("contract broker: no --token: anyone who can reach the port may publish pacts and results")
+		log.Warn("contract broker: no --token nor --token-file: anyone who can reach the port may publish pacts and results")
 	}
 	b, err := broker.New(db.contractStore(), opts...)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 )
 
 const registryUsage = `Usage:
-  handoff registry serve --db URL [--addr HOST:PORT] [--token T] [--open-reads] [--compatibility LEVEL]
+  handoff registry serve --db URL [--addr HOST:PORT] [--token T] [--token-file F] [--open-reads] [--compatibility LEVEL]
 
 Serves a schema registry with Confluent's REST API: point Confluent clients
 and serializers at the printed URL.
@@ -40,7 +40,8 @@ func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(stderr)
 	dbSpec := fs.String("db", envOr("HANDOFF_DB", ""), "database: "+dbForms+" (env HANDOFF_DB)")
 	addr := fs.String("addr", envOr("HANDOFF_REGISTRY_ADDR", "127.0.0.1:8081"), "listen address (env HANDOFF_REGISTRY_ADDR)")
-	token := fs.String("token", envOr("HANDOFF_REGISTRY_TOKEN", ""), "token writes need, as Bearer or basic-auth password (env HANDOFF_REGISTRY_TOKEN)")
+	token := fs.String("token", envOr("HANDOFF_REGISTRY_TOKEN", ""), "admin token (every route), as Bearer or basic-auth password (env HANDOFF_REGISTRY_TOKEN)")
+	tokenFile := fs.String("token-file", envOr("HANDOFF_REGISTRY_TOKEN_FILE", ""), tokenFileHelp+" (env HANDOFF_REGISTRY_TOKEN_FILE)")
 	openReads := fs.Bool("open-reads", false, "let reads through without the token")
 	insecure := fs.Bool("insecure", false, "serve without --token: anyone who can reach the port may register and delete schemas")
 	level := fs.String("compatibility", "BACKWARD", "default compatibility level until one is PUT to /config")
@@ -63,18 +64,28 @@ func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		debug.SetGCPercent(400)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	scoped, err := readTokenFile(*tokenFile, *token, log)
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
 	db, err := openDB(ctx, "db", *dbSpec, dbOpen{migrate: true})
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
 	defer db.Close()
 	opts := []registry.ServerOption{registry.WithDefaultCompatibility(l), registry.WithDefaultJSONDraft(draft), registry.WithLogger(log)}
+	for _, t := range scoped {
+		opts = append(opts, registry.WithScopedToken(t.Scope.String(), t.Token))
+	}
 	if *token != "" {
-		opts = append(opts, registry.WithRequiredToken(*token), registry.WithOpenReads(*openReads))
+		opts = append(opts, registry.WithRequiredToken(*token))
+	}
+	if *token != "" || len(scoped) > 0 {
+		opts = append(opts, registry.WithOpenReads(*openReads))
 	} else if !*insecure {
-		return errors.New("registry: --token is required (or --insecure, to let anyone who can reach the port register and delete schemas)")
+		return errors.New("registry: --token or --token-file is required (or --insecure, to let anyone who can reach the port register and delete schemas)")
 	} else {
-		log.Warn("registry: INSECURE: no --token: anyone who can reach the port may register and delete schemas", "addr", *addr)
+		log.Warn("registry: INSECURE: no --token nor --token-file: anyone who can reach the port may register and delete schemas", "addr", *addr)
 	}
 	srv, err := registry.NewServer(db.registryStore(), opts...)
 	if err != nil {

@@ -70,9 +70,9 @@ func startServe(t *testing.T, args ...string) (base string, stderr *syncBuffer) 
 	}
 }
 
-// call makes one HTTP request, with token as Bearer when not empty, and
+// httpCall makes one HTTP request, with token as Bearer when not empty, and
 // returns the status and body.
-func call(t *testing.T, method, url, token, contentType string, body []byte) (int, string) {
+func httpCall(t *testing.T, method, url, token, contentType string, body []byte) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
@@ -122,54 +122,54 @@ func TestServe_PostgresServesEveryAPIBehindItsToken(t *testing.T) {
 
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/dead-letters", "/dead-letters/" + l.ID,
 		"/registry/subjects", "/contracts/", "/contracts/pacticipants"} {
-		if code, body := call(t, "GET", base+path, "", "", nil); code != http.StatusUnauthorized {
+		if code, body := httpCall(t, "GET", base+path, "", "", nil); code != http.StatusUnauthorized {
 			t.Errorf("GET %s without the token: %d %s", path, code, body)
 		}
-		if code, body := call(t, "GET", base+path, "wrong", "", nil); code != http.StatusUnauthorized {
+		if code, body := httpCall(t, "GET", base+path, "wrong", "", nil); code != http.StatusUnauthorized {
 			t.Errorf("GET %s with a wrong token: %d %s", path, code, body)
 		}
-		if code, body := call(t, "GET", base+path, tok, "", nil); code != http.StatusOK {
+		if code, body := httpCall(t, "GET", base+path, tok, "", nil); code != http.StatusOK {
 			t.Errorf("GET %s: %d %s", path, code, body)
 		}
 	}
-	if code, body := call(t, "GET", base+"/readyz", tok, "", nil); !strings.Contains(body, `"database"`) {
+	if code, body := httpCall(t, "GET", base+"/readyz", tok, "", nil); !strings.Contains(body, `"database"`) {
 		t.Errorf("readyz does not report the database: %d %s", code, body)
 	}
-	_, letter := call(t, "GET", base+"/dead-letters/"+l.ID, tok, "", nil)
+	_, letter := httpCall(t, "GET", base+"/dead-letters/"+l.ID, tok, "", nil)
 	if !strings.Contains(letter, "card declined") {
 		t.Errorf("the letter over the API: %s", letter)
 	}
 	schema := []byte(`{"schema": "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"}}}", "schemaType": "JSON"}`)
-	if code, body := call(t, "POST", base+"/registry/subjects/orders-value/versions", "", "application/json", schema); code != http.StatusUnauthorized {
+	if code, body := httpCall(t, "POST", base+"/registry/subjects/orders-value/versions", "", "application/json", schema); code != http.StatusUnauthorized {
 		t.Errorf("register without the token: %d %s", code, body)
 	}
-	if code, body := call(t, "POST", base+"/registry/subjects/orders-value/versions", tok, "application/vnd.schemaregistry.v1+json", schema); code != http.StatusOK || !strings.Contains(body, `"id"`) {
+	if code, body := httpCall(t, "POST", base+"/registry/subjects/orders-value/versions", tok, "application/vnd.schemaregistry.v1+json", schema); code != http.StatusOK || !strings.Contains(body, `"id"`) {
 		t.Fatalf("register: %d %s", code, body)
 	}
-	if code, body := call(t, "GET", base+"/registry/subjects", tok, "", nil); code != http.StatusOK || !strings.Contains(body, "orders-value") {
+	if code, body := httpCall(t, "GET", base+"/registry/subjects", tok, "", nil); code != http.StatusOK || !strings.Contains(body, "orders-value") {
 		t.Errorf("subjects: %d %s", code, body)
 	}
 	// The broker's links point back under /contracts on this server.
-	code, index := call(t, "GET", base+"/contracts/", tok, "", nil)
+	code, index := httpCall(t, "GET", base+"/contracts/", tok, "", nil)
 	if code != http.StatusOK || !strings.Contains(index, base+"/contracts/") {
 		t.Errorf("contract broker index: %d %s", code, index)
 	}
-	if code, body := call(t, "POST", base+"/contracts/environments", tok, "application/json", []byte(`{"name":"production","production":true}`)); code/100 != 2 {
+	if code, body := httpCall(t, "POST", base+"/contracts/environments", tok, "application/json", []byte(`{"name":"production","production":true}`)); code/100 != 2 {
 		t.Errorf("create environment: %d %s", code, body)
 	}
-	if _, body := call(t, "GET", base+"/contracts/environments", tok, "", nil); !strings.Contains(body, "production") {
+	if _, body := httpCall(t, "GET", base+"/contracts/environments", tok, "", nil); !strings.Contains(body, "production") {
 		t.Errorf("environments: %s", body)
 	}
 	// Metrics: the dead letter is counted by consumer and class, and the
 	// API requests made above by route.
-	_, metrics := call(t, "GET", base+"/metrics", tok, "", nil)
+	_, metrics := httpCall(t, "GET", base+"/metrics", tok, "", nil)
 	for _, want := range []string{"handoff_dlq", `"billing"`, "http_server_request_duration_seconds", `http_route="/registry/"`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics has no %s", want)
 		}
 	}
 	var parsed []map[string]any
-	_, list := call(t, "GET", base+"/dead-letters?consumer=billing", tok, "", nil)
+	_, list := httpCall(t, "GET", base+"/dead-letters?consumer=billing", tok, "", nil)
 	if err := json.Unmarshal([]byte(list), &parsed); err != nil || len(parsed) != 1 {
 		t.Errorf("list: %v %s", err, list)
 	}
@@ -236,7 +236,7 @@ services:
 		attribute.String("http.request.method", "GET"), attribute.String("peer.service", "inventory")))
 	s.End()
 
-	code, body := call(t, "GET", base+"/topology", tok, "", nil)
+	code, body := httpCall(t, "GET", base+"/topology", tok, "", nil)
 	if code != http.StatusOK {
 		t.Fatalf("topology: %d %s", code, body)
 	}
@@ -257,27 +257,27 @@ services:
 	if e := edges["checkout>payments"]; !e.Declared || e.Observed.Calls != 0 {
 		t.Errorf("declared edge: %+v", e)
 	}
-	if code, dot := call(t, "GET", base+"/topology?format=dot", tok, "", nil); code != http.StatusOK || !strings.Contains(dot, "digraph") {
+	if code, dot := httpCall(t, "GET", base+"/topology?format=dot", tok, "", nil); code != http.StatusOK || !strings.Contains(dot, "digraph") {
 		t.Errorf("dot: %d %s", code, dot)
 	}
 
 	req := []byte(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"intruder"}}]},"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","kind":4,"attributes":[{"key":"messaging.destination.name","value":{"stringValue":"orders"}}]}]}]}]}`)
-	if code, body := call(t, "POST", base+"/v1/traces", "", "application/json", req); code != http.StatusUnauthorized {
+	if code, body := httpCall(t, "POST", base+"/v1/traces", "", "application/json", req); code != http.StatusUnauthorized {
 		t.Errorf("export without the token: %d %s", code, body)
 	}
-	if code, body := call(t, "POST", base+"/v1/traces", tok, "application/json", append(req, bytes.Repeat([]byte(" "), 70000)...)); code != http.StatusRequestEntityTooLarge {
+	if code, body := httpCall(t, "POST", base+"/v1/traces", tok, "application/json", append(req, bytes.Repeat([]byte(" "), 70000)...)); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("export over --otlp-max-bytes: %d %s", code, body)
 	}
-	if code, body := call(t, "POST", base+"/v1/traces", tok, "text/plain", req); code != http.StatusUnsupportedMediaType {
+	if code, body := httpCall(t, "POST", base+"/v1/traces", tok, "text/plain", req); code != http.StatusUnsupportedMediaType {
 		t.Errorf("export as text/plain: %d %s", code, body)
 	}
-	if _, body := call(t, "GET", base+"/topology", tok, "", nil); strings.Contains(body, "intruder") {
+	if _, body := httpCall(t, "GET", base+"/topology", tok, "", nil); strings.Contains(body, "intruder") {
 		t.Errorf("a refused export reached the graph: %s", body)
 	}
-	if code, body := call(t, "POST", base+"/v1/traces", tok, "application/json", req); code != http.StatusOK {
+	if code, body := httpCall(t, "POST", base+"/v1/traces", tok, "application/json", req); code != http.StatusOK {
 		t.Errorf("export with the token: %d %s", code, body)
 	}
-	if _, body := call(t, "GET", base+"/topology", tok, "", nil); !strings.Contains(body, "intruder") {
+	if _, body := httpCall(t, "GET", base+"/topology", tok, "", nil); !strings.Contains(body, "intruder") {
 		t.Errorf("the accepted export is not in the graph: %s", body)
 	}
 }
@@ -291,7 +291,7 @@ func routeTable(t *testing.T, file string) [][2]string {
 		t.Fatal(err)
 	}
 	var out [][2]string
-	for _, m := range regexp.MustCompile(`HandleFunc\("([A-Z]+) (/[^"]*)"`).FindAllStringSubmatch(string(src), -1) {
+	for _, m := range regexp.MustCompile(`(?:HandleFunc|read|write|admin)\("([A-Z]+) (/[^"]*)"`).FindAllStringSubmatch(string(src), -1) {
 		path := strings.ReplaceAll(m[2], "{$}", "")
 		path = regexp.MustCompile(`\{[a-z]+\}`).ReplaceAllString(path, "x")
 		out = append(out, [2]string{m[1], path})
@@ -324,10 +324,10 @@ func TestServe_EveryRouteNeedsTheToken(t *testing.T) {
 		if r[0] != "GET" {
 			writes++
 		}
-		if code, body := call(t, r[0], base+r[1], "", "application/json", []byte(`{}`)); code != http.StatusUnauthorized {
+		if code, body := httpCall(t, r[0], base+r[1], "", "application/json", []byte(`{}`)); code != http.StatusUnauthorized {
 			t.Errorf("%s %s without the token: %d %s", r[0], r[1], code, body)
 		}
-		if code, _ := call(t, r[0], base+r[1], "tok", "application/json", []byte(`{}`)); code == http.StatusUnauthorized {
+		if code, _ := httpCall(t, r[0], base+r[1], "tok", "application/json", []byte(`{}`)); code == http.StatusUnauthorized {
 			t.Errorf("%s %s with the token: 401", r[0], r[1])
 		}
 	}
@@ -341,17 +341,17 @@ func TestServe_EveryRouteNeedsTheToken(t *testing.T) {
 func TestServe_MariaDB(t *testing.T) {
 	dsn := testenv.MySQLDSN(t)
 	base, _ := startServe(t, "--db", "mysql://"+dsn, "--token", "tok")
-	if code, body := call(t, "GET", base+"/readyz", "tok", "", nil); code != http.StatusOK {
+	if code, body := httpCall(t, "GET", base+"/readyz", "tok", "", nil); code != http.StatusOK {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
 	schema := []byte(`{"schema": "{\"type\":\"object\"}", "schemaType": "JSON"}`)
-	if code, body := call(t, "POST", base+"/registry/subjects/s-value/versions", "tok", "application/json", schema); code != http.StatusOK {
+	if code, body := httpCall(t, "POST", base+"/registry/subjects/s-value/versions", "tok", "application/json", schema); code != http.StatusOK {
 		t.Errorf("register: %d %s", code, body)
 	}
-	if code, body := call(t, "POST", base+"/contracts/environments", "tok", "application/json", []byte(`{"name":"test"}`)); code/100 != 2 {
+	if code, body := httpCall(t, "POST", base+"/contracts/environments", "tok", "application/json", []byte(`{"name":"test"}`)); code/100 != 2 {
 		t.Errorf("create environment: %d %s", code, body)
 	}
-	if code, body := call(t, "GET", base+"/dead-letters", "tok", "", nil); code != http.StatusOK || strings.TrimSpace(body) != "[]" {
+	if code, body := httpCall(t, "GET", base+"/dead-letters", "tok", "", nil); code != http.StatusOK || strings.TrimSpace(body) != "[]" {
 		t.Errorf("dead letters: %d %s", code, body)
 	}
 }

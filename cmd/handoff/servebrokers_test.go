@@ -61,7 +61,7 @@ func TestServe_ReplaysThroughEachBroker(t *testing.T) {
 			pg := testenv.PostgresURL(t)
 			url, client := b.broker(t)
 			base, _ := startServe(t, "--db", pg, "--broker", url, "--token", "tok")
-			if code, body := call(t, "GET", base+"/readyz", "tok", "", nil); code != http.StatusOK || !strings.Contains(body, `"broker"`) {
+			if code, body := httpCall(t, "GET", base+"/readyz", "tok", "", nil); code != http.StatusOK || !strings.Contains(body, `"broker"`) {
 				t.Fatalf("readyz: %d %s", code, body)
 			}
 

@@ -18,7 +18,7 @@ func TestServe_ConfigFileAndEnvironment(t *testing.T) {
 	cfg := filepath.Join(dir, "serve.yaml")
 	os.WriteFile(cfg, []byte("# handoff serve\ndb: "+filepath.Join(dir, "h.db")+"\ntoken: from-file\ndrain: 5s\notlp-max-bytes: 1024\n"), 0o644)
 	works := func(base, tok string) bool {
-		code, _ := call(t, "GET", base+"/healthz", tok, "", nil)
+		code, _ := httpCall(t, "GET", base+"/healthz", tok, "", nil)
 		return code == http.StatusOK
 	}
 	t.Run("file", func(t *testing.T) {
@@ -26,7 +26,7 @@ func TestServe_ConfigFileAndEnvironment(t *testing.T) {
 		if !works(base, "from-file") {
 			t.Error("the file's token does not work")
 		}
-		if code, _ := call(t, "POST", base+"/v1/traces", "from-file", "application/json", bytes.Repeat([]byte(" "), 2048)); code != http.StatusRequestEntityTooLarge {
+		if code, _ := httpCall(t, "POST", base+"/v1/traces", "from-file", "application/json", bytes.Repeat([]byte(" "), 2048)); code != http.StatusRequestEntityTooLarge {
 			t.Errorf("the file's otlp-max-bytes is not applied: %d", code)
 		}
 	})

@@ -22,9 +22,9 @@ import (
 // resources) over a Store. It is an http.Handler.
 type Server struct {
 	store     Store
-	token     httpguard.Token
-	hasToken  bool
+	tokens    httpguard.Tokens
 	openReads bool
+	routeNeed map[string]httpguard.Scope // scope each route pattern needs
 	baseURL   string
 	maxBody   int64
 	log       *slog.Logger
@@ -35,22 +35,51 @@ type Server struct {
 // Option configures a Server.
 type Option func(*Server) error
 
-// WithToken makes every mutating route (publishing pacts and results,
-// branches, tags, environments, deployments) need the token, as
-// "Authorization: Bearer <token>" or as the password of HTTP basic auth
-// (what Pact's CLIs send with --broker-token or --broker-password). Reads
-// need it too unless WithOpenReads(true).
+// WithToken makes every route need the token (reads none with
+// WithOpenReads(true)), as "Authorization: Bearer <token>" or as the
+// password of HTTP basic auth (what Pact's CLIs send with --broker-token
+// or --broker-password). It is an admin token: WithScopedToken("admin",
+// token).
 func WithToken(token string) Option {
 	return func(s *Server) error {
-		if token == "" {
-			return errors.New("broker: WithToken: token must not be empty")
+		if err := s.tokens.Add(httpguard.ScopeAdmin, token); err != nil {
+			return fmt.Errorf("broker: WithToken: %w", err)
 		}
-		s.token, s.hasToken = httpguard.NewToken(token), true
 		return nil
 	}
 }
 
-// WithOpenReads lets reads through without the token.
+// WithScopedToken adds a token with a scope, "read", "write" or "admin";
+// it may be given many times, a token once. Once the broker has a token,
+// every route needs one of at least the route's scope (reads none with
+// WithOpenReads(true)):
+//
+//   - read: every GET (pacts, the matrix, can-i-deploy) and asking which
+//     pacts to verify (POST .../for-verification);
+//   - write: publishing pacts and verification results, versions,
+//     branches and tags, recording deployments and releases, and what
+//     read may;
+//   - admin: creating environments, creating and changing pacticipants,
+//     and what write may.
+//
+// A request without a token of the set is answered 401; one whose token's
+// scope is too low 403, the message naming the scope needed. Only tokens'
+// SHA-256 sums are kept, compared in constant time.
+func WithScopedToken(scope, token string) Option {
+	return func(s *Server) error {
+		sc, err := httpguard.ParseScope(scope)
+		if err != nil {
+			return fmt.Errorf("broker: WithScopedToken: %w", err)
+		}
+		if err := s.tokens.Add(sc, token); err != nil {
+			return fmt.Errorf("broker: WithScopedToken: %w", err)
+		}
+		return nil
+	}
+}
+
+// WithOpenReads lets reads (the routes of the read scope) through without
+// a token.
 func WithOpenReads(open bool) Option {
 	return func(s *Server) error { s.openReads = open; return nil }
 }
@@ -102,37 +131,44 @@ func New(store Store, opts ...Option) (*Server, error) {
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
-	read := func(h handlerFunc) http.HandlerFunc { return s.handle(false, h) }
-	write := func(h handlerFunc) http.HandlerFunc { return s.handle(true, h) }
-	m.HandleFunc("GET /{$}", read(s.index))
-	m.HandleFunc("POST /contracts/publish", write(s.publishContracts))
-	m.HandleFunc("PUT /pacts/provider/{provider}/consumer/{consumer}/version/{version}", write(s.putPact))
-	m.HandleFunc("GET /pacts/provider/{provider}/consumer/{consumer}/version/{version}", read(s.getPactByVersion))
-	m.HandleFunc("GET /pacts/provider/{provider}/consumer/{consumer}/pact-version/{sha}", read(s.getPactBySHA))
-	m.HandleFunc("GET /pacts/provider/{provider}/consumer/{consumer}/pact-version/{sha}/metadata/{meta}", read(s.getPactBySHA))
-	m.HandleFunc("GET /pacts/provider/{provider}/consumer/{consumer}/latest", read(s.getLatestPact))
-	m.HandleFunc("GET /pacts/provider/{provider}/consumer/{consumer}/latest/{tag}", read(s.getLatestPact))
-	m.HandleFunc("POST /pacts/provider/{provider}/consumer/{consumer}/pact-version/{sha}/verification-results", write(s.postVerification))
-	m.HandleFunc("GET /pacts/provider/{provider}/for-verification", read(s.forVerificationDoc))
+	// The route table: each route with the token scope it needs.
+	s.routeNeed = map[string]httpguard.Scope{}
+	route := func(need httpguard.Scope) func(string, handlerFunc) {
+		return func(pattern string, h handlerFunc) {
+			s.routeNeed[pattern] = need
+			m.HandleFunc(pattern, s.handle(need, h))
+		}
+	}
+	read, write, admin := route(httpguard.ScopeRead), route(httpguard.ScopeWrite), route(httpguard.ScopeAdmin)
+	read("GET /{$}", s.index)
+	write("POST /contracts/publish", s.publishContracts)
+	write("PUT /pacts/provider/{provider}/consumer/{consumer}/version/{version}", s.putPact)
+	read("GET /pacts/provider/{provider}/consumer/{consumer}/version/{version}", s.getPactByVersion)
+	read("GET /pacts/provider/{provider}/consumer/{consumer}/pact-version/{sha}", s.getPactBySHA)
+	read("GET /pacts/provider/{provider}/consumer/{consumer}/pact-version/{sha}/metadata/{meta}", s.getPactBySHA)
+	read("GET /pacts/provider/{provider}/consumer/{consumer}/latest", s.getLatestPact)
+	read("GET /pacts/provider/{provider}/consumer/{consumer}/latest/{tag}", s.getLatestPact)
+	write("POST /pacts/provider/{provider}/consumer/{consumer}/pact-version/{sha}/verification-results", s.postVerification)
+	read("GET /pacts/provider/{provider}/for-verification", s.forVerificationDoc)
 	// Asking which pacts to verify is a read, though it is a POST.
-	m.HandleFunc("POST /pacts/provider/{provider}/for-verification", read(s.forVerification))
-	m.HandleFunc("GET /pacts/provider/{provider}/latest", read(s.latestProviderPacts))
-	m.HandleFunc("GET /pacticipants", read(s.listPacticipants))
-	m.HandleFunc("POST /pacticipants", write(s.createPacticipant))
-	m.HandleFunc("GET /pacticipants/{pacticipant}", read(s.getPacticipant))
-	m.HandleFunc("PUT /pacticipants/{pacticipant}", write(s.updatePacticipant))
-	m.HandleFunc("PATCH /pacticipants/{pacticipant}", write(s.updatePacticipant))
-	m.HandleFunc("GET /pacticipants/{pacticipant}/versions/{version}", read(s.getVersion))
-	m.HandleFunc("PUT /pacticipants/{pacticipant}/versions/{version}", write(s.putVersion))
-	m.HandleFunc("PUT /pacticipants/{pacticipant}/branches/{branch}/versions/{version}", write(s.putBranchVersion))
-	m.HandleFunc("PUT /pacticipants/{pacticipant}/versions/{version}/tags/{tag}", write(s.putTag))
-	m.HandleFunc("POST /pacticipants/{pacticipant}/versions/{version}/deployed-versions/environment/{env}", write(s.recordDeployment(false)))
-	m.HandleFunc("POST /pacticipants/{pacticipant}/versions/{version}/released-versions/environment/{env}", write(s.recordDeployment(true)))
-	m.HandleFunc("GET /environments", read(s.listEnvironments))
-	m.HandleFunc("POST /environments", write(s.createEnvironment))
-	m.HandleFunc("GET /environments/{env}", read(s.getEnvironment))
-	m.HandleFunc("GET /matrix", read(s.matrix))
-	m.HandleFunc("GET /can-i-deploy", read(s.canIDeployRoute))
+	read("POST /pacts/provider/{provider}/for-verification", s.forVerification)
+	read("GET /pacts/provider/{provider}/latest", s.latestProviderPacts)
+	read("GET /pacticipants", s.listPacticipants)
+	admin("POST /pacticipants", s.createPacticipant)
+	read("GET /pacticipants/{pacticipant}", s.getPacticipant)
+	admin("PUT /pacticipants/{pacticipant}", s.updatePacticipant)
+	admin("PATCH /pacticipants/{pacticipant}", s.updatePacticipant)
+	read("GET /pacticipants/{pacticipant}/versions/{version}", s.getVersion)
+	write("PUT /pacticipants/{pacticipant}/versions/{version}", s.putVersion)
+	write("PUT /pacticipants/{pacticipant}/branches/{branch}/versions/{version}", s.putBranchVersion)
+	write("PUT /pacticipants/{pacticipant}/versions/{version}/tags/{tag}", s.putTag)
+	write("POST /pacticipants/{pacticipant}/versions/{version}/deployed-versions/environment/{env}", s.recordDeployment(false))
+	write("POST /pacticipants/{pacticipant}/versions/{version}/released-versions/environment/{env}", s.recordDeployment(true))
+	read("GET /environments", s.listEnvironments)
+	admin("POST /environments", s.createEnvironment)
+	read("GET /environments/{env}", s.getEnvironment)
+	read("GET /matrix", s.matrix)
+	read("GET /can-i-deploy", s.canIDeployRoute)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusNotFound, map[string]any{"errors": []string{"no resource at " + r.Method + " " + r.URL.Path}})
 	})
@@ -167,12 +203,16 @@ func notFound(format string, args ...any) error {
 	return &apiError{status: http.StatusNotFound, errs: map[string][]string{"resource": {fmt.Sprintf(format, args...)}}}
 }
 
-func (s *Server) handle(write bool, h handlerFunc) http.HandlerFunc {
+func (s *Server) handle(need httpguard.Scope, h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.hasToken && (write || !s.openReads) && !s.authorized(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="handoff contract broker"`)
-			writeErrors(w, http.StatusUnauthorized, map[string]any{"errors": []string{"a valid token is required"}})
-			return
+		if s.tokens.Len() > 0 && !(need == httpguard.ScopeRead && s.openReads) {
+			if st, msg := s.tokens.Refusal(r, need); st != 0 {
+				if st == http.StatusUnauthorized {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="handoff contract broker"`)
+				}
+				writeErrors(w, st, map[string]any{"errors": []string{msg}})
+				return
+			}
 		}
 		if r.Body != nil && r.Method != http.MethodGet {
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
@@ -190,10 +230,6 @@ func (s *Server) handle(write bool, h handlerFunc) http.HandlerFunc {
 		}
 	}
 }
-
-// authorized is the broker's token check, httpguard's (shared with the
-// registry and the binary's servers).
-func (s *Server) authorized(r *http.Request) bool { return s.token.PresentedBy(r) }
 
 const halJSON = "application/hal+json;charset=utf-8"
 

@@ -13,8 +13,11 @@
 // /pacts/provider/{p}/for-verification (consumer version selectors,
 // pending status, work-in-progress pacts), /pacticipants/…, branches,
 // tags, /environments, deployed-versions and released-versions, /matrix
-// and /can-i-deploy. Mutating routes need the token (bearer, or the
-// password of basic auth); reads too unless WithOpenReads.
+// and /can-i-deploy. Every route needs the token (bearer, or the password
+// of basic auth), reads none with WithOpenReads(true). WithScopedToken
+// gives tokens that may only read, or read and publish (pacts, results,
+// deployments), while admin tokens may also create environments and
+// pacticipants.
 //
 // # can-i-deploy
 //

@@ -38,3 +38,26 @@ func Example() {
 	// false no-verification: There is no verified pact between version 1.4.0 of web and the version of orders in production: orders is not there
 	// true verified: The pact between version 1.4.0 of web and version 2.0.1 of orders has been verified
 }
+
+// Scoped tokens: a CI pipeline's write token may publish pacts but not
+// create environments, which needs the admin token.
+func ExampleWithScopedToken() {
+	b, err := broker.New(memory.NewContractStore(), broker.WithScopedToken("write", "ci"), broker.WithToken("platform"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	ctx := context.Background()
+	ci := &contract.BrokerClient{BaseURL: srv.URL, Token: "ci"}
+	admin := &contract.BrokerClient{BaseURL: srv.URL, Token: "platform"}
+
+	fmt.Println("ci:", ci.CreateEnvironment(ctx, "production", true))
+	fmt.Println("platform:", admin.CreateEnvironment(ctx, "production", true))
+	fmt.Println("ci tags:", ci.PutTag(ctx, "web", "1.4.0", "prod"))
+	// Output:
+	// ci: contract: broker answered 403: this request needs a token with the admin scope; the token given has the write scope
+	// platform: <nil>
+	// ci tags: <nil>
+}

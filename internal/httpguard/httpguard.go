@@ -2,7 +2,9 @@
 // against hostile clients: one server constructor with timeouts on every
 // phase of a connection, and one guard in front of the handlers that
 // refuses requests a browser on another site could make (DNS rebinding,
-// cross-site writes) and checks a token in constant time.
+// cross-site writes) and checks a token in constant time; and scoped
+// tokens (read ⊆ write ⊆ admin) read from a token file, for servers whose
+// route table says which scope each route needs.
 package httpguard
 
 import (

@@ -3,9 +3,7 @@ package httpguard
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"net/http"
-	"strings"
 )
 
 // Token is a secret a request presents as "Authorization: Bearer <token>"
@@ -34,19 +32,7 @@ func (t Token) PresentedBy(r *http.Request) bool {
 	if !t.set {
 		return false
 	}
-	auth := r.Header.Get("Authorization")
-	var given []string
-	switch {
-	case len(auth) > 7 && strings.EqualFold(auth[:7], "bearer "):
-		given = []string{strings.TrimSpace(auth[7:])}
-	case len(auth) > 6 && strings.EqualFold(auth[:6], "basic "):
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[6:]))
-		if err != nil {
-			return false
-		}
-		user, pass, _ := strings.Cut(string(raw), ":")
-		given = []string{pass, user + ":" + pass}
-	}
+	given := presented(r)
 	ok := false
 	for _, g := range given {
 		h := sha256.Sum256([]byte(g))
