@@ -28,6 +28,7 @@ import (
 	"github.com/handoffhq/handoff/relay"
 	"github.com/handoffhq/handoff/resilience"
 	"github.com/handoffhq/handoff/retry"
+	"github.com/handoffhq/handoff/saga"
 )
 
 type stats struct{}
@@ -73,6 +74,8 @@ func served(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	tel.Observe(ctx, resilience.Event{Kind: resilience.EventBudgetExhausted})
+	m.ObserveSaga(&saga.Instance{Name: "s", CreatedAt: time.Now().Add(-time.Second), EndedAt: time.Now()},
+		[]saga.Event{{Kind: saga.EvCompleted}})
 
 	rec := httptest.NewRecorder()
 	exp.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

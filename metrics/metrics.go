@@ -76,6 +76,7 @@ type Metrics struct {
 	mu                            sync.Mutex
 	regs                          []metric.Registration
 	heldParts                     atomic.Int64 // partitions the relay held at its last event; -1 before
+	saga                          sagaInstruments
 }
 
 // Option configures [New].
@@ -166,6 +167,8 @@ func New(opts ...Option) (*Metrics, error) {
 	m.bhQueued = igauge("resilient.bulkhead.queued", "{call}", "Calls waiting for a bulkhead slot.")
 	m.bhRejected = icounter("resilient.bulkhead.rejected", "{call}", "Calls a bulkhead rejected since it was created.")
 	m.budgetTokens = fgauge("resilient.retry.budget.tokens", "{retry}", "Retries a retry budget would allow now.")
+	m.saga.events = ctr("handoff.saga.events", "{saga}", "Sagas started, completed, compensated and stuck, by saga name and event.")
+	m.saga.duration = hist("handoff.saga.duration", "s", "Time from a saga's start to its end (completed or compensated).", sagaBuckets)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

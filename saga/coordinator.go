@@ -52,6 +52,7 @@ type Coordinator struct {
 	workers   int
 	batch     int
 	alerter   Alerter
+	observer  Observer
 	log       *slog.Logger
 	retention time.Duration
 	cleanup   time.Duration

@@ -90,6 +90,9 @@ func (t *transition) finish(ctx context.Context) error {
 	if err := t.c.store.Record(ctx, t.tx, t.events); err != nil {
 		return fmt.Errorf("record history: %w", err)
 	}
+	if t.c.observer != nil && len(t.events) > 0 {
+		t.c.observer.ObserveSaga(in, t.events)
+	}
 	return nil
 }
 

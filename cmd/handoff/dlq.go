@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,13 +26,18 @@ Commands:
   list    [filters] [--json] [--incidents]        the letters, oldest first, with their root cause
   show    ID [--json]                             one letter: why it failed, its root cause and playbook
   edit    ID --data FILE|- [--content-type TYPE]  replace the message's data
-  replay  ID... | --all [filters] --broker URL    send letters back to the group that failed
-  purge   [filters] --yes                         delete letters
+  replay  ID... | --all [filters] [--dry-run] [--rate N] --broker URL
+                                                  send letters back to the group that failed
+  purge   [filters] --yes | --dry-run             delete letters
 
 Filters: --consumer GROUP --topic T --class CLASS --state open|replayed|any
          --since 1h|RFC3339 --until 1h|RFC3339 --limit N --after ID
+         --error TEXT (one of the letter's errors contains TEXT, any case)
+--dry-run prints the letters a bulk replay or purge would take, and their count.
 
-Every command takes --db: a SQLite path (default .handoff/handoff.db, or
+Every command takes --server URL --token T (or $HANDOFF_SERVER, $HANDOFF_TOKEN):
+work through a running server's API (handoff serve or dev), which replays
+through its own broker. Or --db: a SQLite path (default .handoff/handoff.db, or
 $HANDOFF_DB), postgres://... or mysql://user@tcp(host:3306)/db. Flags may
 stand anywhere. list and show only read; no command migrates the database.
 --broker (or $HANDOFF_BROKER): ` + brokerSchemes + `.
@@ -80,8 +84,8 @@ var dlqSynopsis = map[string]string{
 	"list":   "dlq list [filters] [--json] [--incidents [--gap 10m]] [--rules FILE] [--db DB]",
 	"show":   "dlq show ID [--json] [--rules FILE] [--db DB]",
 	"edit":   "dlq edit ID --data FILE|- [--content-type TYPE] [--db DB]",
-	"replay": "dlq replay ID... | --all [filters] --broker URL [--db DB]",
-	"purge":  "dlq purge [filters] --yes [--db DB]",
+	"replay": "dlq replay ID... | --all [filters] [--dry-run] [--rate N] (--broker URL [--db DB] | --server URL [--token T])",
+	"purge":  "dlq purge [filters] --yes|--dry-run [--db DB | --server URL [--token T]]",
 }
 
 func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -104,12 +108,13 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs.SetOutput(stderr)
 	setUsage(fs, synopsis)
 	dbSpec := fs.String("db", envOr("HANDOFF_DB", defaultDB), "database: "+dbForms+" (env HANDOFF_DB)")
-	server := fs.String("server", envOr("HANDOFF_SERVER", ""), "list and show through this server's API instead of the database, e.g. http://127.0.0.1:8477 (env HANDOFF_SERVER)")
+	server := fs.String("server", envOr("HANDOFF_SERVER", ""), "work through this server's API instead of the database, e.g. http://127.0.0.1:8477 (env HANDOFF_SERVER)")
 	token := fs.String("token", envOr("HANDOFF_TOKEN", ""), "bearer token for --server (env HANDOFF_TOKEN)")
 	var asJSON, all, yes, incidents *bool
 	var data, contentType, brokerURL, rulesFile *string
 	var gap *time.Duration
 	var ff filterFlags
+	errorText, dryRun, rate := new(string), new(bool), new(float64)
 	switch cmd {
 	case "list", "show":
 		asJSON = fs.Bool("json", false, "print the stable JSON of the letters instead of text")
@@ -122,6 +127,11 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	switch cmd {
 	case "list", "replay", "purge":
 		ff = addFilter(fs)
+		errorText = fs.String("error", "", "only letters one of whose errors contains this text (any case)")
+	}
+	switch cmd {
+	case "replay", "purge":
+		dryRun = fs.Bool("dry-run", false, "print the letters it would take, and their count; change nothing")
 	}
 	switch cmd {
 	case "edit":
@@ -130,6 +140,7 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	case "replay":
 		brokerURL = fs.String("broker", envOr("HANDOFF_BROKER", ""), "broker to send through: "+brokerSchemes+" (env HANDOFF_BROKER)")
 		all = fs.Bool("all", false, "replay every open letter the filters select")
+		rate = fs.Float64("rate", 0, "replay at most this many letters a second (0: no limit)")
 	case "purge":
 		yes = fs.Bool("yes", false, "really delete")
 	}
@@ -160,8 +171,8 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		if err := wantIDs(0); err != nil {
 			return err
 		}
-		if cmd == "purge" && !*yes {
-			return errors.New("dlq purge: deleting needs --yes")
+		if cmd == "purge" && !*yes && !*dryRun {
+			return errors.New("dlq purge: deleting needs --yes (or --dry-run, to see what it would delete)")
 		}
 	case "show":
 		if err := wantIDs(1); err != nil {
@@ -181,6 +192,11 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			}
 		} else if err := wantIDs(-1); err != nil {
 			return fmt.Errorf("%w (or --all)", err)
+		} else if *dryRun {
+			return errors.New("dlq replay: --dry-run goes with --all")
+		}
+		if *rate < 0 {
+			return fmt.Errorf("dlq replay: --rate %v: must be >= 0", *rate)
 		}
 	}
 
@@ -195,7 +211,12 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return errors.New("dlq list --incidents: not through --server yet; the server answers GET /dead-letters/incidents")
 	}
 	if *server != "" {
-		return dlqRemote(ctx, cmd, *server, *token, ff, fs.Arg(0), asJSON != nil && *asJSON, classifier, stdout, stderr)
+		a := remoteArgs{ff: ff, ids: fs.Args(), asJSON: asJSON != nil && *asJSON, all: all != nil && *all,
+			dryRun: *dryRun, errorText: *errorText, rate: *rate, classifier: classifier}
+		if cmd == "edit" {
+			a.data, a.contentType = *data, *contentType
+		}
+		return dlqRemote(ctx, cmd, *server, *token, a, stdin, stdout, stderr)
 	}
 	readOnly := cmd == "list" || cmd == "show"
 	db, err := openDB(ctx, "db", *dbSpec, dbOpen{readOnly: readOnly})
@@ -210,7 +231,7 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	switch cmd {
 	case "list":
-		ls, err := q.List(ctx, f)
+		ls, err := selectLetters(ctx, q, f, *errorText)
 		if err != nil {
 			return explainDB(*dbSpec, err)
 		}
@@ -257,14 +278,9 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		printLetter(stdout, l, classifier)
 		return nil
 	case "edit":
-		var body []byte
-		if *data == "-" {
-			body, err = io.ReadAll(io.LimitReader(stdin, 64<<20))
-		} else {
-			body, err = os.ReadFile(*data)
-		}
+		body, err := readData(*data, stdin)
 		if err != nil {
-			return fmt.Errorf("dlq edit: --data: %w", err)
+			return err
 		}
 		if err := q.Edit(ctx, fs.Arg(0), body, *contentType); err != nil {
 			return explainDB(*dbSpec, err)
@@ -272,11 +288,24 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stdout, "edited %s (%d bytes of data); send it back with: handoff dlq replay %s --broker URL\n", fs.Arg(0), len(body), fs.Arg(0))
 		return nil
 	case "replay":
-		b, closeBroker, err := openBroker(*brokerURL)
-		if err != nil {
-			return fmt.Errorf("dlq replay: %w", err)
+		var b dlq.Broker
+		if !*dryRun {
+			var closeBroker func()
+			b, closeBroker, err = openBroker(*brokerURL)
+			if err != nil {
+				return fmt.Errorf("dlq replay: %w", err)
+			}
+			defer closeBroker()
 		}
-		defer closeBroker()
+		if *all && (*errorText != "" || *dryRun || *rate > 0) {
+			f.State = dlq.StateOpen
+			ls, err := selectLetters(ctx, q, f, *errorText)
+			if err != nil {
+				return explainDB(*dbSpec, err)
+			}
+			return bulk(ctx, "replay", ls, *dryRun, *rate,
+				func(ctx context.Context, id string) error { return q.Replay(ctx, b, id) }, stdout, stderr)
+		}
 		if *all {
 			n, err := q.ReplayAll(ctx, b, f, func(done, total int) {
 				if done == total || done%100 == 0 {
@@ -305,6 +334,13 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		return errors.Join(errs...)
 	case "purge":
+		if *errorText != "" || *dryRun {
+			ls, err := selectLetters(ctx, q, f, *errorText)
+			if err != nil {
+				return explainDB(*dbSpec, err)
+			}
+			return bulk(ctx, "purge", ls, *dryRun, 0, q.Delete, stdout, stderr)
+		}
 		n, err := q.Purge(ctx, f)
 		if err != nil {
 			return explainDB(*dbSpec, err)

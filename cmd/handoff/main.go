@@ -28,6 +28,7 @@ const usage = `handoff: safe handoffs between services
 
 Usage:
   handoff dev   [--data-dir DIR] [--addr HOST:PORT]   run the embedded defaults and a demo flow
+  handoff serve --db URL [--broker URL] --token T    run every API on one port over a production database
   handoff relay --db URL --broker URL                 publish outbox rows to a broker
   handoff dlq   list|show|edit|replay|purge ...       work with dead letters
   handoff registry serve --db URL [--token T]         run the schema registry (Confluent's REST API)
@@ -58,6 +59,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	switch args[0] {
 	case "dev":
 		return dev(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
 	case "relay":
 		return relayCmd(ctx, args[1:], stdout, stderr)
 	case "dlq":

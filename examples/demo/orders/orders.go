@@ -146,15 +146,24 @@ func (f *Flow) Checks() []health.Check {
 // Run registers the schema, then runs the producer, the relay, the
 // consumer and the inbox's cleanup until ctx ends (nil) or one of them
 // fails (its error); it returns only when all of them have stopped.
+// stopped is err, or nil when it came of ctx's end: a flow stopped while
+// it set up (Ctrl-C right after start) stops cleanly, as one stopped later.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
 func (f *Flow) Run(ctx context.Context) error {
 	log, db := f.cfg.Logger, f.cfg.DB
 	validator, err := f.register(ctx)
 	if err != nil {
-		return err
+		return stopped(ctx, err)
 	}
 	c, in, err := f.consumer(ctx, validator)
 	if err != nil {
-		return err
+		return stopped(ctx, err)
 	}
 	w, err := outbox.New(sqlite.OutboxStore(db), outbox.WithValidator(validator), outbox.WithBrokerLimit(f.cfg.Broker))
 	if err != nil {

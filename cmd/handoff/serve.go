@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/alert"
+	"github.com/handoffhq/handoff/contract/broker"
+	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/health"
+	"github.com/handoffhq/handoff/internal/httpguard"
+	"github.com/handoffhq/handoff/internal/otelsetup"
+	"github.com/handoffhq/handoff/registry"
+	"github.com/handoffhq/handoff/system"
+	"github.com/handoffhq/handoff/topology"
+	"github.com/handoffhq/handoff/topology/topologyotlp"
+)
+
+const serveSynopsis = `serve --db URL [--broker URL] [--addr HOST:PORT] (--token T | --insecure) [flags]
+
+Runs handoff's APIs on one port over a production database (PostgreSQL,
+MySQL/MariaDB; a SQLite file works too): the dead letters (/dead-letters),
+the schema registry (/registry), the contract broker (/contracts), the
+integration graph (/topology, declared by --system and observed from the
+OTLP/HTTP traces services export to /v1/traces), /healthz, /readyz and
+/metrics. Every route needs the token (OTLP exporters send it as a header:
+OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer T"). Several
+instances may share one database: the dead letters, schemas and contracts
+are all in it (the registry's caches are bounded as package registry says).
+The observed topology is the exception: each instance keeps in memory the
+edges of the traces it received, from its start (point the exporters at one
+instance, or read each).
+With --broker, dead letters can be replayed through the API; without it,
+they can be listed, edited and purged.
+
+Each flag may also be set by the environment, HANDOFF_ and its name in
+capitals with - as _ (HANDOFF_DB, HANDOFF_TOKEN, HANDOFF_PUBLIC_URL), or by
+--config FILE, YAML with the flags' names as keys. The command line wins
+over the environment, which wins over the file.`
+
+// serve runs the production server.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	setUsage(fs, serveSynopsis)
+	dbSpec := fs.String("db", "", "database: "+dbForms+" (env HANDOFF_DB)")
+	brokerURL := fs.String("broker", "", "broker dead letters are replayed through: "+brokerSchemes+" (env HANDOFF_BROKER; none: no replays)")
+	addr := fs.String("addr", defaultAddr, "HTTP listen address (env HANDOFF_ADDR)")
+	token := fs.String("token", "", "token every request needs, as Bearer or basic-auth password (env HANDOFF_TOKEN)")
+	insecure := fs.Bool("insecure", false, "serve without --token: anyone who can reach the port may read and change dead letters, schemas and contracts")
+	publicURL := fs.String("public-url", "", "the URL clients reach this server by, for the contract broker's links (default: http(s)://ADDR as listened on)")
+	certFile := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (and --tls-key)")
+	keyFile := fs.String("tls-key", "", "the PEM private key of --tls-cert")
+	systemFile := fs.String("system", "", "the system's handoff.yaml: the graph's declared services, topics and edges (default: observed edges only)")
+	otlpMax := fs.Int64("otlp-max-bytes", topologyotlp.DefaultMaxBytes, "largest OTLP trace export taken on /v1/traces, after decompression")
+	drain := fs.Duration("drain", 10*time.Second, "on stop, how long in-flight requests may take to finish")
+	config := fs.String("config", os.Getenv("HANDOFF_CONFIG"), "YAML file of settings: the flags' names as keys (db: postgres://..., token: ...) (env HANDOFF_CONFIG)")
+	var of observeFlags
+	of.register(fs, "none")
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: takes no arguments (got %q)", fs.Args())
+	}
+	if err := settle(fs, "config", *config); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if *dbSpec == "" {
+		return fmt.Errorf("serve: --db is required, or HANDOFF_DB (want %s)", dbForms)
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return errors.New("serve: --tls-cert and --tls-key go together: give both, or neither")
+	}
+	if *drain <= 0 {
+		return fmt.Errorf("serve: --drain %v: must be > 0", *drain)
+	}
+	if of.traces == otelsetup.TracesStdout {
+		return errors.New("serve: --traces: none or otlp (stdout is handoff dev's)")
+	}
+	log := otelsetup.Logger(stderr, slog.LevelInfo)
+	if *token == "" {
+		if !*insecure {
+			return errors.New("serve: --token is required, or HANDOFF_TOKEN (or --insecure, to let anyone who can reach the port read and change dead letters, schemas and contracts)")
+		}
+		log.Warn("serve: INSECURE: no --token: every route is open to whoever reaches the port", "addr", *addr)
+	}
+
+	db, err := openDB(ctx, "db", *dbSpec, dbOpen{migrate: true})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer db.Close()
+	obs, err := newObservability(ctx, of, "", log,
+		alert.DeadLetters(db.dlqStore(), 30*time.Second), alert.Backlog("outbox", db.relayStore(), of.backlog, 2*time.Second))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer obs.close()
+	if err := errors.Join(obs.metrics.Outbox("outbox", db.relayStore()), obs.metrics.DeadLetters(db.dlqStore())); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	checks := []health.Check{{Name: "database", Func: db.PingContext}}
+	var replays dlq.Broker = noBroker{}
+	if *brokerURL != "" {
+		b, closeBroker, err := openBroker(*brokerURL)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer closeBroker()
+		replays = b
+		if c, ok := b.(interface{ Check(context.Context) error }); ok {
+			checks = append(checks, health.Check{Name: "broker", Func: c.Check})
+		}
+	}
+	deadLetters, err := dlq.New(db.dlqStore(), dlq.WithLogger(log), dlq.WithAlerter(obs.alerts))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	letters, err := dlq.NewHandler(deadLetters, dlq.WithWrites(replays))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	reg, err := registry.NewServer(db.registryStore(), registry.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", *addr, err)
+	}
+	defer ln.Close()
+	scheme := "http"
+	if *certFile != "" {
+		scheme = "https"
+	}
+	base := scheme + "://" + ln.Addr().String()
+	if *publicURL != "" {
+		base = strings.TrimRight(*publicURL, "/")
+	}
+	graph := topology.New()
+	if *systemFile != "" {
+		sys, err := system.Load(*systemFile)
+		if err != nil {
+			return fmt.Errorf("serve: --system: %w", err)
+		}
+		graph = topology.FromSystem(sys)
+	}
+	traces, err := topologyotlp.New(graph, topologyotlp.WithMaxBytes(*otlpMax), topologyotlp.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("serve: --otlp-max-bytes: %w", err)
+	}
+	contracts, err := broker.New(db.contractStore(), broker.WithLogger(log), broker.WithBaseURL(base+"/contracts"))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	healthz := &health.Handler{Checks: checks}
+	mux.Handle("GET /healthz", healthz)
+	obs.mount(mux, healthz)
+	lettersAPI := obs.metrics.Handler("/dead-letters", http.StripPrefix("/dead-letters", letters))
+	mux.Handle("/dead-letters", lettersAPI)
+	mux.Handle("/dead-letters/", lettersAPI)
+	mux.Handle("/registry/", obs.metrics.Handler("/registry/", http.StripPrefix("/registry", reg)))
+	mux.Handle("/contracts/", obs.metrics.Handler("/contracts/", http.StripPrefix("/contracts", contracts)))
+	mux.Handle("GET /topology", obs.metrics.Handler("/topology", topologyHandler(graph)))
+	if serveMount != nil {
+		serveMount(mux)
+	}
+	gd := guard(*addr, *token)
+	root := http.NewServeMux()
+	root.Handle("/", gd.Wrap(mux))
+	root.Handle("/v1/traces", obs.metrics.Handler("/v1/traces", otlpGuard(gd, traces)))
+	srv := httpguard.NewServer(root, httpguard.Timeouts{})
+
+	fmt.Fprintf(stdout, "health           %s/healthz\n", base)
+	fmt.Fprintf(stdout, "ready            %s/readyz\n", base)
+	fmt.Fprintf(stdout, "metrics          %s/metrics\n", base)
+	fmt.Fprintf(stdout, "dead letters     %s/dead-letters\n", base)
+	fmt.Fprintf(stdout, "schema registry  %s/registry\n", base)
+	fmt.Fprintf(stdout, "contract broker  %s/contracts\n", base)
+	fmt.Fprintf(stdout, "topology         %s/topology\n", base)
+	fmt.Fprintf(stdout, "otlp traces      %s/v1/traces\n", base)
+	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
+	if *brokerURL != "" {
+		fmt.Fprintf(stdout, "broker           %s\n", redact(*brokerURL))
+	}
+
+	// As in dev: every part in one group; the first to fail stops the
+	// others. On stop the server refuses new connections and lets
+	// in-flight requests finish for up to --drain.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		if *certFile != "" {
+			err = srv.ServeTLS(ln, *certFile, *keyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *drain)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("serve: shutdown: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return obs.alerts.Run(gctx) })
+	obs.ready.Store(true)
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "handoff serve: stopped")
+	return nil
+}
+
+// topologyHandler serves the graph: JSON by default, ?format=dot or
+// mermaid.
+func topologyHandler(g *topology.Graph) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		var err error
+		ct := "application/json"
+		switch f := r.URL.Query().Get("format"); f {
+		case "", "json":
+			err = g.WriteJSON(&buf)
+		case "dot":
+			ct, err = "text/vnd.graphviz", g.WriteDOT(&buf)
+		case "mermaid":
+			ct, err = "text/plain; charset=utf-8", g.WriteMermaid(&buf)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("format: %q must be json, dot or mermaid", f)})
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Write(buf.Bytes())
+	})
+}
+
+// otlpContentType carries an OTLP export's Content-Type past the guard.
+const otlpContentType = "X-Handoff-Otlp-Content-Type"
+
+// otlpGuard puts the OTLP receiver behind the server's guard (Host,
+// cross-site and token checks, and whatever else the guard checks) except
+// its JSON-only rule for write bodies: exporters send protobuf. That rule
+// keeps browsers on other sites from posting forms; the receiver takes
+// only OTLP's two content types, which a browser sends to another site
+// only after asking it first (CORS), so leaving the rule out here opens
+// nothing. The request's Content-Type is set aside while the guard looks
+// and put back for the receiver.
+func otlpGuard(g httpguard.Guard, rcv http.Handler) http.Handler {
+	inner := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Content-Type", r.Header.Get(otlpContentType))
+		r.Header.Del(otlpContentType)
+		rcv.ServeHTTP(w, r)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.Clone(r.Context())
+		r.Header.Set(otlpContentType, r.Header.Get("Content-Type"))
+		r.Header.Del("Content-Type")
+		inner.ServeHTTP(w, r)
+	})
+}
+
+// serveMount, when a test sets it, mounts more routes on serve's mux.
+var serveMount func(mux *http.ServeMux)
+
+// noBroker is the replay broker of a server started without --broker:
+// listing, editing and purging work, replaying says what is missing.
+type noBroker struct{}
+
+var errNoBroker = errors.New("this server has no broker to replay through: start handoff serve with --broker URL (" + brokerSchemes + ")")
+
+func (noBroker) Publish(context.Context, string, ...*handoff.Message) error { return errNoBroker }
+func (noBroker) Redeliver(context.Context, string, string, ...*handoff.Message) error {
+	return errNoBroker
+}
