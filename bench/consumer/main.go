@@ -28,7 +28,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -68,7 +67,7 @@ func main() {
 	flag.StringVar(&cfg.natsURL, "nats", "nats://127.0.0.1:4222", "NATS URL")
 	flag.StringVar(&cfg.pgURL, "pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL URL (schemas bench_* are created and dropped in it)")
 	flag.BoolVar(&cfg.limits, "limits", true, "also measure what limits the rate (transaction alone, synchronous_commit off, no-op handler)")
-	flag.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a CPU profile of the first handoff throughput run to this file")
+	flag.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a CPU profile of the first handoff throughput run's consumption (from the consumer's start to the last commit) to this file")
 	flag.BoolVar(&cfg.skipLat, "skip-latency", false, "skip the latency runs")
 	flag.IntVar(&cfg.batch, "batch", 32, "handoff: messages of different keys per inbox transaction (a savepoint each); 1 = one transaction per message")
 	flag.Parse()
@@ -143,21 +142,11 @@ func run(ctx context.Context, cfg config) error {
 	var thr = map[string][]result{}
 	for i := 0; i < cfg.reps; i++ {
 		for _, sys := range []string{"handoff", "watermill"} {
-			var prof func()
 			if sys == "handoff" && i == 0 && cfg.cpuprof != "" {
-				f, err := os.Create(cfg.cpuprof)
-				if err != nil {
-					return err
-				}
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				prof = func() { pprof.StopCPUProfile(); f.Close() }
+				profileNext = cfg.cpuprof // the sampler profiles the consumption window only
 			}
 			r, err := e.measure(ctx, sys, "throughput", cfg.n, 0, 0)
-			if prof != nil {
-				prof()
-			}
+			profileNext = ""
 			if err != nil {
 				return fmt.Errorf("%s throughput rep %d: %w", sys, i+1, err)
 			}
