@@ -233,3 +233,126 @@ func TestMux_HandleBatchKeepsTheOrderOfResults(t *testing.T) {
 		t.Fatalf("results %v, want [nil nil boom unknown-type nil]", errs)
 	}
 }
+
+// gatedSub delivers first alone, then rest, and answers each Ack only once
+// every delivery of its group has called Ack (or after a minute, noting a
+// failure): acks of one batch that were made one after the other would
+// each wait out the minute.
+type gatedSub struct {
+	first *handoff.Message
+	rest  []*handoff.Message
+	held  chan struct{} // closed by the test once first is being handled
+
+	mu      sync.Mutex
+	calls   map[*gate]int
+	late    []string
+	settled int
+}
+
+type gate struct {
+	size int
+	all  chan struct{}
+}
+
+type gatedSettler struct {
+	s  *gatedSub
+	g  *gate
+	id string
+}
+
+func (st gatedSettler) Ack(ctx context.Context) error {
+	s := st.s
+	s.mu.Lock()
+	s.calls[st.g]++
+	if s.calls[st.g] == st.g.size {
+		close(st.g.all)
+	}
+	s.mu.Unlock()
+	select {
+	case <-st.g.all:
+	case <-time.After(time.Minute):
+		s.mu.Lock()
+		s.late = append(s.late, st.id)
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	s.settled++
+	s.mu.Unlock()
+	return nil
+}
+
+func (st gatedSettler) Retry(context.Context, time.Duration) error {
+	return errors.New("unexpected retry of " + st.id)
+}
+
+func (s *gatedSub) Subscribe(ctx context.Context, sub handoff.Subscription, deliver func(*handoff.Delivery)) error {
+	one := &gate{size: 1, all: make(chan struct{})}
+	deliver(&handoff.Delivery{Topic: sub.Topic, Attempt: 1, Message: s.first, Settler: gatedSettler{s, one, s.first.ID}})
+	<-s.held
+	g := &gate{size: len(s.rest), all: make(chan struct{})}
+	for _, m := range s.rest {
+		deliver(&handoff.Delivery{Topic: sub.Topic, Attempt: 1, Message: m, Settler: gatedSettler{s, g, m.ID}})
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// holdFirst is a BatchHandler that holds first (handled alone) until release
+// is closed, recording the sizes of the batches it saw.
+type holdFirst struct {
+	first   string
+	held    chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	sizes   []int
+}
+
+func (h *holdFirst) Handle(ctx context.Context, m *handoff.Message) error {
+	return h.HandleBatch(ctx, []*handoff.Message{m})[0]
+}
+
+func (h *holdFirst) HandleBatch(ctx context.Context, msgs []*handoff.Message) []error {
+	h.mu.Lock()
+	h.sizes = append(h.sizes, len(msgs))
+	h.mu.Unlock()
+	if len(msgs) == 1 && msgs[0].ID == h.first {
+		close(h.held)
+		<-h.release
+	}
+	return make([]error, len(msgs))
+}
+
+// The messages of one batch are settled at once: a batch costs one broker
+// round trip to settle, not one per message. (The settler here answers an
+// Ack only once all acks of its batch were asked for.)
+func TestConsumer_SettlesABatchAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		first := msg("k0", 0)
+		var rest []*handoff.Message
+		for k := 1; k <= 4; k++ {
+			rest = append(rest, msg(fmt.Sprintf("k%d", k), k))
+		}
+		h := &holdFirst{first: first.ID, held: make(chan struct{}), release: make(chan struct{})}
+		sub := &gatedSub{first: first, rest: rest, held: h.held, calls: map[*gate]int{}}
+		start(t, mustNew(t, sub, h, &letters{}, consumer.WithWorkers(1), consumer.WithBatchSize(8)))
+		<-h.held
+		synctest.Wait() // the four others are queued behind the busy worker
+		close(h.release)
+		time.Sleep(10 * time.Minute) // long enough for acks made one at a time to time out
+		synctest.Wait()
+		h.mu.Lock()
+		sizes := append([]int(nil), h.sizes...)
+		h.mu.Unlock()
+		if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != 4 {
+			t.Fatalf("batch sizes %v, want [1 4]", sizes)
+		}
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		if sub.settled != 5 {
+			t.Fatalf("%d deliveries settled, want 5", sub.settled)
+		}
+		if len(sub.late) > 0 {
+			t.Fatalf("acks of one batch waited for one another: %v", sub.late)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,9 +252,24 @@ type sampler struct {
 	admin         *sql.DB // to find the benchmark's backends
 	svc0          map[int]svcProc
 	svc           map[string]time.Duration // CPU of the postgres and nats-server processes
+	prof          *os.File                 // CPU profile being written, if any
 }
 
+// profileNext, when set, is the file the next sampled window's CPU profile
+// is written to.
+var profileNext string
+
 func (s *sampler) start() {
+	if profileNext != "" {
+		if f, err := os.Create(profileNext); err != nil {
+			fmt.Fprintln(os.Stderr, "cpuprofile:", err)
+		} else if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "cpuprofile:", err)
+			f.Close()
+		} else {
+			s.prof = f
+		}
+	}
 	s.busy0, s.total0 = sysstat.MachineCPU()
 	s.proc0 = sysstat.SelfCPU()
 	s.svc0 = serviceCPU()
@@ -262,6 +278,11 @@ func (s *sampler) start() {
 
 func (s *sampler) stop() {
 	s.elapsed = time.Since(s.t0)
+	if s.prof != nil {
+		pprof.StopCPUProfile()
+		s.prof.Close()
+		s.prof = nil
+	}
 	b, t := sysstat.MachineCPU()
 	if t > s.total0 {
 		s.busy = float64(b-s.busy0) / float64(t-s.total0)

@@ -28,7 +28,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -68,7 +67,7 @@ func main() {
 	flag.StringVar(&cfg.natsURL, "nats", "nats://127.0.0.1:4222", "NATS URL")
 	flag.StringVar(&cfg.pgURL, "pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL URL (schemas bench_* are created and dropped in it)")
 	flag.BoolVar(&cfg.limits, "limits", true, "also measure what limits the rate (transaction alone, synchronous_commit off, no-op handler)")
-	flag.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a CPU profile of the first handoff throughput run to this file")
+	flag.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a CPU profile of the first handoff throughput run's consumption (from the consumer's start to the last commit) to this file")
 	flag.BoolVar(&cfg.skipLat, "skip-latency", false, "skip the latency runs")
 	flag.IntVar(&cfg.batch, "batch", 32, "handoff: messages of different keys per inbox transaction (a savepoint each); 1 = one transaction per message")
 	flag.Parse()
@@ -143,21 +142,11 @@ func run(ctx context.Context, cfg config) error {
 	var thr = map[string][]result{}
 	for i := 0; i < cfg.reps; i++ {
 		for _, sys := range []string{"handoff", "watermill"} {
-			var prof func()
 			if sys == "handoff" && i == 0 && cfg.cpuprof != "" {
-				f, err := os.Create(cfg.cpuprof)
-				if err != nil {
-					return err
-				}
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				prof = func() { pprof.StopCPUProfile(); f.Close() }
+				profileNext = cfg.cpuprof // the sampler profiles the consumption window only
 			}
 			r, err := e.measure(ctx, sys, "throughput", cfg.n, 0, 0)
-			if prof != nil {
-				prof()
-			}
+			profileNext = ""
 			if err != nil {
 				return fmt.Errorf("%s throughput rep %d: %w", sys, i+1, err)
 			}
@@ -256,6 +245,21 @@ func report(cfg config, thr, lat map[string][]result, rates map[string]float64, 
 		fmt.Printf("| %s | %.0f | %.0f | %s | %s | %s |\n", name, t, rates[sys], p(50), p(99), p(100))
 	}
 	fmt.Printf("\nratio handoff/Watermill throughput: %.2fx (target ≥ 2x: %v)\n", hThr/wThr, hThr/wThr >= 2)
+	// The machine is shared: the ratio within each repetition (handoff and
+	// Watermill back to back) and the CPU each spends per message are more
+	// robust than the ratio of the medians.
+	var per, hc, wc []float64
+	cpu := func(r result) float64 {
+		return perMsg(r.procCPU, r.n) + perMsg(r.svcCPU["postgres"], r.n) + perMsg(r.svcCPU["nats-server"], r.n)
+	}
+	for i := range min(len(thr["handoff"]), len(thr["watermill"])) {
+		h, w := thr["handoff"][i], thr["watermill"][i]
+		per = append(per, h.msgsPerSec()/w.msgsPerSec())
+		hc, wc = append(hc, cpu(h)), append(wc, cpu(w))
+	}
+	fmt.Printf("ratio per repetition: %s → median %.2fx\n", joinf(per, "%.2f"), median(per))
+	fmt.Printf("cpu µs/msg (bench + its postgres backends + nats-server), handoff: %s → median %.0f; Watermill: %s → median %.0f; Watermill ÷ handoff %.2fx\n",
+		joinf(hc, "%.0f"), median(hc), joinf(wc, "%.0f"), median(wc), median(wc)/median(hc))
 	if len(lim) > 0 {
 		fmt.Println("\nwhat limits the rate (one run each)")
 		for _, l := range lim {
@@ -294,4 +298,12 @@ func pct(d []time.Duration, q float64) time.Duration {
 	i := int(q/100*float64(len(s))+0.5) - 1
 	i = max(0, min(i, len(s)-1))
 	return s[i]
+}
+
+func joinf(v []float64, f string) string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = fmt.Sprintf(f, x)
+	}
+	return strings.Join(out, ", ")
 }

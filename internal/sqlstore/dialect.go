@@ -23,6 +23,7 @@ type Dialect struct {
 	dollar       bool // $1 placeholders instead of ?
 	intTime      bool // times as INTEGER microseconds
 	markSQL      string
+	markManySQL  string // marks an array of ids in one statement ($1 consumer, $2 ids, $3 time); "": a VALUES list
 	lockSQL      string
 	purgeInbox   string
 	migrateStyle int
@@ -41,6 +42,12 @@ func Postgres() *Dialect {
 		dollar: true,
 		markSQL: `INSERT INTO handoff_inbox (consumer, message_id, received_at) VALUES (?, ?, ?)
 			ON CONFLICT (consumer, message_id) DO NOTHING`,
+		// One statement text whatever the number of ids (one prepared
+		// statement per connection, three parameters), rather than a
+		// VALUES list of 3n parameters per batch size.
+		markManySQL: `INSERT INTO handoff_inbox (consumer, message_id, received_at)
+			SELECT ?, id, ? FROM unnest(?::text[]) AS u(id)
+			ON CONFLICT (consumer, message_id) DO NOTHING RETURNING message_id`,
 		lockSQL: `INSERT INTO handoff_dlq_consumers (consumer, touched) VALUES (?, 1)
 			ON CONFLICT (consumer) DO UPDATE SET touched = handoff_dlq_consumers.touched + 1`,
 		purgeInbox: `DELETE FROM handoff_inbox WHERE (consumer, message_id) IN

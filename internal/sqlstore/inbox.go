@@ -89,7 +89,7 @@ func (s *InboxStore[Tx]) Savepoint(ctx context.Context, tx Tx, fn func() error) 
 // committed) or inserts (it rolled back). Several ids on PostgreSQL and
 // SQLite are one multi-row insert returning the ids it inserted; on MySQL
 // they are marked one at a time (INSERT IGNORE cannot say which rows it
-// skipped).
+// skipped). PostgreSQL's multi-row insert takes the ids as one array.
 func (s *InboxStore[Tx]) Mark(ctx context.Context, tx Tx, consumer string, ids ...string) ([]bool, error) {
 	// A key that cannot be stored never will be: the error is permanent.
 	if err := checkKey("consumer", consumer); err != nil {
@@ -118,12 +118,18 @@ func (s *InboxStore[Tx]) Mark(ctx context.Context, tx Tx, consumer string, ids .
 		}
 		return fresh, nil
 	}
-	args := make([]any, 0, 3*len(ids))
-	for _, id := range ids {
-		args = append(args, consumer, id, now)
+	var stmt string
+	var args []any
+	if s.d.markManySQL != "" {
+		stmt, args = s.d.markManySQL, []any{consumer, now, ids}
+	} else {
+		args = make([]any, 0, 3*len(ids))
+		for _, id := range ids {
+			args = append(args, consumer, id, now)
+		}
+		stmt = `INSERT INTO handoff_inbox (consumer, message_id, received_at) VALUES ` + placeholders(len(ids), 3) +
+			` ON CONFLICT (consumer, message_id) DO NOTHING RETURNING message_id`
 	}
-	stmt := `INSERT INTO handoff_inbox (consumer, message_id, received_at) VALUES ` + placeholders(len(ids), 3) +
-		` ON CONFLICT (consumer, message_id) DO NOTHING RETURNING message_id`
 	rows, err := q.Query(ctx, s.d.q(stmt), args...)
 	if err != nil {
 		return nil, err
