@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/handoffhq/handoff/system"
@@ -51,19 +50,8 @@ func topologyCmd(_ context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	g := topology.FromSystem(sys)
-	for _, path := range spans {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("topology: %w", err)
-		}
-		sp, err := topology.ReadOTLP(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("topology: %s: %w", path, err)
-		}
-		if _, err := g.ObserveSpans(sp, nil); err != nil {
-			return fmt.Errorf("topology: %s: %w", path, err)
-		}
+	if err := observeFiles(g, spans); err != nil {
+		return fmt.Errorf("topology: %w", err)
 	}
 	if sub == "export" {
 		switch *format {
