@@ -6,13 +6,16 @@
 //
 //	go run ./saga -inflight 1000 -duration 10s
 //	go run ./saga -inflight 100000 -duration 10s -mode coordinator
+//	go run ./saga -inflight 1000 -duration 20s -mode temporal -temporal /tmp/temporal [-temporal-db /tmp/t.db]
 //
 // Modes: eager (the default) starts each saga in a transaction of its own
 // and Start runs the three local steps in it, so the saga has completed
 // when that transaction commits; coordinator makes the first step a no-op
 // remote Call, so Start only creates the saga and the coordinator's Run
 // claims it (a lease), runs the call and then the local steps: the path a
-// saga with a remote step takes.
+// saga with a remote step takes. temporal runs the same three-step saga on
+// Temporal (its Go SDK, local activities) against the temporal CLI's dev
+// server, which the run starts and stops itself (see temporal.go).
 package main
 
 import (
@@ -42,9 +45,17 @@ func main() {
 	inflight := flag.Int("inflight", 1000, "sagas in flight besides the measured ones")
 	duration := flag.Duration("duration", 10*time.Second, "how long to start sagas")
 	workers := flag.Int("workers", 8, "concurrent starters")
-	mode := flag.String("mode", "eager", "eager or coordinator")
+	mode := flag.String("mode", "eager", "eager, coordinator or temporal (the peer: the same saga on a temporal dev server)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
+	temporalBin := flag.String("temporal", "/tmp/temporal", "temporal CLI binary whose dev server -mode temporal starts")
+	temporalDB := flag.String("temporal-db", "", "-mode temporal: the dev server's database file (default: in memory)")
+	pollers := flag.Int("pollers", 0, "-mode temporal: the SDK worker's workflow task pollers (0: the SDK's default)")
 	flag.Parse()
+	if *mode == "temporal" {
+		runTemporal(temporalConfig{bin: *temporalBin, dbFile: *temporalDB, inflight: *inflight,
+			duration: *duration, workers: *workers, pollers: *pollers})
+		return
+	}
 	ctx := context.Background()
 
 	schema := fmt.Sprintf("bench_saga_%d", time.Now().UnixNano())
@@ -152,9 +163,15 @@ func seed(ctx context.Context, db *sql.DB, version string, n int) {
 	check(err)
 }
 
+// atExit, if set, runs before check exits (it stops a server the run started).
+var atExit func()
+
 func check(err error) {
 	if err != nil {
 		log.Print(err)
+		if atExit != nil {
+			atExit()
+		}
 		os.Exit(1)
 	}
 }
