@@ -30,15 +30,19 @@ import (
 	"github.com/handoffhq/handoff/topology/topologyotlp"
 )
 
-const serveSynopsis = `serve --db URL [--broker URL] [--addr HOST:PORT] (--token T | --insecure) [flags]
+const serveSynopsis = `serve --db URL [--broker URL] [--addr HOST:PORT] (--token T | --token-file F | --insecure) [flags]
 
 Runs handoff's APIs on one port over a production database (PostgreSQL,
 MySQL/MariaDB; a SQLite file works too): the dead letters (/dead-letters),
 the schema registry (/registry), the contract broker (/contracts), the
 integration graph (/topology, declared by --system and observed from the
 OTLP/HTTP traces services export to /v1/traces), /healthz, /readyz and
-/metrics. Every route needs the token (OTLP exporters send it as a header:
-OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer T"). Several
+/metrics. Every route needs a token (OTLP exporters send it as a header:
+OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer T"): --token is an admin
+token; --token-file gives tokens with scopes (read: every GET, look-ups,
+compatibility and can-i-deploy; write: registering, publishing pacts and
+results, replaying and editing dead letters, posting traces; admin: deleting,
+registry config and mode, broker environments; SECURITY.md). Several
 instances may share one database: the dead letters, schemas and contracts
 are all in it (the registry's caches are bounded as package registry says).
 The observed topology is the exception: each instance keeps in memory the
@@ -61,6 +65,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	brokerURL := fs.String("broker", "", "broker dead letters are replayed through: "+brokerSchemes+" (env HANDOFF_BROKER; none: no replays)")
 	addr := fs.String("addr", defaultAddr, "HTTP listen address (env HANDOFF_ADDR)")
 	token := fs.String("token", "", "token every request needs, as Bearer or basic-auth password (env HANDOFF_TOKEN)")
+	tokenFile := fs.String("token-file", "", tokenFileHelp+" (env HANDOFF_TOKEN_FILE)")
 	insecure := fs.Bool("insecure", false, "serve without --token: anyone who can reach the port may read and change dead letters, schemas and contracts")
 	publicURL := fs.String("public-url", "", "the URL clients reach this server by, for the contract broker's links (default: http(s)://ADDR as listened on)")
 	certFile := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (and --tls-key)")
@@ -93,9 +98,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("serve: --traces: none or otlp (stdout is handoff dev's)")
 	}
 	log := otelsetup.Logger(stderr, slog.LevelInfo)
-	if *token == "" {
+	scoped, err := readTokenFile(*tokenFile, *token, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	var tokens httpguard.Tokens
+	if *token != "" {
+		if err := tokens.Add(httpguard.ScopeAdmin, *token); err != nil {
+			return fmt.Errorf("serve: --token: %w", err)
+		}
+	}
+	for _, t := range scoped {
+		if err := tokens.Add(t.Scope, t.Token); err != nil {
+			return fmt.Errorf("serve: --token-file line %d: %w", t.Line, err)
+		}
+	}
+	if tokens.Len() == 0 {
 		if !*insecure {
-			return errors.New("serve: --token is required, or HANDOFF_TOKEN (or --insecure, to let anyone who can reach the port read and change dead letters, schemas and contracts)")
+			return errors.New("serve: --token or --token-file is required, or HANDOFF_TOKEN (or --insecure, to let anyone who can reach the port read and change dead letters, schemas and contracts)")
 		}
 		log.Warn("serve: INSECURE: no --token: every route is open to whoever reaches the port", "addr", *addr)
 	}
@@ -136,7 +156,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	reg, err := registry.NewServer(db.registryStore(), registry.WithLogger(log))
+	// The registry and the broker check their own routes' scopes; serve's
+	// guard lets any token of the set through to them.
+	regOpts := []registry.ServerOption{registry.WithLogger(log)}
+	brokerOpts := []broker.Option{}
+	if *token != "" {
+		regOpts = append(regOpts, registry.WithRequiredToken(*token))
+		brokerOpts = append(brokerOpts, broker.WithToken(*token))
+	}
+	for _, t := range scoped {
+		regOpts = append(regOpts, registry.WithScopedToken(t.Scope.String(), t.Token))
+		brokerOpts = append(brokerOpts, broker.WithScopedToken(t.Scope.String(), t.Token))
+	}
+	reg, err := registry.NewServer(db.registryStore(), regOpts...)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -166,7 +198,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: --otlp-max-bytes: %w", err)
 	}
-	contracts, err := broker.New(db.contractStore(), broker.WithLogger(log), broker.WithBaseURL(base+"/contracts"))
+	contracts, err := broker.New(db.contractStore(), append(brokerOpts, broker.WithLogger(log), broker.WithBaseURL(base+"/contracts"))...)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -184,7 +216,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if serveMount != nil {
 		serveMount(mux)
 	}
-	gd := guard(*addr, *token)
+	gd := guard(*addr, "")
+	gd.Scoped, gd.Need = tokens, serveNeed
 	root := http.NewServeMux()
 	root.Handle("/", gd.Wrap(mux))
 	root.Handle("/v1/traces", obs.metrics.Handler("/v1/traces", otlpGuard(gd, traces)))
@@ -289,6 +322,22 @@ func otlpGuard(g httpguard.Guard, rcv http.Handler) http.Handler {
 		r.Header.Del("Content-Type")
 		inner.ServeHTTP(w, r)
 	})
+}
+
+// serveNeed is the scope a request to serve needs from its guard. The
+// registry and the contract broker check their routes' scopes themselves,
+// so any token gets through to them here.
+func serveNeed(r *http.Request) httpguard.Scope {
+	safe := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions
+	switch {
+	case safe, strings.HasPrefix(r.URL.Path, "/registry/"), strings.HasPrefix(r.URL.Path, "/contracts/"):
+		return httpguard.ScopeRead
+	case r.URL.Path == "/v1/traces":
+		return httpguard.ScopeWrite
+	case strings.HasPrefix(r.URL.Path, "/dead-letters") && r.Method != http.MethodDelete:
+		return httpguard.ScopeWrite // replay, edit
+	}
+	return httpguard.ScopeAdmin // deleting dead letters, anything else
 }
 
 // serveMount, when a test sets it, mounts more routes on serve's mux.

@@ -73,6 +73,13 @@ type Guard struct {
 	Token string
 	// OpenReads lets GET and HEAD requests through without the token.
 	OpenReads bool
+	// Scoped, when it holds tokens, replaces Token: a request needs a
+	// token of the set whose scope covers Need's answer for it (401
+	// without one, 403 when its scope is too low).
+	Scoped Tokens
+	// Need says which scope a request needs; nil: read for GET, HEAD and
+	// OPTIONS, write for the rest.
+	Need func(*http.Request) Scope
 }
 
 // LoopbackHosts are the names a loopback server answers to.
@@ -113,7 +120,26 @@ func (g Guard) Wrap(h http.Handler) http.Handler {
 				return
 			}
 		}
-		if g.Token != "" && !(safe && g.OpenReads) && !tok.PresentedBy(r) {
+		if g.Scoped.Len() > 0 {
+			if !(safe && g.OpenReads) {
+				need := ScopeWrite
+				if safe {
+					need = ScopeRead
+				}
+				if g.Need != nil {
+					need = g.Need(r)
+				}
+				switch st, msg := g.Scoped.Refusal(r, need); st {
+				case http.StatusUnauthorized:
+					w.Header().Set("WWW-Authenticate", `Bearer realm="handoff"`)
+					refuse(w, st, 40101, "Unauthorized: "+msg)
+					return
+				case http.StatusForbidden:
+					refuse(w, st, 40301, "Forbidden: "+msg)
+					return
+				}
+			}
+		} else if g.Token != "" && !(safe && g.OpenReads) && !tok.PresentedBy(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="handoff"`)
 			refuse(w, http.StatusUnauthorized, 40101, "Unauthorized: a valid token is required")
 			return

@@ -146,3 +146,46 @@ func TestNewServer_Defaults(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// A guard with scoped tokens asks Need for each request's scope: 401
+// without a token of the set, 403 with one whose scope is too low.
+func TestGuard_ScopedTokens(t *testing.T) {
+	var ts Tokens
+	for _, st := range []struct {
+		s   Scope
+		tok string
+	}{{ScopeRead, "r"}, {ScopeWrite, "w"}, {ScopeAdmin, "a"}} {
+		if err := ts.Add(st.s, st.tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := Guard{Scoped: ts, Need: func(r *http.Request) Scope {
+		if r.Method == http.MethodDelete {
+			return ScopeAdmin
+		}
+		if r.Method == http.MethodGet {
+			return ScopeRead
+		}
+		return ScopeWrite
+	}}
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, c := range []struct {
+		method, tok string
+		want        int
+	}{
+		{"GET", "", 401}, {"GET", "x", 401}, {"GET", "r", 200},
+		{"POST", "r", 403}, {"POST", "w", 200}, {"POST", "a", 200},
+		{"DELETE", "w", 403}, {"DELETE", "a", 200},
+	} {
+		req := httptest.NewRequest(c.method, "http://h/x", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		if c.tok != "" {
+			req.Header.Set("Authorization", "Bearer "+c.tok)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("%s with token %q: %d %s, want %d", c.method, c.tok, rec.Code, rec.Body, c.want)
+		}
+	}
+}
