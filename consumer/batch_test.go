@@ -190,15 +190,20 @@ func TestMux_BatchesPerRoute(t *testing.T) {
 		synctest.Wait()
 		batching.mu.Lock()
 		defer batching.mu.Unlock()
+		// A route's share of a batch that is one message goes to Handle,
+		// so what was handled is counted from the handler's record, and
+		// the batch sizes show that some went together.
 		handled, big := 0, 0
+		for _, v := range batching.order {
+			handled += len(v)
+		}
 		for _, n := range batching.sizes {
-			handled += n
 			if n > 1 {
 				big++
 			}
 		}
 		if handled != 7 || big == 0 {
-			t.Errorf("the batching route got batches %v (%d messages), want 7 messages with a batch of more than one", batching.sizes, handled)
+			t.Errorf("the batching route handled %d messages in batches %v, want 7 with a batch of more than one", handled, batching.sizes)
 		}
 		mu.Lock()
 		defer mu.Unlock()
