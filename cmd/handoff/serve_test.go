@@ -356,6 +356,9 @@ func TestServe_MariaDB(t *testing.T) {
 	if code, body := httpCall(t, "GET", base+"/dead-letters", "tok", "", nil); code != http.StatusOK || strings.TrimSpace(body) != "[]" {
 		t.Errorf("dead letters: %d %s", code, body)
 	}
+	if code, body := httpCall(t, "GET", base+"/sagas?status=stuck&counts=true", "tok", "", nil); code != http.StatusOK || strings.TrimSpace(body) != `{"sagas":[]}` {
+		t.Errorf("sagas: %d %s", code, body)
+	}
 }
 
 // On stop, serve refuses new connections at once, lets a request in
