@@ -207,12 +207,12 @@ func dlqCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return fmt.Errorf("dlq %s: %w", cmd, err)
 		}
 	}
-	if *server != "" && incidents != nil && *incidents {
-		return errors.New("dlq list --incidents: not through --server yet; the server answers GET /dead-letters/incidents")
-	}
 	if *server != "" {
 		a := remoteArgs{ff: ff, ids: fs.Args(), asJSON: asJSON != nil && *asJSON, all: all != nil && *all,
 			dryRun: *dryRun, errorText: *errorText, rate: *rate, classifier: classifier}
+		if incidents != nil && *incidents {
+			a.incidents, a.gap = true, *gap
+		}
 		if cmd == "edit" {
 			a.data, a.contentType = *data, *contentType
 		}

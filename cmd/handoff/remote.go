@@ -7,13 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/handoffhq/handoff/contract"
 	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/registry"
 )
 
 // remotePage is how many letters dlq list asks the server for at once.
@@ -36,26 +40,96 @@ func gone(err error) bool {
 		errors.Is(err, dlq.ErrNotFound) || errors.Is(err, dlq.ErrAlreadyReplayed)
 }
 
-// dlqServer is a server's /dead-letters API (handoff dev's or serve's).
-type dlqServer struct {
+// endpoint is where a command sends its requests (a handoff server, a
+// registry, a contract broker) and what to tell the user when one fails.
+type endpoint struct {
+	url      string // as the user gave it
+	what     string // "handoff serve or handoff dev", "the schema registry", ...
+	tokenEnv string // the environment variable --token defaults to
+}
+
+// statusOf is the HTTP status of a refusal by any of the clients the
+// commands use, 0 when err is not one.
+func statusOf(err error) int {
+	var ae *apiError
+	var re *registry.Error
+	var be *contract.BrokerError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status
+	case errors.As(err, &re):
+		return re.HTTPStatus()
+	case errors.As(err, &be):
+		return be.Status
+	}
+	return 0
+}
+
+// explain adds to err what to do next: give the token, a token of
+// another scope, or start the server. Other errors come back as they are.
+func (e endpoint) explain(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	switch statusOf(err) {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w (give --token or set %s)", err, e.tokenEnv)
+	case http.StatusForbidden:
+		return fmt.Errorf("%w (give --token a token of the scope named)", err)
+	case 0:
+		var ne net.Error
+		var ue *url.Error
+		if errors.As(err, &ne) || errors.As(err, &ue) {
+			return fmt.Errorf("%w (is %s running at %s?)", err, e.what, e.url)
+		}
+	}
+	return err
+}
+
+// apiServer is a running handoff server's HTTP API (handoff serve's or
+// dev's), for every command's --server: dlq, schema, topology.
+type apiServer struct {
+	endpoint
 	server, token string
 	base          *url.URL
 }
 
-func newDLQServer(cmd, server, token string) (*dlqServer, error) {
+func newAPIServer(cmd, server, token string) (*apiServer, error) {
 	base, err := url.Parse(strings.TrimSuffix(server, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("dlq %s: --server %q: must be the server's http or https URL, e.g. http://127.0.0.1:8477", cmd, server)
+		return nil, fmt.Errorf("%s: --server %q: must be the server's http or https URL, e.g. http://127.0.0.1:8477", cmd, server)
 	}
-	return &dlqServer{server: server, token: token, base: base}, nil
+	return &apiServer{endpoint: serverEndpoint(server), server: server, token: token, base: base}, nil
+}
+
+func serverEndpoint(server string) endpoint {
+	return endpoint{url: server, what: "handoff serve or handoff dev", tokenEnv: "HANDOFF_TOKEN"}
+}
+
+// dlqServer is a server's /dead-letters API.
+type dlqServer struct{ *apiServer }
+
+func newDLQServer(cmd, server, token string) (*dlqServer, error) {
+	s, err := newAPIServer("dlq "+cmd, server, token)
+	return &dlqServer{s}, err
 }
 
 // do makes one request and decodes a 2xx JSON answer into v (when not
-// nil); it returns the Link header.
-func (s *dlqServer) do(ctx context.Context, method, u, contentType string, body []byte, v any) (string, error) {
+// nil); it returns the Link header. Its errors say what to do next.
+func (s *apiServer) do(ctx context.Context, method, u, contentType string, body []byte, v any) (string, error) {
+	b, link, err := s.call(ctx, method, u, contentType, body)
+	if err != nil || v == nil || b == nil {
+		return link, s.explain(err)
+	}
+	return link, json.Unmarshal(b, v)
+}
+
+// call makes one request and returns a 2xx answer's body (nil for 204)
+// and Link header; another answer is an *apiError.
+func (s *apiServer) call(ctx context.Context, method, u, contentType string, body []byte) ([]byte, string, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	if s.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.token)
@@ -65,12 +139,12 @@ func (s *dlqServer) do(ctx context.Context, method, u, contentType string, body 
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("is the server running at %s? %w", s.server, err)
+		return nil, "", err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	if res.StatusCode/100 != 2 {
 		var e struct {
@@ -81,18 +155,15 @@ func (s *dlqServer) do(ctx context.Context, method, u, contentType string, body 
 		if json.Unmarshal(b, &e) == nil && e.Error+e.Message != "" {
 			msg = e.Error + e.Message
 		}
-		switch res.StatusCode {
-		case http.StatusUnauthorized:
-			msg += " (give the server's token with --token or HANDOFF_TOKEN)"
-		case http.StatusMethodNotAllowed:
+		if res.StatusCode == http.StatusMethodNotAllowed && strings.HasPrefix(req.URL.Path, s.base.Path+"/dead-letters") {
 			msg += " (this server's dead-letter API is read-only, as handoff dev's is: use --db, or a handoff serve)"
 		}
-		return "", &apiError{res.StatusCode, msg}
+		return nil, "", &apiError{res.StatusCode, msg}
 	}
-	if v == nil || res.StatusCode == http.StatusNoContent {
-		return res.Header.Get("Link"), nil
+	if res.StatusCode == http.StatusNoContent {
+		b = nil
 	}
-	return res.Header.Get("Link"), json.Unmarshal(b, v)
+	return b, res.Header.Get("Link"), nil
 }
 
 func (s *dlqServer) letterURL(id string, more ...string) string {
@@ -168,6 +239,8 @@ type remoteArgs struct {
 	rate        float64
 	data        string // edit: a file, or - for stdin
 	contentType string
+	incidents   bool // list: grouped by cause, gap apart
+	gap         time.Duration
 }
 
 // dlqRemote runs a dlq command against a server's /dead-letters API
@@ -227,6 +300,9 @@ func dlqRemote(ctx context.Context, cmd, server, token string, a remoteArgs, std
 		printLetter(stdout, l, a.classifier)
 		return nil
 	case "list":
+		if a.incidents {
+			return s.incidents(ctx, a, selected, server, stdout, stderr)
+		}
 		all, err := selected("")
 		if err != nil {
 			return fmt.Errorf("dlq list: %w", err)
@@ -291,6 +367,49 @@ func dlqRemote(ctx context.Context, cmd, server, token string, a remoteArgs, std
 		return bulk(ctx, "purge", ls, a.dryRun, 0, s.remove, stdout, stderr)
 	}
 	return fmt.Errorf("dlq %s: unknown command", cmd)
+}
+
+// incidents prints the letters the filters select grouped into incidents:
+// as the server groups them (GET /dead-letters/incidents), or, with
+// --error or --rules (which the server does not know), grouped here from
+// the letters listed.
+func (s *dlqServer) incidents(ctx context.Context, a remoteArgs, selected func(string) ([]*dlq.Letter, error), server string, stdout, stderr io.Writer) error {
+	var in []dlq.Incident
+	n := 0
+	if a.errorText != "" || a.classifier != dlq.DefaultClassifier {
+		ls, err := selected("")
+		if err != nil {
+			return fmt.Errorf("dlq list --incidents: %w", err)
+		}
+		in, n = dlq.Incidents(ls, a.classifier, a.gap), len(ls)
+	} else {
+		q := url.Values{}
+		for k, v := range a.ff {
+			if *v != "" {
+				q.Set(k, *v)
+			}
+		}
+		if a.gap > 0 {
+			q.Set("gap", a.gap.String())
+		}
+		u := s.base.JoinPath("dead-letters", "incidents")
+		u.RawQuery = q.Encode()
+		if _, err := s.do(ctx, http.MethodGet, u.String(), "", nil, &in); err != nil {
+			return fmt.Errorf("dlq list --incidents: %w", err)
+		}
+		for _, x := range in {
+			n += x.Count
+		}
+	}
+	if a.asJSON {
+		if in == nil {
+			in = []dlq.Incident{}
+		}
+		return printJSON(stdout, in)
+	}
+	printIncidents(stdout, in)
+	fmt.Fprintf(stderr, "%d dead letters in %d incident(s); see one with: handoff dlq show ID --server %s\n", n, len(in), server)
+	return nil
 }
 
 func readData(path string, stdin io.Reader) ([]byte, error) {

@@ -18,8 +18,8 @@ import (
 )
 
 const schemaUsage = `Usage:
-  handoff schema impact SUBJECT FILE [--registry URL | --old FILE [--level L]] [--file handoff.yaml]
-                        [--pacts FILE|DIR]... [--spans OTLP.json]... [--type JSON|AVRO|PROTOBUF] [--json]
+` + schemaOpsUsage + `  handoff schema impact   SUBJECT FILE [--server URL | --registry URL | --old FILE [--level L]] [--file handoff.yaml]
+                          [--pacts FILE|DIR]... [--spans OTLP.json]... [--type JSON|AVRO|PROTOBUF] [--json]
 
 impact: which consumers of SUBJECT (declared in handoff.yaml, observed in
 traces) read the fields the schema in FILE removes or alters, per their
@@ -39,6 +39,14 @@ func schemaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch args[0] {
 	case "impact":
 		return schemaImpact(ctx, args[1:], stdout, stderr)
+	case "register":
+		return schemaRegister(ctx, args[1:], stdout, stderr)
+	case "check":
+		return schemaCheck(ctx, args[1:], stdout, stderr)
+	case "get":
+		return schemaGet(ctx, args[1:], stdout, stderr)
+	case "list":
+		return schemaList(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, schemaUsage)
 		return flag.ErrHelp
@@ -49,9 +57,8 @@ func schemaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func schemaImpact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("impact", stderr)
-	regURL := fs.String("registry", os.Getenv("HANDOFF_REGISTRY_URL"), "the registry holding SUBJECT's versions and level (env HANDOFF_REGISTRY_URL)")
-	token := fs.String("token", os.Getenv("HANDOFF_REGISTRY_TOKEN"), "bearer token for --registry (env HANDOFF_REGISTRY_TOKEN)")
-	oldFile := fs.String("old", "", "instead of --registry: the version consumers read today, from a file")
+	t := addRegistryTarget(fs)
+	oldFile := fs.String("old", "", "instead of --server or --registry: the version consumers read today, from a file")
 	levelFlag := fs.String("level", "", "with --old: the subject's compatibility level (default BACKWARD)")
 	typeFlag := fs.String("type", "", "schema type of FILE: JSON, AVRO or PROTOBUF (default: by extension, .avsc AVRO, .proto PROTOBUF, else JSON)")
 	file := fs.String("file", system.FileName, "the system's handoff.yaml (skipped when the default is absent)")
@@ -74,17 +81,24 @@ func schemaImpact(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	typ, err := schemaTypeOf(*typeFlag, path)
 	if err != nil {
-		return err
+		return fmt.Errorf("schema impact: %w", err)
 	}
 	proposed, err := schema.Parse(schema.Schema{Type: typ, Text: string(text)})
 	if err != nil {
 		return fmt.Errorf("schema impact: %s: %w", path, err)
 	}
 	in := impact.Input{Subject: subject, New: proposed}
-	switch {
-	case *oldFile != "" && *regURL != "":
-		return errors.New("schema impact: give --registry or --old, not both")
-	case *oldFile != "":
+	if *oldFile != "" {
+		// --old beats a registry from the environment, not one on the
+		// command line.
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "server" || f.Name == "registry" {
+				err = fmt.Errorf("schema impact: give --%s or --old, not both", f.Name)
+			}
+		})
+		if err != nil {
+			return err
+		}
 		b, err := os.ReadFile(*oldFile)
 		if err != nil {
 			return fmt.Errorf("schema impact: --old: %w", err)
@@ -99,15 +113,17 @@ func schemaImpact(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				return fmt.Errorf("schema impact: --level: %w", err)
 			}
 		}
-	case *regURL != "":
+	} else {
 		if *levelFlag != "" {
 			return errors.New("schema impact: --level goes with --old; the registry says the subject's level")
 		}
-		if in.Earlier, in.Level, err = registryVersions(ctx, *regURL, *token, subject); err != nil {
-			return fmt.Errorf("schema impact: %w", err)
+		c, ep, err := t.registryClient("schema impact")
+		if err != nil {
+			return fmt.Errorf("%w (or --old FILE)", err)
 		}
-	default:
-		return errors.New("schema impact: --registry URL (or HANDOFF_REGISTRY_URL) or --old FILE is required")
+		if in.Earlier, in.Level, err = registryVersions(ctx, c, subject); err != nil {
+			return schemaErr("schema impact", subject, "", ep, err)
+		}
 	}
 	if _, err := os.Stat(*file); err == nil || *file != system.FileName {
 		if in.System, err = system.Load(*file); err != nil {
@@ -157,7 +173,7 @@ func schemaTypeOf(flagValue, path string) (schema.Type, error) {
 	if flagValue != "" {
 		t, err := schema.ParseType(flagValue)
 		if err != nil {
-			return "", fmt.Errorf("schema impact: --type: %w", err)
+			return "", fmt.Errorf("--type: %w", err)
 		}
 		return t, nil
 	}
@@ -172,18 +188,10 @@ func schemaTypeOf(flagValue, path string) (schema.Type, error) {
 
 // registryVersions fetches every version of subject, oldest first, and its
 // compatibility level (the global one when it has none of its own).
-func registryVersions(ctx context.Context, url, token, subject string) ([]schema.Version, schema.Level, error) {
-	var opts []registry.ClientOption
-	if token != "" {
-		opts = append(opts, registry.WithToken(token))
-	}
-	c, err := registry.NewClient(url, opts...)
-	if err != nil {
-		return nil, "", err
-	}
+func registryVersions(ctx context.Context, c *registry.Client, subject string) ([]schema.Version, schema.Level, error) {
 	nums, err := c.Versions(ctx, subject)
 	if err != nil {
-		return nil, "", fmt.Errorf("subject %s: %w", subject, err)
+		return nil, "", err
 	}
 	var out []schema.Version
 	for _, n := range nums {
