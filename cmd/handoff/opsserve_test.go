@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/handoffhq/handoff"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/registry"
+	"github.com/handoffhq/handoff/topology"
 )
 
 // startSQLiteServe runs handoff serve on a SQLite file with token tok
@@ -274,5 +276,94 @@ func TestDLQ_IncidentsThroughServe(t *testing.T) {
 	}
 	if _, _, err := opsCLI("dlq", "list", "--incidents", "--server", refusedURL(t)); err == nil || !strings.Contains(err.Error(), "is handoff serve or handoff dev running at") {
 		t.Fatalf("--incidents with no server: %v", err)
+	}
+}
+
+// topology export and show with --server read the graph handoff serve
+// holds: declared by its --system, observed from the traces posted to
+// /v1/traces. Each export is what GET /topology answers in that format;
+// show lists the observed drift, and with --file the owners' findings.
+func TestTopologyCLI_ThroughServe(t *testing.T) {
+	clearOpsEnv(t)
+	sys := writeFile(t, t.TempDir(), "handoff.yaml", `version: 1
+system: shop
+services:
+  - name: checkout
+    owner: team-a
+    integrations:
+      - {kind: sync, protocol: http, to: payments, route: POST /charges}
+  - name: payments
+    owner: team-b
+`)
+	const tok = "topology-token"
+	base, _ := startSQLiteServe(t, tok, "--system", sys)
+	spans := []byte(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]},"scopeSpans":[{"spans":[` +
+		`{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"orders publish","kind":4,"attributes":[{"key":"messaging.system","value":{"stringValue":"nats"}},{"key":"messaging.destination.name","value":{"stringValue":"orders"}}]},` +
+		`{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175","name":"GET","kind":3,"attributes":[{"key":"http.request.method","value":{"stringValue":"GET"}},{"key":"peer.service","value":{"stringValue":"inventory"}}]}` +
+		`]}]}]}`)
+	if code, body := httpCall(t, "POST", base+"/v1/traces", tok, "application/json", spans); code != http.StatusOK {
+		t.Fatalf("post spans: %d %s", code, body)
+	}
+
+	cli := func(args ...string) (string, string, error) {
+		return opsCLI(append(args, "--server", base, "--token", tok)...)
+	}
+	for _, format := range []string{"json", "dot", "mermaid"} {
+		out, errs, err := cli("topology", "export", "--format", format)
+		code, want := httpCall(t, "GET", base+"/topology?format="+format, tok, "", nil)
+		if err != nil || code != http.StatusOK || out != want {
+			t.Errorf("export --format %s: %v %s\n%s\nwant (%d)\n%s", format, err, errs, out, code, want)
+		}
+	}
+	out, _, err := cli("topology", "export", "--format", "json")
+	var doc topology.Document
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	edges := map[string]topology.Edge{}
+	for _, e := range doc.Edges {
+		edges[e.From+">"+e.To] = e
+	}
+	if e := edges["checkout>orders"]; e.Observed.Calls != 1 || e.Declared {
+		t.Errorf("observed publish: %+v", e)
+	}
+	if e := edges["checkout>payments"]; !e.Declared || e.Observed.Calls != 0 {
+		t.Errorf("declared call: %+v", e)
+	}
+	if out, _, err := cli("topology", "export", "--format", "svg"); err != nil || !strings.Contains(out, "<svg") || !strings.Contains(out, "inventory") {
+		t.Errorf("export --format svg: %v\n%s", err, out)
+	}
+
+	out, _, err = cli("topology", "show")
+	if err != nil || !strings.Contains(out, "server "+base+": 3 services, 1 topics (no handoff.yaml") ||
+		!strings.Contains(out, "observed, not declared: checkout -> inventory (sync)") || !strings.Contains(out, "declared, never observed: checkout -> payments (sync)") {
+		t.Errorf("show: %v\n%s", err, out)
+	}
+	out, _, err = cli("topology", "show", "--file", sys, "--json")
+	var shown struct {
+		Edges    []topology.Edge
+		Findings []topology.Finding
+	}
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || len(shown.Edges) != len(doc.Edges) || shown.Findings == nil {
+		t.Errorf("show --file --json: %v\n%s", err, out)
+	}
+	if out, _, err := cli("topology", "show", "--file", sys); err != nil || !strings.Contains(out, "server "+base+", system shop: 2 services") {
+		t.Errorf("show --file: %v\n%s", err, out)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"topology", "show", "--server", base}, "give --token or set HANDOFF_TOKEN"},
+		{[]string{"topology", "export", "--format", "dot", "--server", refusedURL(t)}, "is handoff serve or handoff dev running at http://127.0.0.1:"},
+		{[]string{"topology", "export", "--format", "png", "--server", base, "--token", tok}, "--format is json, dot, mermaid or svg"},
+		{[]string{"topology", "show", "--server", "127.0.0.1:8477"}, "must be the server's http or https URL"},
+		{[]string{"topology", "show", "--server", base + "/registry", "--token", tok}, "this server answers no /topology"},
+	} {
+		out, errs, err := opsCLI(c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error saying %q\n%s%s", c.args, err, c.want, out, errs)
+		}
 	}
 }
