@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/handoffhq/handoff/check"
+	"github.com/handoffhq/handoff/contract"
 	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/system"
 	"github.com/handoffhq/handoff/topology"
@@ -35,7 +36,7 @@ func checkCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	junit := fs.String("junit", "", "also write JUnit XML to this file")
 	maxHops := fs.Int("max-hops", 0, "longest synchronous chain allowed (default 3)")
 	minAvail := fs.Float64("min-availability", 0, "least availability of a synchronous chain, a fraction (default 0.995)")
-	setUsage(fs, "check [--file handoff.yaml] [--registry URL] [--broker URL] [--tests REPORT.json] [--spans OTLP.json]...\n"+
+	setUsage(fs, "check [--file handoff.yaml] [--registry URL] [--broker URL] [--server URL] [--tests REPORT.json] [--spans OTLP.json]...\n"+
 		"                     [--openapi OLD,NEW]... [--deploy P=V --to-environment E] [--json] [--junit FILE]")
 	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
@@ -48,6 +49,20 @@ func checkCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	in := check.Input{System: sys, Environment: *env, Thresholds: topology.Thresholds{MaxHops: *maxHops, MinAvailability: *minAvail}}
+	brokerURL, brokerToken, _, hasBroker, err := bf.t.resolve("check")
+	if err != nil {
+		return err
+	}
+	if hasBroker {
+		in.Broker = &contract.BrokerClient{BaseURL: brokerURL, Token: brokerToken}
+	}
+	if s := bf.t.chosenServer; s != "" && *regURL == "" {
+		// --server: the server's registry too, unless --registry names one.
+		*regURL = strings.TrimSuffix(s, "/") + "/registry"
+		if *regToken == "" {
+			*regToken = brokerToken
+		}
+	}
 	if *regURL != "" {
 		var opts []registry.ClientOption
 		if *regToken != "" {
@@ -55,11 +70,6 @@ func checkCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		if in.Registry, err = registry.NewClient(*regURL, opts...); err != nil {
 			return fmt.Errorf("check: --registry: %w", err)
-		}
-	}
-	if *bf.url != "" {
-		if in.Broker, err = bf.client(); err != nil {
-			return err
 		}
 	}
 	switch *tests {

@@ -33,6 +33,8 @@ const contractUsage = `Usage:
 Commands that talk to a broker take --broker URL (env HANDOFF_BROKER_URL or
 PACT_BROKER_BASE_URL) and --token T (env HANDOFF_BROKER_TOKEN or
 PACT_BROKER_TOKEN); they work with handoff's broker and the Pact Broker.
+Or --server URL (env HANDOFF_SERVER): a running handoff serve, whose broker
+is at URL/contracts, with its --token (env HANDOFF_TOKEN).
 --json prints the result for programs. Exit status: 0 on success (verified,
 deployable), 1 otherwise.
 `
@@ -74,23 +76,29 @@ func contractCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 }
 
 type brokerFlags struct {
-	url, token *string
-	json       *bool
+	t    *target
+	json *bool
 }
 
 func addBrokerFlags(fs *flag.FlagSet) brokerFlags {
 	return brokerFlags{
-		url:   fs.String("broker", envOr("HANDOFF_BROKER_URL", os.Getenv("PACT_BROKER_BASE_URL")), "broker URL (env HANDOFF_BROKER_URL, PACT_BROKER_BASE_URL)"),
-		token: fs.String("token", envOr("HANDOFF_BROKER_TOKEN", os.Getenv("PACT_BROKER_TOKEN")), "broker token (env HANDOFF_BROKER_TOKEN, PACT_BROKER_TOKEN)"),
-		json:  fs.Bool("json", false, "print JSON"),
+		t: addTarget(fs, "broker", "the contract broker (handoff's or the Pact Broker)", "/contracts",
+			[]string{"HANDOFF_BROKER_URL", "PACT_BROKER_BASE_URL"}, []string{"HANDOFF_BROKER_TOKEN", "PACT_BROKER_TOKEN"}),
+		json: fs.Bool("json", false, "print JSON"),
 	}
 }
 
-func (b brokerFlags) client() (*contract.BrokerClient, error) {
-	if *b.url == "" {
-		return nil, errors.New("contract: --broker is required (or HANDOFF_BROKER_URL)")
+// client is the broker a contract command talks to: --broker, or a
+// handoff server's at --server URL/contracts; ep explains its failures.
+func (b brokerFlags) client(cmd string) (*contract.BrokerClient, endpoint, error) {
+	base, token, ep, ok, err := b.t.resolve(cmd)
+	if err != nil {
+		return nil, ep, err
 	}
-	return &contract.BrokerClient{BaseURL: *b.url, Token: *b.token}, nil
+	if !ok {
+		return nil, ep, fmt.Errorf("%s: --broker URL (or HANDOFF_BROKER_URL) or --server URL (a handoff server, or HANDOFF_SERVER) is required", cmd)
+	}
+	return &contract.BrokerClient{BaseURL: base, Token: token}, ep, nil
 }
 
 type multi []string
@@ -156,13 +164,13 @@ func contractPublish(ctx context.Context, args []string, stdout, stderr io.Write
 	buildURL := fs.String("build-url", "", "the CI build's URL")
 	var tags multi
 	fs.Var(&tags, "tag", "a tag of the consumer version (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	if *version == "" {
 		return errors.New("contract publish: --consumer-version is required")
 	}
-	c, err := bf.client()
+	c, ep, err := bf.client("contract publish")
 	if err != nil {
 		return err
 	}
@@ -194,7 +202,7 @@ func contractPublish(ctx context.Context, args []string, stdout, stderr io.Write
 		ps := byConsumer[consumer]
 		notices, err := c.PublishContracts(ctx, contract.PublishRequest{Pacticipant: consumer, Version: *version, Branch: *branch, Tags: tags, BuildURL: *buildURL, Pacts: ps})
 		if err != nil {
-			return fmt.Errorf("contract publish: %w", err)
+			return fmt.Errorf("contract publish: %w", ep.explain(err))
 		}
 		r := result{Consumer: consumer, Version: *version, Branch: *branch, Notices: notices}
 		for _, p := range ps {
@@ -232,7 +240,7 @@ func contractVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	buildURL := fs.String("build-url", "", "the CI build's URL, published with the results")
 	var selectors multi
 	fs.Var(&selectors, "selector", `a consumer version selector as JSON, e.g. '{"mainBranch":true}' (repeatable)`)
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	if *provider == "" || *providerURL == "" {
@@ -252,7 +260,7 @@ func contractVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			return err
 		}
 	} else {
-		c, err := bf.client()
+		c, ep, err := bf.client("contract verify")
 		if err != nil {
 			return fmt.Errorf("%w (or give pact files)", err)
 		}
@@ -276,7 +284,7 @@ func contractVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			src.IncludeWIPSince = t
 		}
 		if rep, err = v.VerifyBroker(ctx, src); err != nil {
-			return err
+			return fmt.Errorf("contract verify: %w", ep.explain(err))
 		}
 	}
 	if *bf.json {
@@ -322,19 +330,19 @@ func contractCanIDeploy(ctx context.Context, args []string, stdout, stderr io.Wr
 	p := fs.String("pacticipant", "", "the application to deploy")
 	v := fs.String("version", "", "its version")
 	env := fs.String("to-environment", "", "the environment to deploy to")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	if *p == "" || *v == "" || *env == "" {
 		return errors.New("contract can-i-deploy: --pacticipant, --version and --to-environment are required")
 	}
-	c, err := bf.client()
+	c, ep, err := bf.client("contract can-i-deploy")
 	if err != nil {
 		return err
 	}
 	verdict, err := c.CanIDeploy(ctx, *p, *v, *env)
 	if err != nil {
-		return fmt.Errorf("contract can-i-deploy: %w", err)
+		return fmt.Errorf("contract can-i-deploy: %w", ep.explain(err))
 	}
 	if *bf.json {
 		if err := printJSON(stdout, verdict); err != nil {
@@ -368,13 +376,13 @@ func contractRecordDeployment(ctx context.Context, args []string, stdout, stderr
 	env := fs.String("environment", "", "the environment")
 	instance := fs.String("application-instance", "", "the instance, when one environment runs several")
 	release := fs.Bool("release", false, "record a release (versions released stay supported side by side) rather than a deployment")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	if *p == "" || *v == "" || *env == "" {
 		return errors.New("contract record-deployment: --pacticipant, --version and --environment are required")
 	}
-	c, err := bf.client()
+	c, ep, err := bf.client("contract record-deployment")
 	if err != nil {
 		return err
 	}
@@ -382,7 +390,7 @@ func contractRecordDeployment(ctx context.Context, args []string, stdout, stderr
 		if errors.Is(err, contract.ErrEnvironmentNotFound) {
 			return fmt.Errorf("contract record-deployment: %w (create it with: handoff contract create-environment --name %s)", err, *env)
 		}
-		return fmt.Errorf("contract record-deployment: %w", err)
+		return fmt.Errorf("contract record-deployment: %w", ep.explain(err))
 	}
 	what := "deployment"
 	if *release {
@@ -400,18 +408,18 @@ func contractCreateEnvironment(ctx context.Context, args []string, stdout, stder
 	bf := addBrokerFlags(fs)
 	name := fs.String("name", "", "the environment's name")
 	prod := fs.Bool("production", false, "it is a production environment")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	if *name == "" {
 		return errors.New("contract create-environment: --name is required")
 	}
-	c, err := bf.client()
+	c, ep, err := bf.client("contract create-environment")
 	if err != nil {
 		return err
 	}
 	if err := c.CreateEnvironment(ctx, *name, *prod); err != nil {
-		return fmt.Errorf("contract create-environment: %w", err)
+		return fmt.Errorf("contract create-environment: %w", ep.explain(err))
 	}
 	if *bf.json {
 		return printJSON(stdout, map[string]any{"name": *name, "production": *prod})
@@ -427,7 +435,7 @@ func contractBroker(ctx context.Context, args []string, stdout, stderr io.Writer
 	token := fs.String("token", envOr("HANDOFF_BROKER_TOKEN", ""), "admin token (every route) (env HANDOFF_BROKER_TOKEN)")
 	tokenFile := fs.String("token-file", envOr("HANDOFF_BROKER_TOKEN_FILE", ""), tokenFileHelp+" (env HANDOFF_BROKER_TOKEN_FILE)")
 	openReads := fs.Bool("open-reads", true, "let reads through without the token")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

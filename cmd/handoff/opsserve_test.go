@@ -7,12 +7,14 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/handoffhq/handoff"
+	"github.com/handoffhq/handoff/contract"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/topology"
@@ -360,6 +362,77 @@ services:
 		{[]string{"topology", "export", "--format", "png", "--server", base, "--token", tok}, "--format is json, dot, mermaid or svg"},
 		{[]string{"topology", "show", "--server", "127.0.0.1:8477"}, "must be the server's http or https URL"},
 		{[]string{"topology", "show", "--server", base + "/registry", "--token", tok}, "this server answers no /topology"},
+	} {
+		out, errs, err := opsCLI(c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error saying %q\n%s%s", c.args, err, c.want, out, errs)
+		}
+	}
+}
+
+// The contract commands through handoff serve's broker (--server, the
+// broker at URL/contracts): publish, create an environment, can-i-deploy
+// refuses an unverified pact (exit status 1), verify from the broker and
+// publish the results, record the deployment, and can-i-deploy agrees; the
+// flags stand anywhere, and each mistake says what to do next.
+func TestContractCLI_ThroughServe(t *testing.T) {
+	clearOpsEnv(t)
+	const tok = "contract-token"
+	base, _ := startSQLiteServe(t, tok)
+	dir := t.TempDir()
+	writePact(t, dir, "paid")
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id":7,"status":"paid"}`))
+	}))
+	defer provider.Close()
+	cli := func(args ...string) (string, string, error) {
+		return opsCLI(append(args, "--server", base, "--token", tok)...)
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, errs, err := cli(args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s%s", args, err, out, errs)
+		}
+		return out
+	}
+	if out := must("contract", "publish", dir, "--consumer-version", "w1", "--branch", "main"); !strings.Contains(out, "published the pacts of web w1 on branch main with orders") {
+		t.Fatalf("publish: %s", out)
+	}
+	must("contract", "create-environment", "--name", "production", "--production")
+	out, _, err := cli("contract", "can-i-deploy", "--pacticipant", "web", "--version", "w1", "--to-environment", "production")
+	if !errors.Is(err, errNotDeployable) || !strings.Contains(out, "no: web w1 cannot be deployed to production") {
+		t.Fatalf("can-i-deploy before verification: %v\n%s", err, out)
+	}
+	if out := must("contract", "verify", "--provider", "orders", "--provider-url", provider.URL, "--provider-version", "o1",
+		"--branch", "main", "--selector", `{"mainBranch":true}`, "--publish"); !strings.Contains(out, "1 passed, 0 failed") {
+		t.Fatalf("verify: %s", out)
+	}
+	must("contract", "record-deployment", "--pacticipant", "orders", "--version", "o1", "--environment", "production")
+	out = must("contract", "can-i-deploy", "--json", "--pacticipant", "web", "--version", "w1", "--to-environment", "production")
+	var v contract.Verdict
+	if err := json.Unmarshal([]byte(out), &v); err != nil || !v.Deployable {
+		t.Fatalf("can-i-deploy --json: %v %+v\n%s", err, v, out)
+	}
+
+	// A broker in the environment yields to --server on the command line.
+	t.Setenv("HANDOFF_BROKER_URL", refusedURL(t))
+	if _, _, err := cli("contract", "can-i-deploy", "--pacticipant", "web", "--version", "w1", "--to-environment", "production"); err != nil {
+		t.Fatalf("--server with HANDOFF_BROKER_URL set: %v", err)
+	}
+	t.Setenv("HANDOFF_BROKER_URL", "")
+	canI := []string{"contract", "can-i-deploy", "--pacticipant", "web", "--version", "w1", "--to-environment", "production"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{append(canI, "--server", base), "give --token or set HANDOFF_TOKEN"},
+		{append(canI, "--server", refusedURL(t)), "is handoff serve or handoff dev running at http://127.0.0.1:"},
+		{append(canI, "--broker", refusedURL(t)), "is the contract broker (handoff's or the Pact Broker) running at http://127.0.0.1:"},
+		{append(canI, "--server", base, "--broker", base), "give --server or --broker, not both"},
+		{canI, "--broker URL (or HANDOFF_BROKER_URL) or --server URL"},
+		{[]string{"contract", "publish", dir, "--consumer-version", "w2", "--server", base}, "give --token or set HANDOFF_TOKEN"},
 	} {
 		out, errs, err := opsCLI(c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -27,17 +27,21 @@ type target struct {
 	fs                 *flag.FlagSet
 	server, part       *string
 	token              *string
-	partFlag, partEnv  string // "registry", "HANDOFF_REGISTRY_URL"
+	partFlag           string   // "registry"
+	partEnvs           []string // "HANDOFF_REGISTRY_URL"
 	partTokenEnvs      []string
 	partWhat, partPath string // "the schema registry", "/registry"
+
+	chosenServer string // after resolve: the server chosen, if one was
 }
 
-// addTarget adds --server, --PART and --token to fs. tokenEnvs are the
-// environment variables --token defaults to with --PART, in order.
-func addTarget(fs *flag.FlagSet, partFlag, partEnv, partWhat, partPath string, tokenEnvs ...string) *target {
-	t := &target{fs: fs, partFlag: partFlag, partEnv: partEnv, partWhat: partWhat, partPath: partPath, partTokenEnvs: tokenEnvs}
+// addTarget adds --server, --PART and --token to fs. partEnvs are the
+// environment variables --PART defaults to, tokenEnvs those --token
+// defaults to with --PART, each in order.
+func addTarget(fs *flag.FlagSet, partFlag, partWhat, partPath string, partEnvs, tokenEnvs []string) *target {
+	t := &target{fs: fs, partFlag: partFlag, partEnvs: partEnvs, partWhat: partWhat, partPath: partPath, partTokenEnvs: tokenEnvs}
 	t.server = fs.String("server", "", "a handoff server (serve or dev), e.g. http://127.0.0.1:8477: "+partWhat+" at URL"+partPath+" (env HANDOFF_SERVER)")
-	t.part = fs.String(partFlag, "", partWhat+"'s own URL, instead of --server (env "+partEnv+")")
+	t.part = fs.String(partFlag, "", partWhat+"'s own URL, instead of --server (env "+strings.Join(partEnvs, " or ")+")")
 	t.token = fs.String("token", "", "bearer token (env HANDOFF_TOKEN with --server; "+strings.Join(tokenEnvs, " or ")+" with --"+partFlag+")")
 	return t
 }
@@ -58,10 +62,15 @@ func (t *target) resolve(cmd string) (base, token string, ep endpoint, ok bool, 
 		part = ""
 	case set[t.partFlag]:
 		server = ""
-	case os.Getenv(t.partEnv) != "":
-		part, server = os.Getenv(t.partEnv), ""
 	default:
-		server = os.Getenv("HANDOFF_SERVER")
+		for _, e := range t.partEnvs {
+			if part == "" {
+				part = os.Getenv(e)
+			}
+		}
+		if server = ""; part == "" {
+			server = os.Getenv("HANDOFF_SERVER")
+		}
 	}
 	envs := append([]string{"HANDOFF_TOKEN"}, t.partTokenEnvs...)
 	if server == "" {
@@ -74,6 +83,7 @@ func (t *target) resolve(cmd string) (base, token string, ep endpoint, ok bool, 
 		}
 		token = os.Getenv(e)
 	}
+	t.chosenServer = server
 	switch {
 	case server != "":
 		s, err := newAPIServer(cmd, server, token)
@@ -108,7 +118,7 @@ func (t *target) registryClient(cmd string) (*registry.Client, endpoint, error) 
 }
 
 func addRegistryTarget(fs *flag.FlagSet) *target {
-	return addTarget(fs, "registry", "HANDOFF_REGISTRY_URL", "the schema registry", "/registry", "HANDOFF_REGISTRY_TOKEN")
+	return addTarget(fs, "registry", "the schema registry", "/registry", []string{"HANDOFF_REGISTRY_URL"}, []string{"HANDOFF_REGISTRY_TOKEN"})
 }
 
 // schemaErr says what to do next after a registry's refusal: which
