@@ -91,13 +91,17 @@ func (c *BrokerClient) do(ctx context.Context, method, href string, body any, ou
 	if resp.StatusCode >= 300 {
 		be := &BrokerError{Status: resp.StatusCode}
 		var eb struct {
-			Errors  any `json:"errors"`
-			Error   any `json:"error"`
+			Errors  any    `json:"errors"`
+			Error   any    `json:"error"`
+			Message string `json:"message"` // a proxy's or guard's refusal ({"error_code", "message"})
 			Notices []struct{ Text string }
 		}
 		if json.Unmarshal(b, &eb) == nil {
 			be.Messages = flattenErrors(eb.Errors)
 			be.Messages = append(be.Messages, flattenErrors(eb.Error)...)
+			if eb.Message != "" && len(be.Messages) == 0 {
+				be.Messages = []string{eb.Message}
+			}
 			for _, n := range eb.Notices {
 				be.Messages = append(be.Messages, n.Text)
 			}

@@ -427,7 +427,7 @@ func TestContractCLI_ThroughServe(t *testing.T) {
 		args []string
 		want string
 	}{
-		{append(canI, "--server", base), "give --token or set HANDOFF_TOKEN"},
+		{append(canI, "--server", base), "broker answered 401: Unauthorized: a valid token is required (give --token or set HANDOFF_TOKEN)"},
 		{append(canI, "--server", refusedURL(t)), "is handoff serve or handoff dev running at http://127.0.0.1:"},
 		{append(canI, "--broker", refusedURL(t)), "is the contract broker (handoff's or the Pact Broker) running at http://127.0.0.1:"},
 		{append(canI, "--server", base, "--broker", base), "give --server or --broker, not both"},
