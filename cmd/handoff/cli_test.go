@@ -62,6 +62,9 @@ func TestCLI_HelpExitsZeroEverywhere(t *testing.T) {
 		{"dlq", "replay", "--help"}, {"dlq", "purge", "-help"}, {"dlq", "edit", "ID", "--data", "x", "--help"},
 		{"registry", "--help"}, {"registry", "serve", "--help"},
 		{"saga", "--help"}, {"saga", "list", "--help"}, {"saga", "show", "-h"}, {"saga", "retry", "ID", "--help"},
+		{"schema", "--help"}, {"schema", "register", "--help"}, {"schema", "check", "-h"}, {"schema", "get", "--help"},
+		{"schema", "list", "--help"}, {"topology", "show", "--help"}, {"topology", "export", "--help"},
+		{"contract", "can-i-deploy", "--help"}, {"contract", "publish", "--help"},
 	} {
 		var out, errb bytes.Buffer
 		if err := run(context.Background(), args, nil, &out, &errb); err != nil {

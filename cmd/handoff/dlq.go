@@ -81,9 +81,9 @@ func (f filterFlags) filter() (dlq.Filter, error) {
 }
 
 var dlqSynopsis = map[string]string{
-	"list":   "dlq list [filters] [--json] [--incidents [--gap 10m]] [--rules FILE] [--db DB]",
-	"show":   "dlq show ID [--json] [--rules FILE] [--db DB]",
-	"edit":   "dlq edit ID --data FILE|- [--content-type TYPE] [--db DB]",
+	"list":   "dlq list [filters] [--json] [--incidents [--gap 10m]] [--rules FILE] [--db DB | --server URL [--token T]]",
+	"show":   "dlq show ID [--json] [--rules FILE] [--db DB | --server URL [--token T]]",
+	"edit":   "dlq edit ID --data FILE|- [--content-type TYPE] [--db DB | --server URL [--token T]]",
 	"replay": "dlq replay ID... | --all [filters] [--dry-run] [--rate N] (--broker URL [--db DB] | --server URL [--token T])",
 	"purge":  "dlq purge [filters] --yes|--dry-run [--db DB | --server URL [--token T]]",
 }

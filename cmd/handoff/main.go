@@ -1,7 +1,9 @@
 // Command handoff runs the shared parts of handoff: `handoff dev` starts the
 // embedded defaults (SQLite and NATS JetStream under one data directory) with
-// a demo flow, and `handoff dlq` inspects, edits, replays and purges dead
-// letters. Each subcommand wraps library packages and holds no logic of its own.
+// a demo flow, `handoff serve` runs every API on one port, and `handoff dlq`,
+// `saga`, `schema`, `contract` and `topology` operate them, through a
+// running server's API (--server) or directly. Each subcommand wraps library
+// packages and holds no logic of its own.
 package main
 
 import (
@@ -33,13 +35,18 @@ Usage:
   handoff dlq   list|show|edit|replay|purge ...       work with dead letters
   handoff saga  list|show|retry|skip|abort ...        see sagas and their timelines; move a stuck one on
   handoff registry serve --db URL [--token T]         run the schema registry (Confluent's REST API)
-  handoff topology show|export ...                    the integration graph: chains, findings, drift; JSON, DOT, Mermaid
+  handoff schema register|check|get|list ...          register a schema, check a change's compatibility, read the registry
   handoff schema impact SUBJECT FILE ...              which consumers a schema change breaks, and the migration
+  handoff contract publish|verify|can-i-deploy ...    consumer-driven contracts against a broker
+  handoff topology show|export ...                    the integration graph: chains, findings, drift; JSON, DOT, Mermaid, SVG
   handoff check [--registry URL] [--broker URL] [--tests REPORT.json] ...  the go-live gate for CI (table, --json, --junit)
   handoff init  [--force] [FILE]                      write a commented handoff.yaml to start from
   handoff help                                         show this help
 
-Run "handoff COMMAND -h" for a command's flags.
+Operating a running server: dlq, saga, schema, contract and topology take
+--server URL (a handoff serve or dev, e.g. http://127.0.0.1:8477; env
+HANDOFF_SERVER) and --token T (env HANDOFF_TOKEN); --json prints for
+programs. Run "handoff COMMAND -h" for a command's flags.
 `
 
 // run is main without the process: testable end to end. Help asked for

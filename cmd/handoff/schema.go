@@ -21,7 +21,7 @@ const schemaUsage = `Usage:
 ` + schemaOpsUsage + `  handoff schema impact   SUBJECT FILE [--server URL | --registry URL | --old FILE [--level L]] [--file handoff.yaml]
                           [--pacts FILE|DIR]... [--spans OTLP.json]... [--type JSON|AVRO|PROTOBUF] [--json]
 
-impact: which consumers of SUBJECT (declared in handoff.yaml, observed in
+` + schemaOpsHelp + `impact: which consumers of SUBJECT (declared in handoff.yaml, observed in
 traces) read the fields the schema in FILE removes or alters, per their
 message pacts; the subject's compatibility verdict beside the verdict for
 its known consumers; and the migration steps. Exit status 1 when the change

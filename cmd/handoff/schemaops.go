@@ -185,8 +185,9 @@ const schemaOpsUsage = `  handoff schema register SUBJECT FILE [--type JSON|AVRO
   handoff schema check    SUBJECT FILE [--version N|latest] [--type T] [--reference ...]... [--json]
   handoff schema get      SUBJECT [--version N|latest] | --id N [--json]
   handoff schema list     [SUBJECT] [--json]
+`
 
-register, check, get and list talk to --server URL (a handoff server: its
+const schemaOpsHelp = `register, check, get and list talk to --server URL (a handoff server: its
 registry at URL/registry; env HANDOFF_SERVER) or --registry URL (any
 Confluent-compatible registry; env HANDOFF_REGISTRY_URL), with --token T
 (env HANDOFF_TOKEN, or HANDOFF_REGISTRY_TOKEN with --registry). register
@@ -194,6 +195,7 @@ prints the subject's version and the schema's id; check prints the verdict
 and each incompatibility, exit status 1 when incompatible; get prints the
 schema (--json: the registry's answer); list prints the subjects, or a
 subject's versions.
+
 `
 
 func schemaRegister(ctx context.Context, args []string, stdout, stderr io.Writer) error {
