@@ -440,3 +440,35 @@ func TestContractCLI_ThroughServe(t *testing.T) {
 		}
 	}
 }
+
+// A token whose scope is too narrow is told so, with the scope needed, by
+// each command through the server; schema impact reads the server's
+// registry too.
+func TestOps_NarrowTokenIsToldTheScopeNeeded(t *testing.T) {
+	clearOpsEnv(t)
+	dir := t.TempDir()
+	tokens := writeFile(t, dir, "tokens", "read:r-tok\nwrite:w-tok\n")
+	base, _ := startServe(t, "--db", filepath.Join(dir, "h.db"), "--token-file", tokens)
+	v1 := writeFile(t, dir, "v1.json", `{"type":"object","properties":{"id":{"type":"string"}},"additionalProperties":false}`)
+	writePact(t, dir, "paid")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"schema", "register", "s-value", v1}, "write scope"},
+		{[]string{"contract", "create-environment", "--name", "test"}, "admin scope"},
+		{[]string{"dlq", "replay", "01a2467c-0000-7000-8000-000000000000"}, "write scope"},
+	} {
+		out, errs, err := opsCLI(append(c.args, "--server", base, "--token", "r-tok")...)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "give --token a token of the scope named") {
+			t.Errorf("%v with a read token: %v, want it to name the %s\n%s%s", c.args, err, c.want, out, errs)
+		}
+	}
+	if out, errs, err := opsCLI("schema", "register", "s-value", v1, "--server", base, "--token", "w-tok"); err != nil {
+		t.Fatalf("register with a write token: %v\n%s%s", err, out, errs)
+	}
+	out, errs, err := opsCLI("schema", "impact", "s-value", v1, "--server", base, "--token", "r-tok")
+	if err != nil || !strings.Contains(out, "subject s-value") || !strings.Contains(out, "compatible") {
+		t.Fatalf("impact --server: %v\n%s%s", err, out, errs)
+	}
+}
