@@ -184,9 +184,9 @@ func TestSchemaCLI_ThroughServe(t *testing.T) {
 		{[]string{"schema", "get", "no.such", "--server", base, "--token", tok}, "no subject \"no.such\": `handoff schema list` shows the subjects"},
 		{[]string{"schema", "check", "no.such", v1, "--version", "1", "--server", base, "--token", tok}, "no subject \"no.such\""},
 		{[]string{"schema", "get", subj, "--version", "9", "--server", base, "--token", tok}, "has no version 9: `handoff schema list orders-value` shows its versions"},
-		{[]string{"schema", "list", "--server", base}, "give --token or set HANDOFF_TOKEN"},
+		{[]string{"schema", "list", "--server", base}, "give the token with --token or HANDOFF_TOKEN"},
 		{[]string{"schema", "list", "--server", base, "--token", "wrong"}, "401"},
-		{[]string{"schema", "list", "--registry", base + "/registry"}, "give --token or set HANDOFF_REGISTRY_TOKEN"},
+		{[]string{"schema", "list", "--registry", base + "/registry"}, "give the token with --token or HANDOFF_REGISTRY_TOKEN"},
 		{[]string{"schema", "list", "--registry", base, "--token", tok}, "no schema registry answers at " + base},
 		{[]string{"schema", "list", "--server", refusedURL(t)}, "is handoff serve or handoff dev running at http://127.0.0.1:"},
 		{[]string{"schema", "list", "--registry", refusedURL(t)}, "is the schema registry running at http://127.0.0.1:"},
@@ -273,7 +273,7 @@ func TestDLQ_IncidentsThroughServe(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &in); err != nil || len(in) != 1 || in[0].Count != 3 {
 		t.Fatalf("--incidents --error: %v %+v\n%s", err, in, out)
 	}
-	if _, _, err := opsCLI("dlq", "list", "--incidents", "--server", base); err == nil || !strings.Contains(err.Error(), "give --token or set HANDOFF_TOKEN") {
+	if _, _, err := opsCLI("dlq", "list", "--incidents", "--server", base); err == nil || !strings.Contains(err.Error(), "give the token with --token or HANDOFF_TOKEN") {
 		t.Fatalf("--incidents without the token: %v", err)
 	}
 	if _, _, err := opsCLI("dlq", "list", "--incidents", "--server", refusedURL(t)); err == nil || !strings.Contains(err.Error(), "is handoff serve or handoff dev running at") {
@@ -357,7 +357,7 @@ services:
 		args []string
 		want string
 	}{
-		{[]string{"topology", "show", "--server", base}, "give --token or set HANDOFF_TOKEN"},
+		{[]string{"topology", "show", "--server", base}, "give the token with --token or HANDOFF_TOKEN"},
 		{[]string{"topology", "export", "--format", "dot", "--server", refusedURL(t)}, "is handoff serve or handoff dev running at http://127.0.0.1:"},
 		{[]string{"topology", "export", "--format", "png", "--server", base, "--token", tok}, "--format is json, dot, mermaid or svg"},
 		{[]string{"topology", "show", "--server", "127.0.0.1:8477"}, "must be the server's http or https URL"},
@@ -427,12 +427,12 @@ func TestContractCLI_ThroughServe(t *testing.T) {
 		args []string
 		want string
 	}{
-		{append(canI, "--server", base), "broker answered 401: Unauthorized: a valid token is required (give --token or set HANDOFF_TOKEN)"},
+		{append(canI, "--server", base), "broker answered 401: Unauthorized: a valid token is required (give the token with --token or HANDOFF_TOKEN)"},
 		{append(canI, "--server", refusedURL(t)), "is handoff serve or handoff dev running at http://127.0.0.1:"},
 		{append(canI, "--broker", refusedURL(t)), "is the contract broker (handoff's or the Pact Broker) running at http://127.0.0.1:"},
 		{append(canI, "--server", base, "--broker", base), "give --server or --broker, not both"},
 		{canI, "--broker URL (or HANDOFF_BROKER_URL) or --server URL"},
-		{[]string{"contract", "publish", dir, "--consumer-version", "w2", "--server", base}, "give --token or set HANDOFF_TOKEN"},
+		{[]string{"contract", "publish", dir, "--consumer-version", "w2", "--server", base}, "give the token with --token or HANDOFF_TOKEN"},
 	} {
 		out, errs, err := opsCLI(c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

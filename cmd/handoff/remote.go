@@ -73,7 +73,7 @@ func (e endpoint) explain(err error) error {
 	}
 	switch statusOf(err) {
 	case http.StatusUnauthorized:
-		return fmt.Errorf("%w (give --token or set %s)", err, e.tokenEnv)
+		return fmt.Errorf("%w (give the token with --token or %s)", err, e.tokenEnv)
 	case http.StatusForbidden:
 		return fmt.Errorf("%w (give --token a token of the scope named)", err)
 	case 0:

@@ -143,9 +143,9 @@ func sagaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	where := " --db " + redact(*dbSpec)
 	var ops sagaOps
 	if *server != "" {
-		c, err := newSagaClient(*server, *token)
+		c, err := newSagaClient(cmd, *server, *token)
 		if err != nil {
-			return fmt.Errorf("saga %s: %w", cmd, err)
+			return err
 		}
 		ops, where = c, " --server "+*server
 	} else {
@@ -416,59 +416,24 @@ func (l localSagas) operate(ctx context.Context, op, id string) (*saga.Detail, e
 }
 
 // sagaClient is a server's /sagas API.
-type sagaClient struct {
-	server, token string
-	base          *url.URL
-}
+type sagaClient struct{ *apiServer }
 
-func newSagaClient(server, token string) (*sagaClient, error) {
-	base, err := url.Parse(strings.TrimSuffix(server, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("--server %q: must be the server's http or https URL, e.g. http://127.0.0.1:8477", server)
+func newSagaClient(cmd, server, token string) (*sagaClient, error) {
+	s, err := newAPIServer("saga "+cmd, server, token)
+	if err != nil {
+		return nil, err
 	}
-	return &sagaClient{server: server, token: token, base: base}, nil
+	return &sagaClient{s}, nil
 }
 
 // do makes one request and decodes a 2xx JSON answer into v.
 func (s *sagaClient) do(ctx context.Context, method, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
-	if err != nil {
-		return err
+	_, err := s.apiServer.do(ctx, method, u, "", nil, v)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.status == http.StatusNotFound && !strings.Contains(ae.msg, "no saga") {
+		ae.msg += " (is it a handoff serve with the /sagas API?)"
 	}
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("is the server running at %s? %w", s.server, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if res.StatusCode/100 != 2 {
-		var e struct {
-			Error   string `json:"error"`
-			Message string `json:"message"` // the guard's refusals
-		}
-		msg := strings.TrimSpace(string(b))
-		if json.Unmarshal(b, &e) == nil && e.Error+e.Message != "" {
-			msg = e.Error + e.Message
-		}
-		switch res.StatusCode {
-		case http.StatusUnauthorized:
-			msg += " (give the server's token with --token or HANDOFF_TOKEN)"
-		case http.StatusForbidden:
-			msg += " (ask for a token of that scope)"
-		case http.StatusNotFound:
-			if !strings.Contains(msg, "no saga") {
-				msg += " (is it a handoff serve with the /sagas API?)"
-			}
-		}
-		return &apiError{res.StatusCode, msg}
-	}
-	return json.Unmarshal(b, v)
+	return err
 }
 
 func (s *sagaClient) list(ctx context.Context, q url.Values) (*sagaPage, error) {
