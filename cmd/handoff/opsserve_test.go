@@ -472,3 +472,37 @@ func TestOps_NarrowTokenIsToldTheScopeNeeded(t *testing.T) {
 		t.Fatalf("impact --server: %v\n%s%s", err, out, errs)
 	}
 }
+
+// handoff check --server asks the server's registry and broker: the
+// schema checkpoint finds the subject registered there, can-i-deploy asks
+// its broker; without --server both say none was given.
+func TestCheckCLI_ThroughServe(t *testing.T) {
+	clearOpsEnv(t)
+	const tok = "check-token"
+	base, _ := startSQLiteServe(t, tok)
+	dir := t.TempDir()
+	sys := writeFile(t, dir, "handoff.yaml", `version: 1
+system: shop
+services:
+  - name: checkout
+    owner: team-a
+    integrations:
+      - {kind: async, protocol: nats, direction: publish, topic: orders, subject: orders-value}
+topics:
+  - {name: orders, owner: team-a, broker: nats, subject: orders-value}
+`)
+	v1 := writeFile(t, dir, "v1.json", `{"type":"object","properties":{"id":{"type":"string"}},"additionalProperties":false}`)
+	if out, errs, err := opsCLI("schema", "register", "orders-value", v1, "--server", base, "--token", tok); err != nil {
+		t.Fatalf("register: %v\n%s%s", err, out, errs)
+	}
+	args := []string{"check", "--file", sys, "--deploy", "checkout=c1", "--to-environment", "production"}
+	without, _, _ := opsCLI(args...)
+	if !strings.Contains(without, "no registry given") || !strings.Contains(without, "no broker given") {
+		t.Fatalf("check without --server:\n%s", without)
+	}
+	with, errs, _ := opsCLI(append(args, "--server", base, "--token", tok)...)
+	if strings.Contains(with, "no registry given") || strings.Contains(with, "no broker given") || strings.Contains(with, "orders-value: not registered") ||
+		!strings.Contains(with, "checkout c1: not deployable to production: The pacticipant checkout is unknown to the broker") {
+		t.Fatalf("check --server:\n%s%s", with, errs)
+	}
+}
