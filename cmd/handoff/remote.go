@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -86,8 +87,87 @@ func (e endpoint) explain(err error) error {
 	return err
 }
 
+// target is the flags naming where a command's requests go: --server (a
+// handoff server, its part under a path) or the part's own URL flag
+// (--registry, --broker), and --token.
+type target struct {
+	fs                 *flag.FlagSet
+	server, part       *string
+	token              *string
+	partFlag           string   // "registry"
+	partEnvs           []string // "HANDOFF_REGISTRY_URL"
+	partTokenEnvs      []string
+	partWhat, partPath string // "the schema registry", "/registry"
+
+	chosenServer string // after resolve: the server chosen, if one was
+}
+
+// addTarget adds --server, --PART and --token to fs. partEnvs are the
+// environment variables --PART defaults to, tokenEnvs those --token
+// defaults to with --PART, each in order.
+func addTarget(fs *flag.FlagSet, partFlag, partWhat, partPath string, partEnvs, tokenEnvs []string) *target {
+	t := &target{fs: fs, partFlag: partFlag, partEnvs: partEnvs, partWhat: partWhat, partPath: partPath, partTokenEnvs: tokenEnvs}
+	t.server = fs.String("server", "", "a handoff server (serve or dev), e.g. http://127.0.0.1:8477: "+partWhat+" at URL"+partPath+" (env HANDOFF_SERVER)")
+	t.part = fs.String(partFlag, "", partWhat+"'s own URL, instead of --server (env "+strings.Join(partEnvs, " or ")+")")
+	t.token = fs.String("token", "", "bearer token (env HANDOFF_TOKEN with --server; "+strings.Join(tokenEnvs, " or ")+" with --"+partFlag+")")
+	return t
+}
+
+// resolve returns the base URL to send requests to, the token, and the
+// endpoint that explains failures. A flag on the command line beats the
+// environment; of two URLs from the environment, the part's own (which
+// names the part) beats HANDOFF_SERVER; both flags on the command line is
+// an error. ok is false when neither is given.
+func (t *target) resolve(cmd string) (base, token string, ep endpoint, ok bool, err error) {
+	set := map[string]bool{}
+	t.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	server, part := *t.server, *t.part
+	switch {
+	case set["server"] && set[t.partFlag]:
+		return "", "", endpoint{}, false, fmt.Errorf("%s: give --server or --%s, not both", cmd, t.partFlag)
+	case set["server"]:
+		part = ""
+	case set[t.partFlag]:
+		server = ""
+	default:
+		for _, e := range t.partEnvs {
+			if part == "" {
+				part = os.Getenv(e)
+			}
+		}
+		if server = ""; part == "" {
+			server = os.Getenv("HANDOFF_SERVER")
+		}
+	}
+	envs := append([]string{"HANDOFF_TOKEN"}, t.partTokenEnvs...)
+	if server == "" {
+		envs = append(append([]string{}, t.partTokenEnvs...), "HANDOFF_TOKEN")
+	}
+	token = *t.token
+	for _, e := range envs {
+		if token != "" || set["token"] {
+			break
+		}
+		token = os.Getenv(e)
+	}
+	t.chosenServer = server
+	switch {
+	case server != "":
+		s, err := newAPIServer(cmd, server, token)
+		if err != nil {
+			return "", "", endpoint{}, false, err
+		}
+		return s.base.JoinPath(t.partPath).String(), token, s.endpoint, true, nil
+	case part != "":
+		return part, token, endpoint{url: part, what: t.partWhat, tokenEnv: envs[0]}, true, nil
+	}
+	return "", "", endpoint{}, false, nil
+}
+
 // apiServer is a running handoff server's HTTP API (handoff serve's or
-// dev's), for every command's --server: dlq, schema, topology.
+// dev's), for the --server of dlq, saga and topology; schema and contract
+// reach the server's registry and broker through their own clients, with
+// target choosing the URL and endpoint explaining their failures.
 type apiServer struct {
 	endpoint
 	server, token string
