@@ -90,7 +90,7 @@ func main() {
 	flag.DurationVar(&cfg.wmPoll, "wm-poll", 10*time.Millisecond, "Watermill SQL subscriber PollInterval (its default is 1s)")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of handoff's first sustained end-to-end window here (pprof labels part=relay|consumer)")
 	flag.StringVar(&cfg.drainprofile, "drainprofile", "", "write a CPU profile of handoff's first backlog drain here")
-	flag.StringVar(&cfg.phases, "phases", "ceiling,writer,relay,e2e,latency,drain", "measurements to run")
+	flag.StringVar(&cfg.phases, "phases", "ceiling,writer,relay,consumer,e2e,latency,drain", "measurements to run")
 	flag.StringVar(&cfg.systems, "systems", "handoff,watermill", "systems to run, in this order each round")
 	flag.BoolVar(&cfg.notify, "notify", true, "experiment: false writes handoff's outbox without NOTIFY (relay polls)")
 	flag.StringVar(&cfg.relayParams, "relay-params", "", "experiment: runtime parameters for the relay's PostgreSQL connections, e.g. synchronous_commit=off")
@@ -123,6 +123,8 @@ type result struct {
 	p50, p99, pmx time.Duration
 
 	fillRate, drain float64
+
+	consumerCeiling float64 // received/s draining a full stream, relay idle
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -170,6 +172,9 @@ func run(ctx context.Context, cfg config) error {
 			}
 		}
 		if err := step("relay", func(s string, r *result) error { return e.sustained(ctx, s, r, false, "") }); err != nil {
+			return err
+		}
+		if err := step("consumer", func(s string, r *result) error { return e.consumerCeiling(ctx, s, r) }); err != nil {
 			return err
 		}
 		if err := step("e2e", func(s string, r *result) error {
@@ -586,6 +591,46 @@ func (e *env) drain(ctx context.Context, sys string, r *result, profile string) 
 	})
 }
 
+// consumerCeiling is the consumer side alone: the stream is filled first
+// (a backlog committed, then relayed with no consumer running), then the
+// consumer with its inbox starts and drains it; received/s is its ceiling,
+// the other side of end-to-end's "smaller of the two ceilings".
+func (e *env) consumerCeiling(ctx context.Context, sys string, r *result) error {
+	return e.measure(ctx, sys, "cons", func(s system, sp *space, tr *tracker) error {
+		if err := s.fill(ctx, e.cfg.backlog, e.cfg.fillPer); err != nil {
+			return fmt.Errorf("fill: %w", err)
+		}
+		c := tr.committed.Load()
+		if err := s.startRelay(ctx); err != nil {
+			return err
+		}
+		stream := s.stream()
+		if err := waitFor(ctx, 120*time.Second, func() (bool, error) {
+			n, err := e.streamMsgs(ctx, stream)
+			return n >= c, err
+		}, func() int64 { n, _ := e.streamMsgs(ctx, stream); return n }); err != nil {
+			return fmt.Errorf("filling the stream: %w", err)
+		}
+		var smp sampler
+		smp.start()
+		if err := s.startConsumer(ctx); err != nil {
+			return err
+		}
+		if err := waitFor(ctx, 120*time.Second, func() (bool, error) { return tr.distinctReceived() >= c, nil },
+			func() int64 { return tr.received.Load() }); err != nil {
+			return err
+		}
+		smp.stop()
+		if err := e.checkAll(ctx, s, sp, tr, c, true); err != nil {
+			return err
+		}
+		r.consumerCeiling = float64(c) / smp.elapsed.Seconds()
+		fmt.Printf("%-9s consumer ceiling (stream full, relay idle): %6.0f received/s (%d in %.2fs; %s)\n",
+			sys, r.consumerCeiling, c, smp.elapsed.Seconds(), smp.cores())
+		return nil
+	})
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/1e6) }
 
 func median[T any](rs []*result, f func(*result) T, less func(a, b T) int) T {
@@ -655,6 +700,7 @@ func summary(cfg config, systems []string, res map[string][]*result) {
 	row("commit→receipt p50", func(rs []*result) string { return ms(medD(rs, func(r *result) time.Duration { return r.p50 })) })
 	row("commit→receipt p99", func(rs []*result) string { return ms(medD(rs, func(r *result) time.Duration { return r.p99 })) })
 	row("backlog drain ev/s", f0(func(r *result) float64 { return r.drain }))
+	row("consumer ceiling, received/s (stream full, relay idle)", f0(func(r *result) float64 { return r.consumerCeiling }))
 
 	w := res["watermill"]
 
@@ -687,6 +733,23 @@ func summary(cfg config, systems []string, res map[string][]*result) {
 		ratio(name+" relay-only published / own ceiling", " (target ≥ 0.90)", h, h, func(r *result) float64 { return r.relayPub }, ceil)
 		ratio(name+" relay-only commits / own ceiling", "", h, h, func(r *result) float64 { return r.relayCommit }, ceil)
 		ratio(name+" end-to-end received / own ceiling", "", h, h, func(r *result) float64 { return r.e2eRecv }, ceil)
+		lesser := func(r *result) float64 {
+			if r.consumerCeiling == 0 {
+				return 0
+			}
+			return min(r.ceiling, r.consumerCeiling)
+		}
+		// On a machine whose CPU both sides share, running them together
+		// can at best reach the rate at which their per-event CPU costs add
+		// up to the whole machine: 1 / (1/producer + 1/consumer).
+		additive := func(r *result) float64 {
+			if r.consumerCeiling == 0 || r.ceiling == 0 {
+				return 0
+			}
+			return 1 / (1/r.ceiling + 1/r.consumerCeiling)
+		}
+		ratio(name+" end-to-end received / min(own ceiling, consumer ceiling)", " (target ≥ 0.90)", h, h, func(r *result) float64 { return r.e2eRecv }, lesser)
+		ratio(name+" end-to-end received / 1/(1/own ceiling + 1/consumer ceiling)", " (shared-CPU bound)", h, h, func(r *result) float64 { return r.e2eRecv }, additive)
 		fmt.Printf("%s p99 at half load: median %s (target ≤ 10ms)\n", name, ms(medD(h, func(r *result) time.Duration { return r.p99 })))
 		if w != nil {
 			ratio(name+" ceiling / watermill", "", h, w, ceil, ceil)
