@@ -293,9 +293,15 @@ func ReadOTLP(r io.Reader) ([]Span, error) {
 // ObserveSpans records the observations of spans in g and returns how many
 // it recorded.
 func (g *Graph) ObserveSpans(spans []Span, resolve Resolver) (int, error) {
+	return ObserveSpans(g, spans, resolve)
+}
+
+// ObserveSpans gives the observations of spans to o (a Graph, or a Shared
+// graph) and returns how many it gave.
+func ObserveSpans(o Observer, spans []Span, resolve Resolver) (int, error) {
 	obs := Observations(spans, resolve)
-	for _, o := range obs {
-		if err := g.Observe(o); err != nil {
+	for _, ob := range obs {
+		if err := o.Observe(ob); err != nil {
 			return 0, err
 		}
 	}
