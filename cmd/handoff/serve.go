@@ -51,8 +51,7 @@ instances and restarts) and serves /topology from what the database holds,
 read at most every --topology-cache. An edge observed by one instance is
 on every other one's /topology within --topology-flush + --topology-cache
 (3 s by default), and on its own at once; edges not seen for
---topology-retention (7 days) are dropped. An instance that crashes loses
-the edges of its last --topology-flush.
+--topology-retention (7 days) are dropped.
 With --broker, dead letters can be replayed through the API; without it,
 they can be listed, edited and purged.
 
