@@ -112,12 +112,22 @@ func waitCalls(t *testing.T, base, tok, edge string, want int64, bound time.Dura
 	}
 }
 
-// Two handoff serve instances on one PostgreSQL share the observed
-// topology: spans posted to one appear on the other's /topology within
-// --topology-flush + --topology-cache, the counts both received add up,
-// next to the declared edges, and all of it survives a restart of both.
+// Two handoff serve instances on one database (PostgreSQL, MariaDB, a
+// SQLite file) share the observed topology: spans posted to one appear on
+// the other's /topology within --topology-flush + --topology-cache, the
+// counts both received add up, next to the declared edges, and all of it
+// survives a restart of both.
 func TestServe_InstancesShareTheObservedTopology(t *testing.T) {
-	pg := testenv.PostgresURL(t)
+	for name, db := range map[string]func(t *testing.T) string{
+		"PostgreSQL": func(t *testing.T) string { return testenv.PostgresURL(t) },
+		"MariaDB":    func(t *testing.T) string { return "mysql://" + testenv.MySQLDSN(t) },
+		"SQLite":     func(t *testing.T) string { return filepath.Join(t.TempDir(), "h.db") },
+	} {
+		t.Run(name, func(t *testing.T) { testInstancesShareTopology(t, db(t)) })
+	}
+}
+
+func testInstancesShareTopology(t *testing.T, dbURL string) {
 	sys := filepath.Join(t.TempDir(), "handoff.yaml")
 	os.WriteFile(sys, []byte(`version: 1
 system: shop
@@ -131,7 +141,7 @@ services:
 `), 0o644)
 	const tok = "tok"
 	const flush, cache = 500 * time.Millisecond, 250 * time.Millisecond
-	args := []string{"--db", pg, "--token", tok, "--system", sys,
+	args := []string{"--db", dbURL, "--token", tok, "--system", sys,
 		"--topology-flush", flush.String(), "--topology-cache", cache.String()}
 	a, stopA := serveInstance(t, args...)
 	b, stopB := serveInstance(t, args...)
