@@ -201,8 +201,8 @@ func TestShared_FailedFlushKeepsTheBatch(t *testing.T) {
 // with the field and the rule.
 func TestShared_RefusesBadInput(t *testing.T) {
 	s := newShared(t, memory.NewTopologyStore())
-	err := s.Observe(call("a", "b", strings.Repeat("r", 300), 0, false))
-	if err == nil || !strings.Contains(err.Error(), "route is 300 bytes") {
+	err := s.Observe(call("a", "b", strings.Repeat("r", 600), 0, false))
+	if err == nil || !strings.Contains(err.Error(), "route is 600 bytes") {
 		t.Errorf("long route: %v", err)
 	}
 	if err := s.Observe(topology.Observation{From: "a", To: "b"}); err == nil || !strings.Contains(err.Error(), "kind") {

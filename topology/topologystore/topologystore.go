@@ -51,7 +51,7 @@ func (h *Histogram) Merge(o Histogram) {
 
 // MaxName is the longest From, To, Kind, Route or Protocol a store takes,
 // in bytes.
-const MaxName = 255
+const MaxName = 512
 
 // Record is what was observed of one edge over one route: the key (From,
 // To, Kind, Route), the protocol, the counts, the latency summary (sum and

@@ -4,11 +4,11 @@
 -- topologystore.LatencyBounds (b0..b11, b12 above the largest), so rows
 -- merge by adding. Rows not seen for the retention period are deleted.
 CREATE TABLE IF NOT EXISTS handoff_topology_edges (
-    from_node VARBINARY(255) NOT NULL,
-    to_node   VARBINARY(255) NOT NULL,
-    kind      VARBINARY(255) NOT NULL,
-    route     VARBINARY(255) NOT NULL,
-    protocol  VARBINARY(255) NOT NULL DEFAULT '',
+    from_node VARBINARY(512) NOT NULL,
+    to_node   VARBINARY(512) NOT NULL,
+    kind      VARBINARY(16) NOT NULL,
+    route     VARBINARY(512) NOT NULL,
+    protocol  VARBINARY(512) NOT NULL DEFAULT '',
     calls     BIGINT NOT NULL,
     errors    BIGINT NOT NULL,
     total_ns  BIGINT NOT NULL,
