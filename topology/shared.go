@@ -143,21 +143,31 @@ func NewShared(store Store, opts ...SharedOption) (*Shared, error) {
 // Observe adds o to the batch of the next flush. An observation whose
 // names the store cannot keep (longer than topologystore.MaxName bytes)
 // is refused.
-func (s *Shared) Observe(o Observation) error {
-	r, err := o.record()
-	if err != nil {
-		return err
-	}
-	r.LastSeen = time.Now()
-	if err := r.Validate(); err != nil {
-		return fmt.Errorf("topology: observation %.64s -> %.64s: %w", o.From, o.To, err)
+func (s *Shared) Observe(o Observation) error { return s.observeAll([]Observation{o}) }
+
+// observeAll adds all of obs to the batch, or none if one is refused.
+func (s *Shared) observeAll(obs []Observation) error {
+	now := time.Now()
+	rs := make([]Record, len(obs))
+	for i, o := range obs {
+		r, err := o.record()
+		if err != nil {
+			return err
+		}
+		r.LastSeen = now
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("topology: observation %.64s -> %.64s: %w", o.From, o.To, err)
+		}
+		rs[i] = r
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.pending[r.Key()]; p != nil {
-		p.Merge(r)
-	} else {
-		s.pending[r.Key()] = &r
+	for _, r := range rs {
+		if p := s.pending[r.Key()]; p != nil {
+			p.Merge(r)
+		} else {
+			s.pending[r.Key()] = &r
+		}
 	}
 	return nil
 }

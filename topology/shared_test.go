@@ -217,3 +217,25 @@ func TestShared_RefusesBadInput(t *testing.T) {
 		t.Error("NewShared(nil) was taken")
 	}
 }
+
+// Spans whose observations a Shared graph cannot all keep are refused
+// together: none of them is recorded.
+func TestShared_ObserveSpansAllOrNone(t *testing.T) {
+	s := newShared(t, memory.NewTopologyStore())
+	ok := topology.Span{TraceID: "t", SpanID: "1", Service: "checkout", Kind: topology.KindProducer,
+		Attrs: map[string]string{"messaging.destination.name": "orders"}}
+	long := topology.Span{TraceID: "t", SpanID: "2", Service: "checkout", Kind: topology.KindProducer,
+		Attrs: map[string]string{"messaging.destination.name": strings.Repeat("o", 600)}}
+	if _, err := topology.ObserveSpans(s, []topology.Span{ok, long}, nil); err == nil || !strings.Contains(err.Error(), "to is 600 bytes") {
+		t.Fatalf("ObserveSpans with a 600-byte topic: %v", err)
+	}
+	if e := edgeOf(t, s, "checkout", "orders"); e.Observed.Calls != 0 {
+		t.Errorf("a refused export recorded %+v", e)
+	}
+	if n, err := topology.ObserveSpans(s, []topology.Span{ok}, nil); n != 1 || err != nil {
+		t.Fatalf("ObserveSpans: %d, %v", n, err)
+	}
+	if e := edgeOf(t, s, "checkout", "orders"); e.Observed.Calls != 1 {
+		t.Errorf("after the good export: %+v", e)
+	}
+}
