@@ -19,6 +19,16 @@
 // Exports: JSON (Document), Graphviz DOT, Mermaid and SVG (a layered layout
 // drawn by WriteSVG, no Graphviz needed), synchronous edges red.
 //
+// Shared is the observed graph of several processes (the instances of a
+// server behind a load balancer) that share a Store in their database:
+// each batches its observations and adds them to the store every flush
+// interval (counts, errors, latency sum and histogram add up; records
+// merge by adding), and reads the stored edges over the declared graph
+// through a short cache. An edge observed by one process is in another's
+// Graph within the flush interval plus the cache TTL; edges not seen for
+// the retention period are dropped. adapter/postgres, adapter/mysql,
+// adapter/sqlite and adapter/memory have a TopologyStore.
+//
 // Chains enumerates at most MaxChains paths; the graph is not a tracing
 // backend and keeps only counts per edge.
 package topology

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/handoffhq/handoff/system"
+	"github.com/handoffhq/handoff/topology/topologystore"
 )
 
 // NodeKind tells services from topics.
@@ -50,6 +51,9 @@ type Edge struct {
 	Observed Stats `json:"observed"`
 	// Line is the handoff.yaml line of the declaration, zero if undeclared.
 	Line int `json:"line,omitempty"`
+	// LastSeen is when a Store last recorded the edge (see Shared); zero
+	// for a graph fed by Observe alone.
+	LastSeen time.Time `json:"lastSeen,omitzero"`
 }
 
 // Stats are the observations of one edge.
@@ -57,7 +61,23 @@ type Stats struct {
 	Calls  int64         `json:"calls"`
 	Errors int64         `json:"errors"`
 	Total  time.Duration `json:"totalNs"`
+	// Latency counts the calls' durations per bucket of
+	// topologystore.LatencyBounds (the last bucket: above the largest).
+	Latency Histogram `json:"latency,omitzero"`
 }
+
+// Histogram is topologystore.Histogram: call counts per latency bucket,
+// merged by adding.
+type Histogram = topologystore.Histogram
+
+// Record is topologystore.Record: the observations of one edge over one
+// route, as a Store keeps them.
+type Record = topologystore.Record
+
+// Store is topologystore.Store: where several processes keep their
+// observed edges (adapter/postgres, adapter/mysql, adapter/sqlite and
+// adapter/memory have one).
+type Store = topologystore.Store
 
 // SuccessRate is the share of observed calls that succeeded, and whether
 // any were observed.
@@ -162,41 +182,97 @@ type Observation struct {
 	Duration time.Duration
 }
 
+// Observer takes observations: a Graph records them at once, a Shared
+// graph batches them into its Store. topologyotlp's receiver feeds one.
+type Observer interface {
+	Observe(Observation) error
+}
+
+var _ Observer = (*Graph)(nil)
+
 // Observe records an observation: the edge is created if undeclared (it is
 // then drift) and its statistics grow.
 func (g *Graph) Observe(o Observation) error {
+	r, err := o.record()
+	if err != nil {
+		return err
+	}
+	return g.Add(r)
+}
+
+// record is o as a Record of one call (no LastSeen).
+func (o Observation) record() (Record, error) {
 	if o.From == "" || o.To == "" {
-		return fmt.Errorf("topology: observation without both ends (from %q, to %q)", o.From, o.To)
+		return Record{}, fmt.Errorf("topology: observation without both ends (from %q, to %q)", o.From, o.To)
 	}
 	if o.Kind != system.Sync && o.Kind != system.Async {
-		return fmt.Errorf("topology: observation %s -> %s: kind %q is neither sync nor async", o.From, o.To, o.Kind)
+		return Record{}, fmt.Errorf("topology: observation %s -> %s: kind %q is neither sync nor async", o.From, o.To, o.Kind)
+	}
+	r := Record{From: o.From, To: o.To, Kind: string(o.Kind), Route: o.Route, Protocol: o.Protocol,
+		Calls: 1, Total: max(o.Duration, 0)}
+	if o.Err {
+		r.Errors = 1
+	}
+	r.Latency.Observe(r.Total)
+	return r, nil
+}
+
+// Add merges a record (what a Store keeps of many observations of one edge
+// and route) into the graph, as that many calls to Observe would, and
+// moves the edge's LastSeen up to the record's.
+func (g *Graph) Add(r Record) error {
+	if r.From == "" || r.To == "" {
+		return fmt.Errorf("topology: record without both ends (from %q, to %q)", r.From, r.To)
+	}
+	kind := system.Kind(r.Kind)
+	if kind != system.Sync && kind != system.Async {
+		return fmt.Errorf("topology: record %s -> %s: kind %q is neither sync nor async", r.From, r.To, r.Kind)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fromKind, toKind := Service, Service
-	if o.Kind == system.Async {
-		if n, ok := g.nodes[o.To]; (ok && n.Kind == Topic) || !ok && o.Route == "publish" {
+	if kind == system.Async {
+		if n, ok := g.nodes[r.To]; (ok && n.Kind == Topic) || !ok && r.Route == "publish" {
 			toKind = Topic
 		}
-		if n, ok := g.nodes[o.From]; ok && n.Kind == Topic || !ok && o.Route == "consume" {
+		if n, ok := g.nodes[r.From]; ok && n.Kind == Topic || !ok && r.Route == "consume" {
 			fromKind = Topic
 		}
 	}
-	g.node(o.From, fromKind)
-	g.node(o.To, toKind)
-	e := g.edge(EdgeKey{o.From, o.To, o.Kind})
+	g.node(r.From, fromKind)
+	g.node(r.To, toKind)
+	e := g.edge(EdgeKey{r.From, r.To, kind})
 	if e.Protocol == "" {
-		e.Protocol = o.Protocol
+		e.Protocol = r.Protocol
 	}
-	if o.Route != "publish" && o.Route != "consume" {
-		e.addRoute(o.Route)
+	if r.Route != "publish" && r.Route != "consume" {
+		e.addRoute(r.Route)
 	}
-	e.Observed.Calls++
-	if o.Err {
-		e.Observed.Errors++
+	e.Observed.Calls += r.Calls
+	e.Observed.Errors += r.Errors
+	e.Observed.Total += r.Total
+	e.Observed.Latency.Merge(r.Latency)
+	if r.LastSeen.After(e.LastSeen) {
+		e.LastSeen = r.LastSeen
 	}
-	e.Observed.Total += o.Duration
 	return nil
+}
+
+// clone returns a deep copy of g.
+func (g *Graph) clone() *Graph {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := New()
+	for id, n := range g.nodes {
+		cn := *n
+		c.nodes[id] = &cn
+	}
+	for k, e := range g.edges {
+		ce := *e
+		ce.Routes = append([]string(nil), e.Routes...)
+		c.edges[k] = &ce
+	}
+	return c
 }
 
 // Nodes returns copies of the nodes, sorted by id.

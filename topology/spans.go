@@ -293,9 +293,22 @@ func ReadOTLP(r io.Reader) ([]Span, error) {
 // ObserveSpans records the observations of spans in g and returns how many
 // it recorded.
 func (g *Graph) ObserveSpans(spans []Span, resolve Resolver) (int, error) {
+	return ObserveSpans(g, spans, resolve)
+}
+
+// ObserveSpans gives the observations of spans to o (a Graph, or a Shared
+// graph) and returns how many it gave. A Shared graph takes all of them or,
+// if it refuses one, none.
+func ObserveSpans(o Observer, spans []Span, resolve Resolver) (int, error) {
 	obs := Observations(spans, resolve)
-	for _, o := range obs {
-		if err := g.Observe(o); err != nil {
+	if s, ok := o.(*Shared); ok {
+		if err := s.observeAll(obs); err != nil {
+			return 0, err
+		}
+		return len(obs), nil
+	}
+	for _, ob := range obs {
+		if err := o.Observe(ob); err != nil {
 			return 0, err
 		}
 	}

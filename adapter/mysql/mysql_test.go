@@ -10,6 +10,7 @@ import (
 	"github.com/handoffhq/handoff/idempotency/idempotencytest"
 	"github.com/handoffhq/handoff/internal/sqlstore"
 	"github.com/handoffhq/handoff/internal/testenv"
+	"github.com/handoffhq/handoff/topology/topologystore"
 )
 
 func adapter(t testing.TB) handofftest.SQL {
@@ -47,4 +48,9 @@ func BenchmarkInbox(b *testing.B) { handofftest.BenchmarkInbox(b, adapter(b)) }
 func TestIdempotencyStore(t *testing.T) {
 	a := adapter(t)
 	idempotencytest.Run(t, func(t testing.TB) idempotency.Store { return mysql.IdempotencyStore(a.DB(t)) })
+}
+
+func TestTopologyStore(t *testing.T) {
+	a := adapter(t)
+	handofftest.RunTopologyStore(t, func(t testing.TB) topologystore.Store { return mysql.TopologyStore(a.DB(t)) })
 }

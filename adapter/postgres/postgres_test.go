@@ -15,6 +15,7 @@ import (
 	"github.com/handoffhq/handoff/idempotency/idempotencytest"
 	"github.com/handoffhq/handoff/internal/sqlstore"
 	"github.com/handoffhq/handoff/internal/testenv"
+	"github.com/handoffhq/handoff/topology/topologystore"
 )
 
 func adapter(t testing.TB) handofftest.SQL {
@@ -122,4 +123,9 @@ func TestIdempotencyStore(t *testing.T) {
 
 func TestPgx_IdempotencyStore(t *testing.T) {
 	idempotencytest.Run(t, func(t testing.TB) idempotency.Store { return postgres.IdempotencyStore(pool(t)) })
+}
+
+func TestTopologyStore(t *testing.T) {
+	a := adapter(t)
+	handofftest.RunTopologyStore(t, func(t testing.TB) topologystore.Store { return postgres.TopologyStore(a.DB(t)) })
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/handoffhq/handoff/idempotency"
 	"github.com/handoffhq/handoff/idempotency/idempotencytest"
 	"github.com/handoffhq/handoff/internal/sqlstore"
+	"github.com/handoffhq/handoff/topology/topologystore"
 	"path/filepath"
 	"testing"
 )
@@ -30,4 +31,9 @@ func BenchmarkInbox(b *testing.B) { handofftest.BenchmarkInbox(b, adapter(b)) }
 func TestIdempotencyStore(t *testing.T) {
 	a := adapter(t)
 	idempotencytest.Run(t, func(t testing.TB) idempotency.Store { return sqlite.IdempotencyStore(a.DB(t)) })
+}
+
+func TestTopologyStore(t *testing.T) {
+	a := adapter(t)
+	handofftest.RunTopologyStore(t, func(t testing.TB) topologystore.Store { return sqlite.TopologyStore(a.DB(t)) })
 }

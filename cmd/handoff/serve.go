@@ -45,9 +45,13 @@ results, replaying and editing dead letters, posting traces; admin: deleting,
 registry config and mode, broker environments; SECURITY.md). Several
 instances may share one database: the dead letters, schemas and contracts
 are all in it (the registry's caches are bounded as package registry says).
-The observed topology is the exception: each instance keeps in memory the
-edges of the traces it received, from its start (point the exporters at one
-instance, or read each).
+So is the observed topology: each instance adds the edges of the traces it
+receives to the database every --topology-flush (counts add up across
+instances and restarts) and serves /topology from what the database holds,
+read at most every --topology-cache. An edge observed by one instance is
+on every other one's /topology within --topology-flush + --topology-cache
+(3 s by default), and on its own at once; edges not seen for
+--topology-retention (7 days) are dropped.
 With --broker, dead letters can be replayed through the API; without it,
 they can be listed, edited and purged.
 
@@ -76,6 +80,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	config := fs.String("config", os.Getenv("HANDOFF_CONFIG"), "YAML file of settings: the flags' names as keys (db: postgres://..., token: ...) (env HANDOFF_CONFIG)")
 	var of observeFlags
 	of.register(fs, "none")
+	var tf topologyFlags
+	tf.register(fs)
 	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
@@ -194,7 +200,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		graph = topology.FromSystem(sys)
 	}
-	traces, err := topologyotlp.New(graph, topologyotlp.WithMaxBytes(*otlpMax), topologyotlp.WithLogger(log))
+	observed, err := tf.open(db, graph, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	traces, err := topologyotlp.New(observed, topologyotlp.WithMaxBytes(*otlpMax), topologyotlp.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("serve: --otlp-max-bytes: %w", err)
 	}
@@ -212,7 +222,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("/dead-letters/", lettersAPI)
 	mux.Handle("/registry/", obs.metrics.Handler("/registry/", http.StripPrefix("/registry", reg)))
 	mux.Handle("/contracts/", obs.metrics.Handler("/contracts/", http.StripPrefix("/contracts", contracts)))
-	mux.Handle("GET /topology", obs.metrics.Handler("/topology", topologyHandler(graph)))
+	mux.Handle("GET /topology", obs.metrics.Handler("/topology", sharedTopologyHandler(observed)))
 	if err := mountSagas(mux, db, obs.metrics, log); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -265,6 +275,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	})
 	g.Go(func() error { return obs.alerts.Run(gctx) })
+	g.Go(func() error { return observed.Run(gctx) })
 	obs.ready.Store(true)
 	if err := g.Wait(); err != nil {
 		return err

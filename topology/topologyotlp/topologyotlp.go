@@ -1,7 +1,9 @@
 // Package topologyotlp receives OpenTelemetry traces over OTLP/HTTP and
 // feeds their spans into a topology graph as observed edges: point any
 // service's OTLP trace exporter at it, and the calls, publishes and
-// consumes it makes appear in the graph.
+// consumes it makes appear in the graph. It feeds any topology.Observer:
+// a *topology.Graph in memory, or a *topology.Shared that batches the
+// edges into a store several servers share.
 //
 //	g := topology.New()
 //	rcv, _ := topologyotlp.New(g)
@@ -59,7 +61,7 @@ const (
 
 // Receiver is an http.Handler for POST /v1/traces.
 type Receiver struct {
-	g        *topology.Graph
+	g        topology.Observer
 	resolve  topology.Resolver
 	maxBytes int64
 	log      *slog.Logger
@@ -97,8 +99,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// New returns a receiver recording into g.
-func New(g *topology.Graph, opts ...Option) (*Receiver, error) {
+// New returns a receiver recording into g: a *topology.Graph, a
+// *topology.Shared, or any other topology.Observer.
+func New(g topology.Observer, opts ...Option) (*Receiver, error) {
 	if g == nil {
 		return nil, errors.New("topologyotlp: New: graph must not be nil")
 	}
@@ -149,7 +152,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		rc.fail(w, mt, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, err := rc.g.ObserveSpans(spans, rc.resolve); err != nil {
+	if _, err := topology.ObserveSpans(rc.g, spans, rc.resolve); err != nil {
 		rc.fail(w, mt, http.StatusBadRequest, err.Error())
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -18,6 +19,7 @@ import (
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/handoffhq/handoff/adapter/memory"
 	"github.com/handoffhq/handoff/system"
 	"github.com/handoffhq/handoff/topology"
 	"github.com/handoffhq/handoff/topology/topologyotlp"
@@ -172,5 +174,37 @@ func TestReceiver_RefusesBadRequests(t *testing.T) {
 	}
 	if len(g.Edges()) != 0 {
 		t.Errorf("refused requests recorded %v", g.Edges())
+	}
+}
+
+// The receiver feeds a Shared graph as it feeds a Graph: the spans'
+// edges reach its store (here an in-memory one) and its Graph.
+func TestReceiver_FeedsASharedGraph(t *testing.T) {
+	store := memory.NewTopologyStore()
+	shared, err := topology.NewShared(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := topologyotlp.New(shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	tp := provider(t, "checkout", srv.URL)
+	_, s := tp.Tracer("t").Start(context.Background(), "publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.system", "kafka"), attribute.String("messaging.destination.name", "orders")))
+	s.End()
+
+	g, err := shared.Graph(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := edge(g, "checkout", "orders", system.Async); !ok || e.Observed.Calls != 1 || e.Protocol != "kafka" {
+		t.Errorf("publish edge in the shared graph: %+v, %v", e, ok)
+	}
+	rs, err := store.Records(context.Background(), time.Time{})
+	if err != nil || len(rs) != 1 || rs[0].Route != "publish" || rs[0].Calls != 1 {
+		t.Errorf("store: %+v, %v; want the publish, once", rs, err)
 	}
 }
