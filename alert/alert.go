@@ -37,6 +37,7 @@ import (
 
 	"github.com/handoffhq/handoff/breaker"
 	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/saga"
 )
 
 // Status of an alert.
@@ -54,7 +55,7 @@ const (
 	ConditionBreakerOpen = "breaker_open"   // a breaker is open or half-open
 	ConditionBacklog     = "outbox_backlog" // the oldest outbox row is older than the threshold
 	ConditionNoLease     = "relay_no_lease" // a running relay holds no partition
-	ConditionSagaStuck   = "saga_stuck"     // a saga is past its deadline (raised by the saga's hook)
+	ConditionSagaStuck   = "saga_stuck"     // a saga's compensation kept failing (the coordinator's hook, or StuckSagas)
 )
 
 // Severities, as PagerDuty names them.
@@ -116,7 +117,8 @@ type Check struct {
 }
 
 // Manager keeps what is firing and delivers changes. Create it with [New],
-// start it with Run. It is a dlq.Alerter and a breaker.StateListener.
+// start it with Run. It is a dlq.Alerter, a breaker.StateListener and a
+// saga.Alerter.
 type Manager struct {
 	notifiers []Notifier
 	checks    []Check
@@ -268,6 +270,14 @@ func (m *Manager) OnStateChange(c breaker.StateChange) {
 	case breaker.Closed:
 		m.Resolve(ConditionBreakerOpen + "/" + c.Name)
 	}
+}
+
+// SagaStuck implements saga.Alerter (saga.WithAlerter(m)): the saga's
+// name's saga_stuck alert, at once. It is resolved by a [StuckSagas] check
+// when none of that name is stuck any more.
+func (m *Manager) SagaStuck(_ context.Context, a saga.Alert) error {
+	m.Fire(sagaAlert(a.Name, 0, &a))
+	return nil
 }
 
 func breakerAlert(name string) Alert {
