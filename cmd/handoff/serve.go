@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/handoffhq/handoff"
-	"github.com/handoffhq/handoff/alert"
 	"github.com/handoffhq/handoff/contract/broker"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/health"
@@ -76,6 +75,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	config := fs.String("config", os.Getenv("HANDOFF_CONFIG"), "YAML file of settings: the flags' names as keys (db: postgres://..., token: ...) (env HANDOFF_CONFIG)")
 	var of observeFlags
 	of.register(fs, "none")
+	of.registerDB(fs)
 	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
@@ -125,13 +125,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer db.Close()
-	obs, err := newObservability(ctx, of, "", log,
-		alert.DeadLetters(db.dlqStore(), 30*time.Second), alert.Backlog("outbox", db.relayStore(), of.backlog, 2*time.Second))
+	alertChecks, err := dbAlertChecks(db, of, true)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	obs, err := newObservability(ctx, of, "", log, alertChecks...)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer obs.close()
-	if err := errors.Join(obs.metrics.Outbox("outbox", db.relayStore()), obs.metrics.DeadLetters(db.dlqStore())); err != nil {
+	if err := dbMetrics(obs.metrics, db); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 
