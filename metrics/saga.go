@@ -14,8 +14,8 @@ import (
 
 // Saga attribute keys.
 const (
-	AttrSagaName  = attribute.Key("handoff.saga.name")  // the definition's name: bounded by the code
-	AttrSagaEvent = attribute.Key("handoff.saga.event") // started | completed | compensated | stuck
+	AttrSagaName  = attribute.Key("handoff.saga.name")   // the definition's name: bounded by the code
+	AttrSagaEvent = attribute.Key("handoff.saga.event")  // started | completed | compensated | stuck
 	AttrSagaState = attribute.Key("handoff.saga.status") // running | compensating | stuck
 )
 

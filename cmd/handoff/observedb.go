@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/handoffhq/handoff/adapter/mysql"
 	"github.com/handoffhq/handoff/adapter/postgres"
 	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/alert"
+	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/metrics"
 	"github.com/handoffhq/handoff/saga"
 )
@@ -76,4 +80,62 @@ func dbMetrics(m *metrics.Metrics, d *database) error {
 		errs = append(errs, m.Sagas(c))
 	}
 	return errors.Join(errs...)
+}
+
+// relayAlerting is handoff relay's alerting: the manager is made when the
+// relay starts, once its own check (RelayLease) can be added.
+type relayAlerting struct {
+	notifiers []alert.Notifier
+	opts      []alert.Option
+	m         atomic.Pointer[alert.Manager]
+}
+
+// relayAlerts returns the alerting of a relay on d: the database's checks
+// (without the unleased-partitions one: a relay sees its own leases).
+func relayAlerts(d *database, f observeFlags, log *slog.Logger) (*relayAlerting, error) {
+	notifiers, err := f.notifiers()
+	if err != nil {
+		return nil, err
+	}
+	checks, err := dbAlertChecks(d, f, false)
+	if err != nil {
+		return nil, err
+	}
+	a := &relayAlerting{notifiers: notifiers, opts: []alert.Option{alert.WithLogger(log)}}
+	for _, c := range checks {
+		a.opts = append(a.opts, alert.WithCheck(c))
+	}
+	return a, nil
+}
+
+func (a *relayAlerting) add(c alert.Check) error {
+	a.opts = append(a.opts, alert.WithCheck(c))
+	return nil
+}
+
+// FirstDeadLetter is the dlq hook: the alert at once, while the relay runs.
+func (a *relayAlerting) FirstDeadLetter(ctx context.Context, l *dlq.Letter) {
+	if m := a.m.Load(); m != nil {
+		m.FirstDeadLetter(ctx, l)
+	}
+}
+
+// runWithAlerts runs the alert manager while run runs.
+func runWithAlerts(ctx context.Context, a *relayAlerting, run func(context.Context) error) error {
+	m, err := alert.New(a.notifiers, a.opts...)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	a.m.Store(m)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx)
+	}()
+	err = run(ctx)
+	cancel()
+	<-done
+	return err
 }

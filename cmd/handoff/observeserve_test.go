@@ -314,3 +314,70 @@ func TestServe_AlertsReachWebhookOnceAndResolve(t *testing.T) {
 		}
 	}
 }
+
+// handoff relay alerts when it holds no outbox partition: with one
+// partition and two relays, the second holds none, and past
+// --alert-no-lease its relay_no_lease alert reaches the webhook (once);
+// when the first stops and the second takes the partition, it resolves.
+func TestRelayCmd_AlertsWhenItHoldsNoLease(t *testing.T) {
+	pg := testenv.PostgresURL(t)
+	natsURL, _ := embeddedNATS(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hooks := &alertLog{}
+	hook := httptest.NewServer(hooks)
+	defer hook.Close()
+
+	startRelay := func(owner string, extra ...string) (stop func(), stderr *syncBuffer) {
+		rctx, cancel := context.WithCancel(ctx)
+		stderr = &syncBuffer{}
+		done := make(chan error, 1)
+		go func() {
+			done <- run(rctx, append([]string{"relay", "--db", pg, "--broker", natsURL, "--partitions", "1", "--owner", owner,
+				"--lease-ttl", "3s", "--poll-max", "50ms"}, extra...), nil, &syncBuffer{}, stderr)
+		}()
+		stopped := false
+		stop = func() {
+			if stopped {
+				return
+			}
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("relay %s: %v\n%s", owner, err, stderr.String())
+			}
+		}
+		t.Cleanup(stop)
+		return stop, stderr
+	}
+	holds := func(owner string) bool {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM handoff_outbox_leases WHERE owner = $1 AND expires_at > now()`, owner).Scan(&n); err != nil {
+			return false // the relay has not made its tables yet
+		}
+		return n > 0
+	}
+	stopA, _ := startRelay("relay-a")
+	for deadline := time.Now().Add(30 * time.Second); !holds("relay-a"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("relay-a took no lease")
+		}
+	}
+	_, stderrB := startRelay("relay-b", "--alert-webhook", hook.URL, "--alert-no-lease", "1s")
+	hooks.waitStatuses(t, stderrB, "relay_no_lease/relay-b", "firing")
+	if !strings.Contains(stderrB.String(), "relay relay-b has held no outbox partition") {
+		t.Errorf("the alert is not in relay-b's log:\n%s", stderrB.String())
+	}
+	if holds("relay-b") {
+		t.Fatal("relay-b holds a lease while alerting that it holds none")
+	}
+	stopA()
+	hooks.waitStatuses(t, stderrB, "relay_no_lease/relay-b", "firing", "resolved")
+	if !holds("relay-b") {
+		t.Error("relay_no_lease resolved but relay-b holds no lease")
+	}
+}
