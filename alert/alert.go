@@ -1,7 +1,9 @@
 // Package alert turns handoff's failure conditions into notifications: a
-// consumer's first dead letter, a breaker opening, an outbox backlog older
-// than a threshold, a relay holding no lease, a stuck saga (through [Manager.Fire]
-// from the saga's hook, or a [Check]). Each is logged and sent to the
+// consumer's first dead letter ([Manager.FirstDeadLetter], [DeadLetters]),
+// a breaker opening ([Manager.OnStateChange], [Breakers]), an outbox
+// backlog older than a threshold ([Backlog]), a relay holding no lease
+// ([RelayLease] in the relay's process, [Unleased] from the database), a
+// stuck saga ([Manager.SagaStuck], [StuckSagas]). Each is logged and sent to the
 // configured webhooks (generic JSON, Slack-compatible, PagerDuty Events v2)
 // as soon as it is seen, once per episode (deduplicated by key), retried with
 // backoff, and resolved when the condition clears.
