@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +19,10 @@ import (
 
 	"github.com/handoffhq/handoff"
 	"github.com/handoffhq/handoff/adapter/postgres"
+	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/internal/testenv"
+	"github.com/handoffhq/handoff/outbox"
 	"github.com/handoffhq/handoff/saga"
 )
 
@@ -84,10 +88,11 @@ func createSaga(t *testing.T, db *sql.DB, id, name string, status saga.Status) {
 // registry's and broker's request rates and latencies, each with bounded
 // labels only.
 //
-// The families that exist only in a user's process (publish and consume
-// rates and latencies, relay lag per partition, breaker states, bulkhead
-// saturation, retry-budget use, saga events and duration) are asserted on
-// a metrics.New instance fed by the library parts, in
+// Publish rates and latency and relay lag per partition are handoff
+// relay's (TestRelayCmd_ServesMetrics). The families that exist only in a
+// user's process (consume rates and handler latency, breaker states,
+// bulkhead saturation, retry-budget use, saga events and duration) are
+// asserted on a metrics.New instance fed by the library parts, in
 // metrics.TestMetrics_ScrapeCarriesEveryFamily and
 // metrics.TestMetrics_SagasByEventAndDuration; handoff dev, which runs a
 // relay and consumers itself, serves the messaging ones
@@ -379,5 +384,95 @@ func TestRelayCmd_AlertsWhenItHoldsNoLease(t *testing.T) {
 	hooks.waitStatuses(t, stderrB, "relay_no_lease/relay-b", "firing", "resolved")
 	if !holds("relay-b") {
 		t.Error("relay_no_lease resolved but relay-b holds no lease")
+	}
+}
+
+// handoff relay --metrics-addr serves /metrics: after it published what an
+// outbox writer committed, the scrape parses and carries the publish rate
+// and latency per topic (labelled with the broker's system), the relay's
+// lag per partition, the partitions it holds, and the outbox backlog.
+func TestRelayCmd_ServesMetrics(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "svc.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := sqlite.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := outbox.New(sqlite.OutboxStore(db))
+	tx, _ := db.Begin()
+	for i := range 3 {
+		m := handoff.NewMessage("/orders", "order.placed", []byte(`{}`))
+		m.PartitionKey = fmt.Sprint("order-", i)
+		if err := w.Add(ctx, tx, "orders", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	url, _ := embeddedNATS(t)
+	rctx, stop := context.WithCancel(ctx)
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(rctx, []string{"relay", "--db", path, "--broker", url, "--poll-max", "50ms", "--metrics-addr", "127.0.0.1:0"}, nil, &out, &errb)
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("relay: %v\n%s", err, errb.String())
+		}
+	}()
+	var metricsURL string
+	for deadline := time.Now().Add(30 * time.Second); metricsURL == ""; time.Sleep(20 * time.Millisecond) {
+		for _, line := range strings.Split(out.String(), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "metrics" {
+				metricsURL = f[1]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay printed no metrics URL: %q %q", out.String(), errb.String())
+		}
+	}
+	base := strings.TrimSuffix(metricsURL, "/metrics")
+	var fams map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		fams = scrapeMetrics(t, base, "")
+		sent := series(fams, "messaging_client_sent_messages_total", map[string]string{"messaging_destination_name": "orders", "messaging_system": "nats"})
+		if sent.GetCounter().GetValue() == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sent messages never reached 3: %v\n%s", sent, errb.String())
+		}
+	}
+	if series(fams, "messaging_client_operation_duration_seconds", map[string]string{"messaging_destination_name": "orders"}) == nil {
+		t.Error("no publish latency of orders")
+	}
+	var lagged uint64
+	for _, s := range fams["handoff_relay_lag_seconds"].GetMetric() {
+		part := ""
+		for _, l := range s.GetLabel() {
+			if l.GetName() == "handoff_relay_partition" {
+				part = l.GetValue()
+			}
+		}
+		if part == "" {
+			t.Errorf("a relay lag series without its partition: %v", s)
+		}
+		lagged += s.GetHistogram().GetSampleCount()
+	}
+	if lagged == 0 {
+		t.Error("no relay lag recorded")
+	}
+	if s := series(fams, "handoff_relay_partitions", nil); s == nil || s.GetGauge().GetValue() < 1 {
+		t.Errorf("partitions held: %v", s)
+	}
+	if series(fams, "handoff_outbox_pending", map[string]string{"handoff_outbox_name": "outbox"}) == nil {
+		t.Error("no outbox backlog")
 	}
 }

@@ -40,6 +40,7 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	progress := fs.Duration("progress", 30*time.Second, "how often to log a progress line (published/s, backlog, oldest age), and a summary on stop; 0: never")
 	mode := fs.String("mode", "table", "table: poll the outbox table; wal: read a logical replication slot (PostgreSQL with wal_level=logical; writers use postgres.WithWAL)")
 	slot := fs.String("slot", "handoff_outbox", "--mode wal: the replication slot and publication (created if missing); relays on one slot: one reads, the others stand by")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on HOST:PORT, without a token (publishes, lag per partition, the outbox backlog); default: none")
 	var af observeFlags
 	af.registerAlerts(fs)
 	af.registerDB(fs)
@@ -80,8 +81,13 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	rm, err := startRelayMetrics(ctx, *metricsAddr, db.relayStore(), stdout)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	defer rm.close()
 	if *mode == "wal" {
-		r, err := postgres.NewWALRelay(db.dsn, telemetry.Publisher(pub), postgres.WithSlot(*slot),
+		r, err := postgres.NewWALRelay(db.dsn, rm.publisher(telemetry.Publisher(pub), *brokerURL), postgres.WithSlot(*slot),
 			postgres.WithWALBatch(*batch, time.Millisecond), postgres.WithWALDeadLetters(dead), postgres.WithWALLogger(log))
 		if err != nil {
 			return fmt.Errorf("relay: %w", err)
@@ -103,7 +109,7 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if db.kind == postgresDB {
 		opts = append(opts, relay.WithWakeups(postgres.Wakeups(ctx, db.dsn, log)))
 	}
-	r, err := relay.New(db.relayStore(), telemetry.Publisher(pub), opts...)
+	r, err := relay.New(db.relayStore(), rm.publisher(telemetry.Publisher(pub), *brokerURL), append(opts, rm.options()...)...)
 	if err != nil {
 		return err
 	}
