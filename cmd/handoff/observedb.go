@@ -31,7 +31,7 @@ const (
 // registerDB registers the flags of the checks that read the database.
 func (f *observeFlags) registerDB(fs *flag.FlagSet) {
 	fs.DurationVar(&f.noLease, "alert-no-lease", time.Minute,
-		"alert when outbox rows have waited this long on partitions no relay holds a lease on")
+		"alert when outbox rows have waited this long on partitions no relay holds a lease on (relay: when it has held none this long); 0: off (a WAL relay, which takes no leases)")
 }
 
 // sagaCounter returns d's saga store as what the saga gauge and the
@@ -56,8 +56,8 @@ func sagaCounter(d *database) alert.SagaCounter {
 // leases. Each re-reads the database, so an alert whose hook a crash lost
 // still goes out, and each resolves when its condition clears.
 func dbAlertChecks(d *database, f observeFlags, withLeases bool) ([]alert.Check, error) {
-	if f.noLease <= 0 {
-		return nil, fmt.Errorf("--alert-no-lease %v: must be > 0", f.noLease)
+	if f.noLease < 0 {
+		return nil, fmt.Errorf("--alert-no-lease %v: must be >= 0 (0: off)", f.noLease)
 	}
 	checks := []alert.Check{
 		alert.DeadLetters(d.dlqStore(), deadLetterRecheck),
@@ -66,7 +66,7 @@ func dbAlertChecks(d *database, f observeFlags, withLeases bool) ([]alert.Check,
 	if c := sagaCounter(d); c != nil {
 		checks = append(checks, alert.StuckSagas(c, checkEvery))
 	}
-	if ls, ok := d.relayStore().(alert.LeaseSource); ok && withLeases {
+	if ls, ok := d.relayStore().(alert.LeaseSource); ok && withLeases && f.noLease > 0 {
 		checks = append(checks, alert.Unleased("outbox", ls, f.noLease, checkEvery))
 	}
 	return checks, nil
@@ -108,10 +108,7 @@ func relayAlerts(d *database, f observeFlags, log *slog.Logger) (*relayAlerting,
 	return a, nil
 }
 
-func (a *relayAlerting) add(c alert.Check) error {
-	a.opts = append(a.opts, alert.WithCheck(c))
-	return nil
-}
+func (a *relayAlerting) add(c alert.Check) { a.opts = append(a.opts, alert.WithCheck(c)) }
 
 // FirstDeadLetter is the dlq hook: the alert at once, while the relay runs.
 func (a *relayAlerting) FirstDeadLetter(ctx context.Context, l *dlq.Letter) {

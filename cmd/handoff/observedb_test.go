@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,4 +143,14 @@ func testOutboxStore(d *database) outbox.Store {
 		return mysql.OutboxStore(d.DB)
 	}
 	return sqlite.OutboxStore(d.DB)
+}
+
+// A negative --alert-no-lease is refused, naming the flag and the rule.
+func TestServe_RefusesNegativeNoLeaseGrace(t *testing.T) {
+	var out, errb syncBuffer
+	err := run(context.Background(), []string{"serve", "--db", filepath.Join(t.TempDir(), "h.db"), "--insecure",
+		"--addr", "127.0.0.1:0", "--alert-no-lease", "-1s"}, nil, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "--alert-no-lease -1s: must be >= 0") {
+		t.Fatalf("err = %v, want the flag and its rule", err)
+	}
 }

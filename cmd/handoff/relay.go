@@ -113,8 +113,8 @@ func relayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if err := alerts.add(alert.RelayLease(r, af.noLease, checkEvery)); err != nil {
-		return fmt.Errorf("relay: %w", err)
+	if af.noLease > 0 {
+		alerts.add(alert.RelayLease(r, af.noLease, checkEvery))
 	}
 	fmt.Fprintf(stdout, "relay %s: %s -> %s\n", r.Owner(), redact(*dbSpec), redact(*brokerURL))
 	return runWithAlerts(ctx, alerts, r.Run) // with --progress, the relay logs its progress and a summary on stop
