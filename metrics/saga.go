@@ -14,9 +14,9 @@ import (
 
 // Saga attribute keys.
 const (
-	AttrSagaName  = attribute.Key("handoff.saga.name")   // the definition's name: bounded by the code
-	AttrSagaEvent = attribute.Key("handoff.saga.event")  // started | completed | compensated | stuck
-	AttrSagaState = attribute.Key("handoff.saga.status") // running | compensating | stuck
+	AttrSagaName   = attribute.Key("handoff.saga.name")   // the definition's name: bounded by the code
+	AttrSagaEvent  = attribute.Key("handoff.saga.event")  // started | completed | compensated | stuck
+	AttrSagaStatus = attribute.Key("handoff.saga.status") // running | compensating | stuck
 )
 
 // Saga durations in seconds: 10 ms to a day.
@@ -64,7 +64,7 @@ func (m *Metrics) Sagas(src SagaCounter) error {
 			}
 		}
 		for k, n := range seen {
-			o.ObserveInt64(m.saga.instances, int64(n), metric.WithAttributes(AttrSagaName.String(k[0]), AttrSagaState.String(k[1])))
+			o.ObserveInt64(m.saga.instances, int64(n), metric.WithAttributes(AttrSagaName.String(k[0]), AttrSagaStatus.String(k[1])))
 		}
 		return nil
 	}, m.saga.instances)
