@@ -129,7 +129,7 @@ func RelayLease(r ProgressSource, grace, every time.Duration) Check {
 // SagaCounter is what [StuckSagas] reads: the SQL saga stores
 // (adapter/postgres, sqlite, mysql SagaStore) have this method.
 type SagaCounter interface {
-	Counts(ctx context.Context) ([]saga.Count, error)
+	CountsByName(ctx context.Context) ([]saga.Count, error)
 }
 
 // StuckSagas fires saga_stuck (subject: the saga's name) while any saga of
@@ -139,7 +139,7 @@ type SagaCounter interface {
 // hook was lost in a crash still alerts.
 func StuckSagas(src SagaCounter, every time.Duration) Check {
 	return Check{Condition: ConditionSagaStuck, Every: every, Find: func(ctx context.Context) ([]Alert, error) {
-		counts, err := src.Counts(ctx)
+		counts, err := src.CountsByName(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("sagas: %w", err)
 		}

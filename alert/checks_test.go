@@ -16,7 +16,7 @@ type sagaCounts struct {
 	cs []saga.Count
 }
 
-func (s *sagaCounts) Counts(context.Context) ([]saga.Count, error) {
+func (s *sagaCounts) CountsByName(context.Context) ([]saga.Count, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]saga.Count(nil), s.cs...), nil

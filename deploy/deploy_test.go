@@ -33,7 +33,7 @@ import (
 
 type sagaCounts struct{}
 
-func (sagaCounts) Counts(context.Context) ([]saga.Count, error) {
+func (sagaCounts) CountsByName(context.Context) ([]saga.Count, error) {
 	return []saga.Count{{Name: "s", Status: saga.Stuck, Sagas: 1}}, nil
 }
 

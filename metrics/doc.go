@@ -22,7 +22,7 @@
 // ...); an OTLP exporter serves it just as well.
 //
 // [Metrics.Sagas] adds handoff.saga.instances, the unfinished sagas by saga
-// name and status, read from a SQL saga store's Counts (handoff serve
+// name and status, read from a SQL saga store's CountsByName (handoff serve
 // serves it); ended sagas are counted as they end by ObserveSaga.
 //
 // The gauges are read when the provider collects: an outbox's Stats is one

@@ -31,7 +31,7 @@ type sagaInstruments struct {
 // SagaCounter is what the saga gauge reads: the SQL saga stores
 // (adapter/postgres, sqlite, mysql SagaStore) have this method.
 type SagaCounter interface {
-	Counts(ctx context.Context) ([]saga.Count, error)
+	CountsByName(ctx context.Context) ([]saga.Count, error)
 }
 
 // Sagas samples src's unfinished sagas per name and status
@@ -50,7 +50,7 @@ func (m *Metrics) Sagas(src SagaCounter) error {
 		defer mu.Unlock()
 		if last.IsZero() || time.Since(last) >= m.sagaEvery {
 			ctx, cancel := context.WithTimeout(ctx, m.sampleTimeout)
-			counts, err := src.Counts(ctx)
+			counts, err := src.CountsByName(ctx)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("metrics: sagas: %w", err)

@@ -692,7 +692,8 @@ func (c *Coordinator) operate(ctx context.Context, id, kind string, change func(
 			return err
 		}
 		if in.Status != Stuck {
-			return fmt.Errorf("%w (%s is %s)", ErrNotStuck, id, in.Status)
+			return &NotStuckError{ID: id, Status: in.Status, Op: map[string]string{
+				EvOperatorRetry: "retried", EvOperatorSkip: "skipped", EvOperatorAbort: "aborted"}[kind]}
 		}
 		now := time.Now().UTC()
 		t := c.transition(tx, nil, in, now)
@@ -711,6 +712,10 @@ func (c *Coordinator) operate(ctx context.Context, id, kind string, change func(
 		in.LeaseOwner, in.LeaseUntil = "", time.Time{}
 		return t.finish(ctx)
 	})
+	var ns *NotStuckError
+	if errors.As(err, &ns) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("saga: %s %s: %w", kind, id, err)
 	}

@@ -78,6 +78,17 @@
 // by saga id, Coordinator.ByCorrelation by correlation id), and kept for
 // WithRetention after the saga ended.
 //
+// # Operating
+//
+// Coordinator.List pages through the sagas newest first, by status, name,
+// correlation id and creation or update time, through an index (the SQL
+// stores are each a [Lister]); Counts gives how many are in each status;
+// Detail is a saga with its timeline. [Handler] serves these, and Retry,
+// Skip and Abort, over HTTP: handoff serve mounts it at /sagas, and the
+// handoff saga command works through it or on the database. An operator's
+// coordinator needs no definitions: it moves a stuck saga on, and a
+// coordinator that has the definition (Run) takes it from there.
+//
 // # Choreographies you can trace
 //
 // Correlation and causation ids flow on their own: the consumer runtime

@@ -96,29 +96,38 @@ const (
 	EvLeaseTakenOver = "lease.takeover"
 )
 
-// Event is one entry of a saga's timeline.
+// Event is one entry of a saga's timeline. Its JSON (the HTTP API's and
+// the CLI's --json) has snake_case keys; the duration is in nanoseconds.
 type Event struct {
-	SagaID   string
-	Seq      int
-	At       time.Time
-	Kind     string
-	Step     string
-	Attempt  int
-	Gen      int
-	Duration time.Duration
-	Error    string
+	SagaID   string        `json:"saga_id"`
+	Seq      int           `json:"seq"`
+	At       time.Time     `json:"at"`
+	Kind     string        `json:"kind"`
+	Step     string        `json:"step,omitempty"`
+	Attempt  int           `json:"attempt,omitzero"`
+	Gen      int           `json:"gen"`
+	Duration time.Duration `json:"duration_ns,omitzero"`
+	Error    string        `json:"error,omitempty"`
 	// Owner and Epoch name the coordinator that made the transition (""
 	// for a reply handler or an operator) and its lease.
-	Owner string
-	Epoch int64
+	Owner string `json:"owner,omitempty"`
+	Epoch int64  `json:"epoch,omitzero"`
 }
 
-// Summary is an instance in a listing.
+// Summary is an instance in a listing. Step is the name of the step being
+// done or undone ("" once the saga ended); Error is the instance's last
+// error (a stuck saga's failing compensation).
 type Summary struct {
-	ID, Name, Version, CorrelationID string
-	Status                           Status
-	Step                             string
-	CreatedAt, UpdatedAt, EndedAt    time.Time
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	Version       string    `json:"version"`
+	CorrelationID string    `json:"correlation_id"`
+	Status        Status    `json:"status"`
+	Step          string    `json:"step"`
+	Error         string    `json:"error,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	EndedAt       time.Time `json:"ended_at,omitzero"`
 }
 
 // InFlight is a group of unfinished instances of one saga version at one

@@ -61,6 +61,7 @@ func TestCLI_HelpExitsZeroEverywhere(t *testing.T) {
 		{"dlq", "list", "--help"}, {"dlq", "show", "--help"}, {"dlq", "edit", "--help"},
 		{"dlq", "replay", "--help"}, {"dlq", "purge", "-help"}, {"dlq", "edit", "ID", "--data", "x", "--help"},
 		{"registry", "--help"}, {"registry", "serve", "--help"},
+		{"saga", "--help"}, {"saga", "list", "--help"}, {"saga", "show", "-h"}, {"saga", "retry", "ID", "--help"},
 	} {
 		var out, errb bytes.Buffer
 		if err := run(context.Background(), args, nil, &out, &errb); err != nil {

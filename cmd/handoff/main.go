@@ -31,6 +31,7 @@ Usage:
   handoff serve --db URL [--broker URL] --token T    run every API on one port over a production database
   handoff relay --db URL --broker URL                 publish outbox rows to a broker
   handoff dlq   list|show|edit|replay|purge ...       work with dead letters
+  handoff saga  list|show|retry|skip|abort ...        see sagas and their timelines; move a stuck one on
   handoff registry serve --db URL [--token T]         run the schema registry (Confluent's REST API)
   handoff topology show|export ...                    the integration graph: chains, findings, drift; JSON, DOT, Mermaid
   handoff schema impact SUBJECT FILE ...              which consumers a schema change breaks, and the migration
@@ -65,6 +66,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return relayCmd(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		return dlqCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "saga":
+		return sagaCmd(ctx, args[1:], stdout, stderr)
 	case "registry":
 		return registryCmd(ctx, args[1:], stdout, stderr)
 	case "contract":

@@ -9,13 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/handoffhq/handoff/adapter/mysql"
-	"github.com/handoffhq/handoff/adapter/postgres"
-	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/alert"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/metrics"
-	"github.com/handoffhq/handoff/saga"
 )
 
 // checkEvery is how often the alert checks that read the database run
@@ -37,16 +33,7 @@ func (f *observeFlags) registerDB(fs *flag.FlagSet) {
 // sagaCounter returns d's saga store as what the saga gauge and the
 // stuck-saga check read.
 func sagaCounter(d *database) alert.SagaCounter {
-	var s saga.Store
-	switch d.kind {
-	case postgresDB:
-		s = postgres.SagaStore(d.DB)
-	case mysqlDB:
-		s = mysql.SagaStore(d.DB)
-	default:
-		s = sqlite.SagaStore(d.DB)
-	}
-	c, _ := s.(alert.SagaCounter)
+	c, _ := d.sagaStore().(alert.SagaCounter)
 	return c
 }
 

@@ -54,21 +54,21 @@ func TestDBChecks_SagaCountsAndUnleasedPartitionsOnEveryDatabase(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := testSagaStore(d).Create(ctx, tx, in); err != nil {
+				if err := d.sagaStore().Create(ctx, tx, in); err != nil {
 					t.Fatal(err)
 				}
 				if err := tx.Commit(); err != nil {
 					t.Fatal(err)
 				}
 			}
-			counts, err := sagaCounter(d).Counts(ctx)
+			counts, err := sagaCounter(d).CountsByName(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := []saga.Count{{Name: "order", Status: saga.Running, Sagas: 1}, {Name: "order", Status: saga.Stuck, Sagas: 2},
 				{Name: "refund", Status: saga.Compensating, Sagas: 1}}
 			if !reflect.DeepEqual(counts, want) {
-				t.Errorf("Counts = %v, want %v", counts, want)
+				t.Errorf("CountsByName = %v, want %v", counts, want)
 			}
 
 			leases := d.relayStore().(alert.LeaseSource)
@@ -123,16 +123,6 @@ func TestDBChecks_SagaCountsAndUnleasedPartitionsOnEveryDatabase(t *testing.T) {
 			}
 		})
 	}
-}
-
-func testSagaStore(d *database) saga.Store {
-	switch d.kind {
-	case postgresDB:
-		return postgres.SagaStore(d.DB)
-	case mysqlDB:
-		return mysql.SagaStore(d.DB)
-	}
-	return sqlite.SagaStore(d.DB)
 }
 
 func testOutboxStore(d *database) outbox.Store {

@@ -216,6 +216,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.Handle("/registry/", obs.metrics.Handler("/registry/", http.StripPrefix("/registry", reg)))
 	mux.Handle("/contracts/", obs.metrics.Handler("/contracts/", http.StripPrefix("/contracts", contracts)))
 	mux.Handle("GET /topology", obs.metrics.Handler("/topology", topologyHandler(graph)))
+	if err := mountSagas(mux, db, obs.metrics, log); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	if serveMount != nil {
 		serveMount(mux)
 	}
@@ -337,6 +340,8 @@ func serveNeed(r *http.Request) httpguard.Scope {
 		return httpguard.ScopeRead
 	case r.URL.Path == "/v1/traces":
 		return httpguard.ScopeWrite
+	case strings.HasPrefix(r.URL.Path, "/sagas/"):
+		return sagaNeed(r) // retry, skip: write; abort: admin
 	case strings.HasPrefix(r.URL.Path, "/dead-letters") && r.Method != http.MethodDelete:
 		return httpguard.ScopeWrite // replay, edit
 	}

@@ -312,6 +312,8 @@ func TestServe_EveryRouteNeedsTheToken(t *testing.T) {
 		{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/topology"}, {"POST", "/v1/traces"},
 		{"GET", "/dead-letters"}, {"GET", "/dead-letters/" + id}, {"DELETE", "/dead-letters/" + id},
 		{"POST", "/dead-letters/" + id + "/replay"}, {"PUT", "/dead-letters/" + id + "/data"},
+		{"GET", "/sagas"}, {"GET", "/sagas/" + id}, {"POST", "/sagas/" + id + "/retry"}, {"POST", "/sagas/" + id + "/skip"},
+		{"POST", "/sagas/" + id + "/abort"},
 	}
 	for _, r := range routeTable(t, "../../registry/server.go") {
 		routes = append(routes, [2]string{r[0], "/registry" + r[1]})
@@ -353,6 +355,9 @@ func TestServe_MariaDB(t *testing.T) {
 	}
 	if code, body := httpCall(t, "GET", base+"/dead-letters", "tok", "", nil); code != http.StatusOK || strings.TrimSpace(body) != "[]" {
 		t.Errorf("dead letters: %d %s", code, body)
+	}
+	if code, body := httpCall(t, "GET", base+"/sagas?status=stuck&counts=true", "tok", "", nil); code != http.StatusOK || strings.TrimSpace(body) != `{"sagas":[]}` {
+		t.Errorf("sagas: %d %s", code, body)
 	}
 }
 
@@ -449,6 +454,11 @@ func TestServe_ScopedTokens(t *testing.T) {
 		{"PUT", "/dead-letters/" + id + "/data", []byte(`{}`), "write"},
 		{"POST", "/dead-letters/" + id + "/replay", []byte(`{}`), "write"},
 		{"DELETE", "/dead-letters/" + id, nil, "admin"},
+		{"GET", "/sagas?status=stuck", nil, "read"},
+		{"GET", "/sagas/" + id, nil, "read"},
+		{"POST", "/sagas/" + id + "/retry", nil, "write"},
+		{"POST", "/sagas/" + id + "/skip", nil, "write"},
+		{"POST", "/sagas/" + id + "/abort", nil, "admin"},
 		{"GET", "/registry/subjects", nil, "read"},
 		{"POST", "/registry/subjects/s-value/versions", schema, "write"},
 		{"PUT", "/registry/mode", []byte(`{"mode":"READWRITE"}`), "admin"},

@@ -8,10 +8,11 @@ import (
 	"github.com/handoffhq/handoff/saga"
 )
 
-// Counts returns how many unfinished sagas each saga name has in each
-// status (running, compensating, stuck), read through the index of
-// unfinished sagas: ended sagas are not scanned.
-func (s *SagaStore) Counts(ctx context.Context) ([]saga.Count, error) {
+// CountsByName returns how many unfinished sagas each saga name has in
+// each status (running, compensating, stuck), read through the index of
+// unfinished sagas: ended sagas are not scanned. (Counts, saga.Lister's,
+// counts every status over every saga, without names.)
+func (s *SagaStore) CountsByName(ctx context.Context) ([]saga.Count, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT name, status, COUNT(*) FROM handoff_saga
 		WHERE ended_at IS NULL GROUP BY name, status ORDER BY name, status`)
 	if err != nil {

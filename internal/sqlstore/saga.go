@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/handoffhq/handoff/saga"
@@ -235,27 +236,17 @@ func (s *SagaStore) History(ctx context.Context, id string) ([]saga.Event, error
 
 // ByCorrelation implements saga.Store.
 func (s *SagaStore) ByCorrelation(ctx context.Context, correlationID string) ([]saga.Summary, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT id, name, version, correlation_id, status, step_no, steps,
-		created_at, updated_at, ended_at FROM handoff_saga WHERE correlation_id = ? ORDER BY created_at, id`), correlationID)
+	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT `+summaryCols+` FROM handoff_saga WHERE correlation_id = ? ORDER BY created_at, id`), correlationID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []saga.Summary
 	for rows.Next() {
-		var sm saga.Summary
-		var status, steps string
-		var step int
-		var created, updated int64
-		var ended sql.NullInt64
-		if err := rows.Scan(&sm.ID, &sm.Name, &sm.Version, &sm.CorrelationID, &status, &step, &steps, &created, &updated, &ended); err != nil {
+		sm, err := scanSummary(rows)
+		if err != nil {
 			return nil, err
 		}
-		var st []saga.StepState
-		if json.Unmarshal([]byte(steps), &st) == nil && step >= 0 && step < len(st) {
-			sm.Step = st[step].Name
-		}
-		sm.Status, sm.CreatedAt, sm.UpdatedAt, sm.EndedAt = saga.Status(status), fromUS(created), fromUS(updated), fromUS(ended.Int64)
 		out = append(out, sm)
 	}
 	return out, rows.Err()
@@ -340,4 +331,118 @@ func (s *SagaStore) Purge(ctx context.Context, before time.Time, limit int) (int
 		}
 	}
 	return int(n), nil
+}
+
+var _ saga.Lister = (*SagaStore)(nil)
+
+const summaryCols = `id, name, version, correlation_id, status, step_no, steps, error, created_at, updated_at, ended_at`
+
+func scanSummary(rows *sql.Rows) (saga.Summary, error) {
+	var sm saga.Summary
+	var status, steps string
+	var step int
+	var created, updated int64
+	var ended sql.NullInt64
+	if err := rows.Scan(&sm.ID, &sm.Name, &sm.Version, &sm.CorrelationID, &status, &step, &steps, &sm.Error, &created, &updated, &ended); err != nil {
+		return sm, err
+	}
+	var st []saga.StepState
+	if json.Unmarshal([]byte(steps), &st) == nil && step >= 0 && step < len(st) {
+		sm.Step = st[step].Name
+	}
+	sm.Status, sm.CreatedAt, sm.UpdatedAt, sm.EndedAt = saga.Status(status), fromUS(created), fromUS(updated), fromUS(ended.Int64)
+	return sm, nil
+}
+
+// listQuery is List's statement: the filters, then the keyset position
+// (created_at, id) < the cursor's, newest first. The cursor's bound is
+// written as created_at <= c AND (created_at < c OR id < i) so that every
+// database reads it as a range on the index's created_at (a row-value
+// comparison is not one on MySQL), and status or name, when given, lead
+// the index (status, created_at, id) or (name, created_at, id).
+func (s *SagaStore) listQuery(f saga.ListFilter) (string, []any, error) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	if f.Status != "" {
+		add("status = ?", string(f.Status))
+	}
+	if f.Name != "" {
+		add("name = ?", f.Name)
+	}
+	if f.CorrelationID != "" {
+		add("correlation_id = ?", f.CorrelationID)
+	}
+	if !f.CreatedAfter.IsZero() {
+		add("created_at >= ?", us(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		add("created_at < ?", us(f.CreatedBefore))
+	}
+	if !f.UpdatedAfter.IsZero() {
+		add("updated_at >= ?", us(f.UpdatedAfter))
+	}
+	if !f.UpdatedBefore.IsZero() {
+		add("updated_at < ?", us(f.UpdatedBefore))
+	}
+	if f.Cursor != "" {
+		c, err := saga.ParseCursor(f.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		at := us(c.CreatedAt)
+		add("created_at <= ? AND (created_at < ? OR id < ?)", at, at, c.ID)
+	}
+	q := `SELECT ` + summaryCols + ` FROM handoff_saga`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = saga.DefaultListLimit
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	return s.d.q(q), append(args, limit), nil
+}
+
+// List implements saga.Lister.
+func (s *SagaStore) List(ctx context.Context, f saga.ListFilter) ([]saga.Summary, error) {
+	q, args, err := s.listQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []saga.Summary
+	for rows.Next() {
+		sm, err := scanSummary(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sm)
+	}
+	return out, rows.Err()
+}
+
+// Counts implements saga.Lister: one GROUP BY over the index that leads
+// with status.
+func (s *SagaStore) Counts(ctx context.Context) (map[saga.Status]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM handoff_saga GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[saga.Status]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[saga.Status(st)] = n
+	}
+	return out, rows.Err()
 }
