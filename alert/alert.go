@@ -1,7 +1,9 @@
 // Package alert turns handoff's failure conditions into notifications: a
-// consumer's first dead letter, a breaker opening, an outbox backlog older
-// than a threshold, a relay holding no lease, a stuck saga (through [Manager.Fire]
-// from the saga's hook, or a [Check]). Each is logged and sent to the
+// consumer's first dead letter ([Manager.FirstDeadLetter], [DeadLetters]),
+// a breaker opening ([Manager.OnStateChange], [Breakers]), an outbox
+// backlog older than a threshold ([Backlog]), a relay holding no lease
+// ([RelayLease] in the relay's process, [Unleased] from the database), a
+// stuck saga ([Manager.SagaStuck], [StuckSagas]). Each is logged and sent to the
 // configured webhooks (generic JSON, Slack-compatible, PagerDuty Events v2)
 // as soon as it is seen, once per episode (deduplicated by key), retried with
 // backoff, and resolved when the condition clears.
@@ -37,6 +39,7 @@ import (
 
 	"github.com/handoffhq/handoff/breaker"
 	"github.com/handoffhq/handoff/dlq"
+	"github.com/handoffhq/handoff/saga"
 )
 
 // Status of an alert.
@@ -54,7 +57,7 @@ const (
 	ConditionBreakerOpen = "breaker_open"   // a breaker is open or half-open
 	ConditionBacklog     = "outbox_backlog" // the oldest outbox row is older than the threshold
 	ConditionNoLease     = "relay_no_lease" // a running relay holds no partition
-	ConditionSagaStuck   = "saga_stuck"     // a saga is past its deadline (raised by the saga's hook)
+	ConditionSagaStuck   = "saga_stuck"     // a saga's compensation kept failing (the coordinator's hook, or StuckSagas)
 )
 
 // Severities, as PagerDuty names them.
@@ -116,7 +119,8 @@ type Check struct {
 }
 
 // Manager keeps what is firing and delivers changes. Create it with [New],
-// start it with Run. It is a dlq.Alerter and a breaker.StateListener.
+// start it with Run. It is a dlq.Alerter, a breaker.StateListener and a
+// saga.Alerter.
 type Manager struct {
 	notifiers []Notifier
 	checks    []Check
@@ -268,6 +272,14 @@ func (m *Manager) OnStateChange(c breaker.StateChange) {
 	case breaker.Closed:
 		m.Resolve(ConditionBreakerOpen + "/" + c.Name)
 	}
+}
+
+// SagaStuck implements saga.Alerter (saga.WithAlerter(m)): the saga's
+// name's saga_stuck alert, at once. It is resolved by a [StuckSagas] check
+// when none of that name is stuck any more.
+func (m *Manager) SagaStuck(_ context.Context, a saga.Alert) error {
+	m.Fire(sagaAlert(a.Name, 0, &a))
+	return nil
 }
 
 func breakerAlert(name string) Alert {

@@ -3,11 +3,13 @@ package alert
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/handoffhq/handoff/breaker"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/relay"
+	"github.com/handoffhq/handoff/saga"
 )
 
 // LetterLister is what [DeadLetters] reads: *dlq.Queue and every dlq.Store
@@ -121,5 +123,94 @@ func RelayLease(r ProgressSource, grace, every time.Duration) Check {
 			Summary: fmt.Sprintf("relay %s has held no outbox partition for %v: is the database reachable, or are there more relays than partitions?",
 				r.Owner(), now.Sub(lastHeld).Round(time.Second)),
 			Details: map[string]string{"relay": r.Owner()}}}, nil
+	}}
+}
+
+// SagaCounter is what [StuckSagas] reads: the SQL saga stores
+// (adapter/postgres, sqlite, mysql SagaStore) have this method.
+type SagaCounter interface {
+	CountsByName(ctx context.Context) ([]saga.Count, error)
+}
+
+// StuckSagas fires saga_stuck (subject: the saga's name) while any saga of
+// that name is Stuck in src, checked every every, and resolves it when an
+// operator has retried, skipped or aborted them all. It is the re-check of
+// the coordinator's hook (see [Manager.SagaStuck]): a stuck saga whose
+// hook was lost in a crash still alerts.
+func StuckSagas(src SagaCounter, every time.Duration) Check {
+	return Check{Condition: ConditionSagaStuck, Every: every, Find: func(ctx context.Context) ([]Alert, error) {
+		counts, err := src.CountsByName(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sagas: %w", err)
+		}
+		stuck := map[string]int{}
+		var names []string
+		for _, c := range counts {
+			if c.Status == saga.Stuck && c.Sagas > 0 {
+				if stuck[c.Name] == 0 {
+					names = append(names, c.Name)
+				}
+				stuck[c.Name] += c.Sagas
+			}
+		}
+		out := make([]Alert, 0, len(names))
+		for _, n := range names {
+			out = append(out, sagaAlert(n, stuck[n], nil))
+		}
+		return out, nil
+	}}
+}
+
+func sagaAlert(name string, n int, a *saga.Alert) Alert {
+	al := Alert{Condition: ConditionSagaStuck, Subject: name, Severity: SeverityCritical,
+		Summary: fmt.Sprintf("saga %s has stuck instances (a compensation kept failing): see `handoff saga list --status stuck`, then retry, skip or abort", name),
+		Details: map[string]string{"saga": name}}
+	if n > 0 {
+		al.Details["stuck"] = fmt.Sprint(n)
+	}
+	if a != nil {
+		al.Details["saga_id"], al.Details["step"], al.Details["error"] = a.SagaID, a.Step, a.Error
+	}
+	return al
+}
+
+// LeaseSource is what [Unleased] reads: the SQL relay stores
+// (adapter/postgres, sqlite, mysql RelayStore) have this method. It
+// returns, per outbox partition with pending rows and no live lease, since
+// when its oldest row has waited uncovered.
+type LeaseSource interface {
+	Unleased(ctx context.Context) (map[int]time.Time, error)
+}
+
+// Unleased fires relay_no_lease (subject name) while some partition of the
+// outbox src has had pending rows and no live relay lease for longer than
+// grace, checked every every: the database's view of a missing relay,
+// for a process that runs none itself (handoff serve). A relay's own view
+// is [RelayLease].
+func Unleased(name string, src LeaseSource, grace, every time.Duration) Check {
+	return Check{Condition: ConditionNoLease, Every: every, Find: func(ctx context.Context) ([]Alert, error) {
+		un, err := src.Unleased(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("outbox %s: %w", name, err)
+		}
+		now := time.Now()
+		var parts []int
+		var since time.Time
+		for p, t := range un {
+			if now.Sub(t) > grace {
+				parts = append(parts, p)
+				if since.IsZero() || t.Before(since) {
+					since = t
+				}
+			}
+		}
+		if len(parts) == 0 {
+			return nil, nil
+		}
+		slices.Sort(parts)
+		return []Alert{{Subject: name, Severity: SeverityCritical,
+			Summary: fmt.Sprintf("outbox %s: %d partitions have had pending rows and no relay lease for up to %v: is a relay running (handoff relay)?",
+				name, len(parts), now.Sub(since).Round(time.Second)),
+			Details: map[string]string{"outbox": name, "partitions": fmt.Sprint(parts), "uncovered_seconds": fmt.Sprintf("%.0f", now.Sub(since).Seconds())}}}, nil
 	}}
 }

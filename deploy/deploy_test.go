@@ -31,6 +31,12 @@ import (
 	"github.com/handoffhq/handoff/saga"
 )
 
+type sagaCounts struct{}
+
+func (sagaCounts) CountsByName(context.Context) ([]saga.Count, error) {
+	return []saga.Count{{Name: "s", Status: saga.Stuck, Sagas: 1}}, nil
+}
+
 type stats struct{}
 
 func (stats) Stats(context.Context) (relay.Stats, error) {
@@ -76,6 +82,9 @@ func served(t *testing.T) map[string]bool {
 	tel.Observe(ctx, resilience.Event{Kind: resilience.EventBudgetExhausted})
 	m.ObserveSaga(&saga.Instance{Name: "s", CreatedAt: time.Now().Add(-time.Second), EndedAt: time.Now()},
 		[]saga.Event{{Kind: saga.EvCompleted}})
+	if err := m.Sagas(sagaCounts{}); err != nil {
+		t.Fatal(err)
+	}
 
 	rec := httptest.NewRecorder()
 	exp.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

@@ -21,7 +21,12 @@
 // messaging_client_sent_messages_total, handoff_outbox_oldest_age_seconds,
 // ...); an OTLP exporter serves it just as well.
 //
+// [Metrics.Sagas] adds handoff.saga.instances, the unfinished sagas by saga
+// name and status, read from a SQL saga store's CountsByName (handoff serve
+// serves it); ended sagas are counted as they end by ObserveSaga.
+//
 // The gauges are read when the provider collects: an outbox's Stats is one
 // query per scrape; the dead-letter store is read at most once per
-// WithDeadLetterInterval, in pages, up to 100,000 open letters.
+// WithDeadLetterInterval, in pages, up to 100,000 open letters; the saga
+// store at most once per WithSagaInterval.
 package metrics

@@ -73,6 +73,7 @@ type Metrics struct {
 	budgetTokens                  metric.Float64ObservableGauge
 	relayPartitions               metric.Int64ObservableGauge
 	dlqEvery, sampleTimeout       time.Duration
+	sagaEvery                     time.Duration
 	mu                            sync.Mutex
 	regs                          []metric.Registration
 	heldParts                     atomic.Int64 // partitions the relay held at its last event; -1 before
@@ -106,9 +107,22 @@ func WithDeadLetterInterval(d time.Duration) Option {
 	}
 }
 
+// WithSagaInterval sets how often at most the saga stores are read for the
+// handoff.saga.instances gauge (default 15s); collections in between
+// report the last sample.
+func WithSagaInterval(d time.Duration) Option {
+	return func(m *Metrics) error {
+		if d <= 0 {
+			return fmt.Errorf("metrics: WithSagaInterval: %v: must be positive", d)
+		}
+		m.sagaEvery = d
+		return nil
+	}
+}
+
 // New returns the instruments, created on the meter provider.
 func New(opts ...Option) (*Metrics, error) {
-	m := &Metrics{dlqEvery: 15 * time.Second, sampleTimeout: 5 * time.Second}
+	m := &Metrics{dlqEvery: 15 * time.Second, sagaEvery: 15 * time.Second, sampleTimeout: 5 * time.Second}
 	m.heldParts.Store(-1)
 	for _, o := range opts {
 		if err := o(m); err != nil {
@@ -168,6 +182,7 @@ func New(opts ...Option) (*Metrics, error) {
 	m.bhRejected = icounter("resilient.bulkhead.rejected", "{call}", "Calls a bulkhead rejected since it was created.")
 	m.budgetTokens = fgauge("resilient.retry.budget.tokens", "{retry}", "Retries a retry budget would allow now.")
 	m.saga.events = ctr("handoff.saga.events", "{saga}", "Sagas started, completed, compensated and stuck, by saga name and event.")
+	m.saga.instances = igauge("handoff.saga.instances", "{saga}", "Unfinished sagas, by saga name and status (running, compensating, stuck).")
 	m.saga.duration = hist("handoff.saga.duration", "s", "Time from a saga's start to its end (completed or compensated).", sagaBuckets)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)

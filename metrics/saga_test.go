@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -20,7 +21,8 @@ type trip struct{ Fail, UndoFails bool }
 
 // A coordinator with the metrics as its observer counts the sagas it
 // starts, completes, compensates and leaves stuck, and times the ended ones, by saga
-// name; the scrape carries both families.
+// name; the scrape carries both families, and the gauge of unfinished
+// sagas by status read from the store.
 func TestMetrics_SagasByEventAndDuration(t *testing.T) {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "saga.db"))
@@ -36,12 +38,16 @@ func TestMetrics_SagasByEventAndDuration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer exp.Shutdown(ctx)
-	m, err := metrics.New(metrics.WithMeterProvider(exp.MeterProvider()))
+	m, err := metrics.New(metrics.WithMeterProvider(exp.MeterProvider()), metrics.WithSagaInterval(time.Nanosecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	c, err := saga.New(sqlite.SagaStore(db), saga.WithObserver(m))
+	store := sqlite.SagaStore(db)
+	if err := m.Sagas(store.(metrics.SagaCounter)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := saga.New(store, saga.WithObserver(m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +73,13 @@ func TestMetrics_SagasByEventAndDuration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var stuckID string
 	for _, tr := range []trip{{}, {}, {Fail: true}, {Fail: true, UndoFails: true}} {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Start(ctx, tx, tr); err != nil {
+		if stuckID, err = s.Start(ctx, tx, tr); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {
@@ -97,5 +104,21 @@ func TestMetrics_SagasByEventAndDuration(t *testing.T) {
 		if h.GetSampleCount() != want || h.GetSampleSum() < 0 {
 			t.Errorf("%s duration: %d samples (sum %v), want %d", event, h.GetSampleCount(), h.GetSampleSum(), want)
 		}
+	}
+	// The gauge read from the store: the stuck trip is 1 under
+	// handoff.saga.status=stuck (ended sagas are not counted there), and 0
+	// once an operator aborted it.
+	stuck := func() float64 {
+		return find(t, scrape(t, exp), "handoff_saga_instances", dto.MetricType_GAUGE,
+			map[string]string{"handoff_saga_name": "trip", "handoff_saga_status": "stuck"}).GetGauge().GetValue()
+	}
+	if n := stuck(); n != 1 {
+		t.Errorf("stuck trips: %v, want 1", n)
+	}
+	if err := c.Abort(ctx, stuckID); err != nil {
+		t.Fatal(err)
+	}
+	if n := stuck(); n != 0 {
+		t.Errorf("stuck trips after the abort: %v, want 0", n)
 	}
 }

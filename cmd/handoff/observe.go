@@ -22,11 +22,17 @@ import (
 type observeFlags struct {
 	traces, endpoint, webhook, format, routingKey string
 	backlog                                       time.Duration
+	noLease                                       time.Duration // serve and relay (registerDB)
 }
 
 func (f *observeFlags) register(fs *flag.FlagSet, defaultTraces string) {
 	fs.StringVar(&f.traces, "traces", defaultTraces, "trace exporter: none, stdout (to <data-dir>/traces.jsonl in dev) or otlp")
 	fs.StringVar(&f.endpoint, "otlp-endpoint", "", "OTLP/HTTP collector base URL for --traces otlp (default: the OTEL_EXPORTER_OTLP_* variables)")
+	f.registerAlerts(fs)
+}
+
+// registerAlerts registers the alert flags (handoff relay has these only).
+func (f *observeFlags) registerAlerts(fs *flag.FlagSet) {
 	fs.StringVar(&f.webhook, "alert-webhook", "", "URL alerts are posted to (besides the log)")
 	fs.StringVar(&f.format, "alert-format", "json", "body format of --alert-webhook: json, slack or pagerduty")
 	fs.StringVar(&f.routingKey, "alert-routing-key", "", "PagerDuty routing key, for --alert-format pagerduty")
@@ -66,18 +72,10 @@ func newObservability(ctx context.Context, f observeFlags, dataDir string, log *
 		o.close()
 		return nil, err
 	}
-	var notifiers []alert.Notifier
-	if f.webhook != "" {
-		w, err := alert.NewWebhook(f.webhook, alert.Format(f.format), alert.WithRoutingKey(f.routingKey))
-		if err != nil {
-			o.close()
-			return nil, fmt.Errorf("--alert-webhook: %w", err)
-		}
-		notifiers = append(notifiers, w)
-	}
-	if f.backlog <= 0 {
+	notifiers, err := f.notifiers()
+	if err != nil {
 		o.close()
-		return nil, fmt.Errorf("--alert-backlog %v: must be > 0", f.backlog)
+		return nil, err
 	}
 	opts := []alert.Option{alert.WithLogger(log)}
 	for _, c := range checks {
@@ -88,6 +86,22 @@ func newObservability(ctx context.Context, f observeFlags, dataDir string, log *
 		return nil, err
 	}
 	return o, nil
+}
+
+// notifiers returns the webhook of --alert-webhook (none without it),
+// after checking the alert flags.
+func (f observeFlags) notifiers() ([]alert.Notifier, error) {
+	if f.backlog <= 0 {
+		return nil, fmt.Errorf("--alert-backlog %v: must be > 0", f.backlog)
+	}
+	if f.webhook == "" {
+		return nil, nil
+	}
+	w, err := alert.NewWebhook(f.webhook, alert.Format(f.format), alert.WithRoutingKey(f.routingKey))
+	if err != nil {
+		return nil, fmt.Errorf("--alert-webhook: %w", err)
+	}
+	return []alert.Notifier{w}, nil
 }
 
 func (o *observability) close() {

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/handoffhq/handoff"
-	"github.com/handoffhq/handoff/alert"
 	"github.com/handoffhq/handoff/contract/broker"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/health"
@@ -82,6 +81,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	of.register(fs, "none")
 	var tf topologyFlags
 	tf.register(fs)
+	of.registerDB(fs)
 	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
@@ -131,13 +131,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer db.Close()
-	obs, err := newObservability(ctx, of, "", log,
-		alert.DeadLetters(db.dlqStore(), 30*time.Second), alert.Backlog("outbox", db.relayStore(), of.backlog, 2*time.Second))
+	alertChecks, err := dbAlertChecks(db, of, true)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	obs, err := newObservability(ctx, of, "", log, alertChecks...)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer obs.close()
-	if err := errors.Join(obs.metrics.Outbox("outbox", db.relayStore()), obs.metrics.DeadLetters(db.dlqStore())); err != nil {
+	if err := dbMetrics(obs.metrics, db); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 
