@@ -37,7 +37,7 @@ func deps(t *testing.T, pkgs ...string) map[string]string {
 func TestCorePackagesHaveNoDriverDependencies(t *testing.T) {
 	core := []string{".", "./consumer", "./inbox", "./dlq", "./outbox", "./relay", "./telemetry", "./internal/backoff",
 		"./internal/clock", "./health", "./breaker", "./bulkhead", "./retry", "./throttle", "./hedge", "./fallback", "./resilience",
-		"./resiliencehttp", "./idempotency", "./schema", "./registry", "./contract", "./contract/broker", "./contract/openapi", "./impact", "./check", "./saga", "./system", "./topology", "./metrics", "./alert"}
+		"./resiliencehttp", "./idempotency", "./schema", "./registry", "./contract", "./contract/broker", "./contract/openapi", "./impact", "./check", "./saga", "./system", "./topology", "./metrics", "./alert", "./alert/alertstate"}
 	forbidden := []string{"github.com/jackc/", "github.com/twmb/franz-go", "github.com/nats-io/", "github.com/rabbitmq/",
 		"modernc.org/sqlite", "github.com/go-sql-driver/", "github.com/redis/", "google.golang.org/grpc",
 		"go.opentelemetry.io/otel/sdk", "github.com/prometheus/"}
@@ -64,21 +64,21 @@ var adapterDeps = map[string]struct{ handoff, modules []string }{
 	"adapter/postgres": {
 		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/sqlstore",
 			"registry/registrystore", "idempotency/idempotencystore", "contract", "contract/broker", "internal/httpguard", "saga",
-			"topology/topologystore"},
+			"topology/topologystore", "alert/alertstate"},
 		modules: append([]string{"github.com/jackc/pgx/v5", "github.com/jackc/pgpassfile", "github.com/jackc/pgservicefile",
 			"github.com/jackc/puddle/v2", "golang.org/x/sync", "golang.org/x/text", "github.com/jackc/pglogrepl", "github.com/jackc/pgio"}, otelAPI...),
 	},
 	"adapter/sqlite": {
 		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/sqlstore",
 			"registry/registrystore", "idempotency/idempotencystore", "contract", "contract/broker", "internal/httpguard", "saga",
-			"topology/topologystore"},
+			"topology/topologystore", "alert/alertstate"},
 		modules: append([]string{"modernc.org/sqlite", "modernc.org/libc", "modernc.org/mathutil", "modernc.org/memory",
 			"github.com/dustin/go-humanize", "github.com/remyoudompheng/bigfft", "golang.org/x/sys"}, otelAPI...),
 	},
 	"adapter/mysql": {
 		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/sqlstore",
 			"registry/registrystore", "idempotency/idempotencystore", "contract", "contract/broker", "internal/httpguard", "saga",
-			"topology/topologystore"},
+			"topology/topologystore", "alert/alertstate"},
 		modules: append([]string{"github.com/go-sql-driver/mysql", "filippo.io/edwards25519"}, otelAPI...),
 	},
 	"adapter/nats": {
@@ -111,7 +111,7 @@ var adapterDeps = map[string]struct{ handoff, modules []string }{
 			"golang.org/x/net", "golang.org/x/sys", "golang.org/x/text"}, otelAPI...),
 	},
 	"adapter/memory": {
-		handoff: []string{"", "dlq", "contract", "contract/broker", "internal/httpguard", "topology/topologystore"},
+		handoff: []string{"", "dlq", "contract", "contract/broker", "internal/httpguard", "topology/topologystore", "alert/alertstate"},
 		modules: []string{"github.com/google/uuid"},
 	},
 }

@@ -18,10 +18,18 @@
 // Hooks see a condition at once; the checks re-read the source of truth on
 // their interval, so an alert whose hook was missed (the process crashed
 // between storing the letter and notifying) still goes out, and a condition
-// that cleared is resolved. The state of what is firing is held in memory:
-// after a restart the checks fire what is still true again, so a receiver
-// can see an alert twice across a crash; every format carries the key
-// (PagerDuty's dedup_key) to fold them.
+// that cleared is resolved. Without [WithState], what is firing is held
+// in the process's memory: after a restart the checks fire what is still
+// true again, and each process running the same checks sends its own copy.
+// With WithState (a store of package alertstate: adapter/memory, or the
+// SQL adapters' AlertState on the database the processes share), each
+// episode of a shared alert is sent once by whichever process sees it
+// first, is not sent again by a restarted process while it still holds,
+// and is resolved once, by any process whose check sees it clear. Alerts
+// of Local checks (a relay's leases) and of breakers stay per process. If
+// the state store fails, alerts are sent as without it, so a receiver can
+// then see one twice; every format carries the key (PagerDuty's dedup_key)
+// to fold them.
 //
 // Webhooks go only to the URLs given to [NewWebhook]; redirects are not
 // followed.
@@ -37,6 +45,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/handoffhq/handoff/alert/alertstate"
 	"github.com/handoffhq/handoff/breaker"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/saga"
@@ -112,10 +121,19 @@ func Permanent(err error) error { return &permanentError{err} }
 // alerts of Condition that hold now. An alert of Condition that is firing
 // and that Find no longer returns is resolved (unless it fired after Find
 // started).
+//
+// A check reads a shared source (the database) unless Local is set. With
+// [WithState], a shared check resolves the alerts of its Condition that
+// any process fired and that no longer hold. A Local check reads what only
+// its process sees (a relay's own leases, its breakers): its alerts are
+// kept in this process's memory only, even with WithState, so their keys
+// must name the process ([RelayLease]'s names the relay's owner), and only
+// this process resolves them.
 type Check struct {
 	Condition string
 	Every     time.Duration
 	Find      func(ctx context.Context) ([]Alert, error)
+	Local     bool
 }
 
 // Manager keeps what is firing and delivers changes. Create it with [New],
@@ -126,10 +144,18 @@ type Manager struct {
 	checks    []Check
 	log       *slog.Logger
 	retry     retryPolicy
+	state     alertstate.Store
 
 	mu     sync.Mutex
-	active map[string]Alert
+	active map[string]entry
 	queues []*queue
+}
+
+// entry is an alert this process knows to be firing; local: raised by a
+// Local check or the breaker hook, kept out of the shared state.
+type entry struct {
+	a     Alert
+	local bool
 }
 
 type retryPolicy struct {
@@ -163,6 +189,25 @@ func WithRetry(initial, max time.Duration, attempts int) Option {
 	}
 }
 
+// WithState makes the manager share what is firing with the other
+// processes alerting on one system (the instances of handoff serve, the
+// relays), and with its own next life: before notifying, it records the
+// transition in s, and notifies only if s reports that it changed the
+// state, so each episode of a shared alert is sent once whichever process
+// sees it first, and a restarted process does not send again what is still
+// firing. If s fails, the manager notifies as if it had no state (a
+// duplicate beats a lost alert) and logs the failure. Alerts of Local
+// checks and of breakers stay in memory.
+func WithState(s alertstate.Store) Option {
+	return func(m *Manager) error {
+		if s == nil {
+			return errors.New("alert: WithState: must not be nil")
+		}
+		m.state = s
+		return nil
+	}
+}
+
 // WithCheck adds a periodic check.
 func WithCheck(c Check) Option {
 	return func(m *Manager) error {
@@ -181,7 +226,7 @@ func WithCheck(c Check) Option {
 
 // New returns a manager delivering to notifiers (none: the log only).
 func New(notifiers []Notifier, opts ...Option) (*Manager, error) {
-	m := &Manager{notifiers: slices.Clone(notifiers), log: slog.Default(), active: map[string]Alert{},
+	m := &Manager{notifiers: slices.Clone(notifiers), log: slog.Default(), active: map[string]entry{},
 		retry: retryPolicy{250 * time.Millisecond, 30 * time.Second, 10}}
 	for i, n := range m.notifiers {
 		if n == nil {
@@ -200,34 +245,99 @@ func New(notifiers []Notifier, opts ...Option) (*Manager, error) {
 }
 
 // Fire raises a: logged and sent at once, unless an alert with its key is
-// already firing.
-func (m *Manager) Fire(a Alert) {
+// already firing (in this process, or, with [WithState], in the shared
+// state).
+func (m *Manager) Fire(a Alert) { m.fire(context.Background(), a, false) }
+
+func (m *Manager) fire(ctx context.Context, a Alert, local bool) {
 	a.normalise(time.Now())
-	m.mu.Lock()
-	if _, ok := m.active[a.Key]; ok {
+	if local || m.state == nil {
+		m.mu.Lock()
+		if _, ok := m.active[a.Key]; ok {
+			m.mu.Unlock()
+			return
+		}
+		m.active[a.Key] = entry{a, local}
+		m.enqueue(a)
 		m.mu.Unlock()
+		m.logFired(a)
 		return
 	}
-	m.active[a.Key] = a
-	m.enqueue(a)
+	won, err := m.state.Fire(ctx, toRecord(a))
+	m.mu.Lock()
+	_, known := m.active[a.Key]
+	if err != nil {
+		won = !known
+	}
+	if !known || won {
+		m.active[a.Key] = entry{a, false}
+	}
+	if won {
+		m.enqueue(a)
+	}
 	m.mu.Unlock()
+	if err != nil {
+		m.log.Warn("alert: shared state failed; deduplicating in this process only", "alert", a.Key, "err", err)
+	}
+	if won {
+		m.logFired(a)
+	}
+}
+
+func (m *Manager) logFired(a Alert) {
 	m.log.Error("alert: "+a.Summary, "alert", a.Key, "condition", a.Condition, "subject", a.Subject, "severity", a.Severity)
 }
 
-// Resolve clears the alert with key, if it is firing: logged and sent.
-func (m *Manager) Resolve(key string) {
+// Resolve clears the alert with key, if it is firing (in this process, or,
+// with [WithState], in the shared state): logged and sent.
+func (m *Manager) Resolve(key string) { m.resolve(context.Background(), key) }
+
+func (m *Manager) resolve(ctx context.Context, key string) {
+	now := time.Now()
 	m.mu.Lock()
-	a, ok := m.active[key]
-	if !ok {
+	e, known := m.active[key]
+	if m.state == nil || e.local {
+		if !known {
+			m.mu.Unlock()
+			return
+		}
+		delete(m.active, key)
 		m.mu.Unlock()
+		m.resolved(e.a, now)
 		return
 	}
+	m.mu.Unlock()
+	r, won, err := m.state.Resolve(ctx, key, now)
+	m.mu.Lock()
 	delete(m.active, key)
-	a.Status, a.EndsAt = Resolved, time.Now()
+	m.mu.Unlock()
+	a := fromRecord(r)
+	if err != nil {
+		m.log.Warn("alert: shared state failed; resolving in this process only", "alert", key, "err", err)
+		won, a = known, e.a
+	}
+	if won {
+		m.resolved(a, now)
+	}
+}
+
+func (m *Manager) resolved(a Alert, at time.Time) {
+	a.Status, a.EndsAt = Resolved, at
+	m.mu.Lock()
 	m.enqueue(a)
 	m.mu.Unlock()
 	m.log.Info("alert resolved: "+a.Summary, "alert", a.Key, "condition", a.Condition, "subject", a.Subject,
 		"after", a.EndsAt.Sub(a.StartsAt).Round(time.Millisecond))
+}
+
+func toRecord(a Alert) alertstate.Record {
+	return alertstate.Record{Key: a.Key, Condition: a.Condition, Subject: a.Subject, Severity: a.Severity,
+		Summary: a.Summary, Details: a.Details, FiredAt: a.StartsAt}
+}
+
+func fromRecord(r alertstate.Record) Alert {
+	return Alert{Key: r.Key, Condition: r.Condition, Subject: r.Subject, Severity: r.Severity, Summary: r.Summary,
+		Details: r.Details, Status: Firing, StartsAt: r.FiredAt}
 }
 
 // Active returns the alerts firing now, by key.
@@ -237,7 +347,7 @@ func (m *Manager) Active() []Alert {
 	keys := slices.Sorted(maps.Keys(m.active))
 	out := make([]Alert, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, m.active[k])
+		out = append(out, m.active[k].a)
 	}
 	return out
 }
@@ -249,8 +359,8 @@ func (m *Manager) enqueue(a Alert) {
 }
 
 // FirstDeadLetter implements dlq.Alerter: the consumer's dead_letter alert.
-func (m *Manager) FirstDeadLetter(_ context.Context, l *dlq.Letter) {
-	m.Fire(deadLetterAlert(l.Consumer, 1, l))
+func (m *Manager) FirstDeadLetter(ctx context.Context, l *dlq.Letter) {
+	m.fire(ctx, deadLetterAlert(l.Consumer, 1, l), false)
 }
 
 func deadLetterAlert(consumer string, open int, l *dlq.Letter) Alert {
@@ -264,21 +374,22 @@ func deadLetterAlert(consumer string, open int, l *dlq.Letter) Alert {
 }
 
 // OnStateChange implements breaker.StateListener: breaker_open fires when a
-// breaker opens and resolves when it closes again.
+// breaker opens and resolves when it closes again. A breaker is its
+// process's own: its alert is local (see [Check]).
 func (m *Manager) OnStateChange(c breaker.StateChange) {
 	switch c.To {
 	case breaker.Open:
-		m.Fire(breakerAlert(c.Name))
+		m.fire(context.Background(), breakerAlert(c.Name), true)
 	case breaker.Closed:
-		m.Resolve(ConditionBreakerOpen + "/" + c.Name)
+		m.resolve(context.Background(), ConditionBreakerOpen+"/"+c.Name)
 	}
 }
 
 // SagaStuck implements saga.Alerter (saga.WithAlerter(m)): the saga's
 // name's saga_stuck alert, at once. It is resolved by a [StuckSagas] check
 // when none of that name is stuck any more.
-func (m *Manager) SagaStuck(_ context.Context, a saga.Alert) error {
-	m.Fire(sagaAlert(a.Name, 0, &a))
+func (m *Manager) SagaStuck(ctx context.Context, a saga.Alert) error {
+	m.fire(ctx, sagaAlert(a.Name, 0, &a), false)
 	return nil
 }
 
@@ -325,23 +436,58 @@ func (m *Manager) check(ctx context.Context, c Check) {
 		}
 		return
 	}
+	shared := !c.Local && m.state != nil
+	var firing map[string]alertstate.Record // nil: not read
+	if shared {
+		rs, err := m.state.Firing(ctx, c.Condition)
+		if err != nil {
+			m.log.Warn("alert: shared state failed; resolving what this process fired only", "condition", c.Condition, "err", err)
+		} else {
+			firing = map[string]alertstate.Record{}
+			for _, r := range rs {
+				firing[r.Key] = r
+			}
+		}
+	}
 	now := map[string]bool{}
 	for _, a := range found {
 		a.Condition = c.Condition
 		a.normalise(started)
 		now[a.Key] = true
-		m.Fire(a)
+		if r, ok := firing[a.Key]; ok { // notified already, here or elsewhere
+			m.mu.Lock()
+			if _, known := m.active[a.Key]; !known {
+				a.StartsAt = r.FiredAt
+				m.active[a.Key] = entry{a, false}
+			}
+			m.mu.Unlock()
+			continue
+		}
+		m.fire(ctx, a, c.Local)
 	}
-	m.mu.Lock()
-	var gone []string
-	for k, a := range m.active {
-		if a.Condition == c.Condition && !now[k] && a.StartsAt.Before(started) {
+	var gone, forget []string
+	for k, r := range firing {
+		if !now[k] && r.FiredAt.Before(started) {
 			gone = append(gone, k)
 		}
 	}
+	m.mu.Lock()
+	for k, e := range m.active {
+		if e.a.Condition != c.Condition || e.local != c.Local || now[k] || !e.a.StartsAt.Before(started) {
+			continue
+		}
+		if _, ok := firing[k]; firing != nil && !ok {
+			forget = append(forget, k) // resolved by another process
+		} else if firing == nil {
+			gone = append(gone, k)
+		}
+	}
+	for _, k := range forget {
+		delete(m.active, k)
+	}
 	m.mu.Unlock()
 	for _, k := range gone {
-		m.Resolve(k)
+		m.resolve(ctx, k)
 	}
 }
 

@@ -83,7 +83,7 @@ func Backlog(name string, src StatsSource, threshold, every time.Duration) Check
 // every: the re-check of the breakers' state listener (see
 // Manager.OnStateChange).
 func Breakers(every time.Duration, bs ...*breaker.Breaker) Check {
-	return Check{Condition: ConditionBreakerOpen, Every: every, Find: func(context.Context) ([]Alert, error) {
+	return Check{Condition: ConditionBreakerOpen, Every: every, Local: true, Find: func(context.Context) ([]Alert, error) {
 		var out []Alert
 		for _, b := range bs {
 			if b.State() != breaker.Closed {
@@ -106,7 +106,7 @@ type ProgressSource interface {
 // extra ones hold none by design and fire this.
 func RelayLease(r ProgressSource, grace, every time.Duration) Check {
 	var lastHeld time.Time
-	return Check{Condition: ConditionNoLease, Every: every, Find: func(context.Context) ([]Alert, error) {
+	return Check{Condition: ConditionNoLease, Every: every, Local: true, Find: func(context.Context) ([]Alert, error) {
 		p := r.Progress()
 		now := time.Now()
 		if p.Started.IsZero() || p.Partitions > 0 {
