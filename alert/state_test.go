@@ -132,7 +132,9 @@ func (failingState) Fire(context.Context, alertstate.Record) (bool, error) { ret
 func (failingState) Resolve(context.Context, string, time.Time) (alertstate.Record, bool, error) {
 	return alertstate.Record{}, false, errState
 }
-func (failingState) Firing(context.Context, string) ([]alertstate.Record, error) { return nil, errState }
+func (failingState) Firing(context.Context, string) ([]alertstate.Record, error) {
+	return nil, errState
+}
 
 // A shared state that fails does not lose alerts: the manager notifies as
 // without one, once per episode in this process, and resolves.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/handoffhq/handoff/adapter/mysql"
+	"github.com/handoffhq/handoff/alert/alertstate"
 	"github.com/handoffhq/handoff/handofftest"
 	"github.com/handoffhq/handoff/idempotency"
 	"github.com/handoffhq/handoff/idempotency/idempotencytest"
@@ -53,4 +54,9 @@ func TestIdempotencyStore(t *testing.T) {
 func TestTopologyStore(t *testing.T) {
 	a := adapter(t)
 	handofftest.RunTopologyStore(t, func(t testing.TB) topologystore.Store { return mysql.TopologyStore(a.DB(t)) })
+}
+
+func TestAlertState(t *testing.T) {
+	a := adapter(t)
+	handofftest.RunAlertState(t, func(t testing.TB) alertstate.Store { return mysql.AlertState(a.DB(t)) })
 }

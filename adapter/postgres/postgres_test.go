@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/handoffhq/handoff/adapter/postgres"
+	"github.com/handoffhq/handoff/alert/alertstate"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/handofftest"
 	"github.com/handoffhq/handoff/idempotency"
@@ -128,4 +129,9 @@ func TestPgx_IdempotencyStore(t *testing.T) {
 func TestTopologyStore(t *testing.T) {
 	a := adapter(t)
 	handofftest.RunTopologyStore(t, func(t testing.TB) topologystore.Store { return postgres.TopologyStore(a.DB(t)) })
+}
+
+func TestAlertState(t *testing.T) {
+	a := adapter(t)
+	handofftest.RunAlertState(t, func(t testing.TB) alertstate.Store { return postgres.AlertState(a.DB(t)) })
 }

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"github.com/handoffhq/handoff/adapter/sqlite"
+	"github.com/handoffhq/handoff/alert/alertstate"
 	"github.com/handoffhq/handoff/handofftest"
 	"github.com/handoffhq/handoff/idempotency"
 	"github.com/handoffhq/handoff/idempotency/idempotencytest"
@@ -36,4 +37,9 @@ func TestIdempotencyStore(t *testing.T) {
 func TestTopologyStore(t *testing.T) {
 	a := adapter(t)
 	handofftest.RunTopologyStore(t, func(t testing.TB) topologystore.Store { return sqlite.TopologyStore(a.DB(t)) })
+}
+
+func TestAlertState(t *testing.T) {
+	a := adapter(t)
+	handofftest.RunAlertState(t, func(t testing.TB) alertstate.Store { return sqlite.AlertState(a.DB(t)) })
 }
