@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 
 	"github.com/handoffhq/handoff/contract/broker"
 	"github.com/handoffhq/handoff/dlq"
@@ -136,4 +139,49 @@ func printAPIs(w io.Writer, base string) {
 	fmt.Fprintf(w, "contract broker  %s/contracts\n", base)
 	fmt.Fprintf(w, "topology         %s/topology\n", base)
 	fmt.Fprintf(w, "otlp traces      %s/v1/traces\n", base)
+}
+
+// apiServer is the HTTP server of dev and serve. Its shutdown closes at
+// once the connections that have sent no request yet: net/http's Shutdown
+// waits up to 5 seconds for such a connection (in case its first request
+// is on the way), and an HTTP client keeps one around whenever a dial it
+// started lost the race to a connection freed meanwhile. Such a
+// connection held every stop of handoff dev for those 5 seconds, past its
+// shutdown deadline. A request not yet received when the stop begins is
+// one the server no longer takes, as a new connection would be.
+type apiServer struct {
+	*http.Server
+	mu       sync.Mutex
+	fresh    map[net.Conn]struct{} // connections with no request read yet
+	stopping bool
+}
+
+func newAPIServer(h http.Handler) *apiServer {
+	s := &apiServer{Server: httpguard.NewServer(h, httpguard.Timeouts{}), fresh: map[net.Conn]struct{}{}}
+	s.ConnState = func(c net.Conn, st http.ConnState) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch {
+		case st == http.StateNew && s.stopping:
+			c.Close() // accepted as the listener closes
+		case st == http.StateNew:
+			s.fresh[c] = struct{}{}
+		default:
+			delete(s.fresh, c)
+		}
+	}
+	return s
+}
+
+// shutdown stops accepting connections, closes those that have sent no
+// request, and waits for the requests in flight to finish, until ctx
+// ends.
+func (s *apiServer) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopping = true
+	for c := range s.fresh {
+		c.Close()
+	}
+	s.mu.Unlock()
+	return s.Shutdown(ctx)
 }

@@ -143,7 +143,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	srv := httpguard.NewServer(api, httpguard.Timeouts{})
+	srv := newAPIServer(api)
 
 	printAPIs(stdout, base)
 	fmt.Fprintf(stdout, "nats             %s\n", ns.URL())
@@ -163,7 +163,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		return srv.shutdown(sctx)
 	})
 	if flow != nil {
 		g.Go(func() error { return flow.Run(gctx) })

@@ -169,7 +169,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv := httpguard.NewServer(api, httpguard.Timeouts{})
+	srv := newAPIServer(api)
 
 	printAPIs(stdout, base)
 	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
@@ -197,7 +197,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *drain)
 		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
+		if err := srv.shutdown(sctx); err != nil {
 			return fmt.Errorf("serve: shutdown: %w", err)
 		}
 		return nil
