@@ -145,10 +145,6 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv := newAPIServer(api)
 
-	printAPIs(stdout, base)
-	fmt.Fprintf(stdout, "nats             %s\n", ns.URL())
-	fmt.Fprintf(stdout, "data             %s\n", *dataDir)
-
 	// Every part runs in one group: the first to fail stops the others,
 	// and dev returns only when all of them have stopped (the deferred
 	// closes of the broker, NATS and the database run after that).
@@ -170,6 +166,11 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	g.Go(func() error { return obs.alerts.Run(gctx) })
 	obs.ready.Store(true)
+	// The URLs are printed once the parts are started: /readyz no
+	// longer answers "starting" (it answers what the health checks say).
+	printAPIs(stdout, base)
+	fmt.Fprintf(stdout, "nats             %s\n", ns.URL())
+	fmt.Fprintf(stdout, "data             %s\n", *dataDir)
 	if devFault != nil {
 		g.Go(func() error { return devFault(gctx) })
 	}

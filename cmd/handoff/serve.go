@@ -171,12 +171,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv := newAPIServer(api)
 
-	printAPIs(stdout, base)
-	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
-	if *brokerURL != "" {
-		fmt.Fprintf(stdout, "broker           %s\n", redact(*brokerURL))
-	}
-
 	// As in dev: every part in one group; the first to fail stops the
 	// others. On stop the server refuses new connections and lets
 	// in-flight requests finish for up to --drain.
@@ -204,6 +198,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	})
 	g.Go(func() error { return obs.alerts.Run(gctx) })
 	obs.ready.Store(true)
+	// The URLs are printed once the parts are started: /readyz no
+	// longer answers "starting" (it answers what the health checks say).
+	printAPIs(stdout, base)
+	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
+	if *brokerURL != "" {
+		fmt.Fprintf(stdout, "broker           %s\n", redact(*brokerURL))
+	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
