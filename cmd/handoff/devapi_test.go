@@ -283,3 +283,43 @@ func TestDev_ServesEveryAPIAndKeepsTheirDataAcrossRestart(t *testing.T) {
 		t.Errorf("the demo made its dead letters again on a data directory that has them:\n%s", stderr.String())
 	}
 }
+
+// handoff dev keeps its token rules over the routes it now shares with
+// serve: with --token, every route (reads, writes, /v1/traces) refuses a
+// request without it, even on loopback; the demo, given the same token,
+// registers its schema through the guarded registry.
+func TestDev_TokenGuardsEveryRoute(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--demo-interval", "1h", "--token", "tok"}, nil, stdout, stderr)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("dev: %v", err)
+		}
+	}()
+	base := ""
+	for deadline := time.Now().Add(60 * time.Second); base == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no URLs: %q %q", stdout.String(), stderr.String())
+		}
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "health" {
+				base = strings.TrimSuffix(f[1], "/healthz")
+			}
+		}
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, _ := httpCall(t, "GET", base+"/registry/subjects/"+orders.Topic+"-value/versions/latest", "tok", "", nil)
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo did not register its schema: %d; dev said:\n%s", code, stderr.String())
+		}
+	}
+	everyRouteNeeds(t, base, "tok")
+}
