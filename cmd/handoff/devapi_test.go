@@ -92,14 +92,14 @@ func runDev(t *testing.T, dir string) (urls map[string]string, stderr *syncBuffe
 func TestDev_ServesEveryAPIAndKeepsTheirDataAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	urls, stderr, stop := runDev(t, dir)
-	for _, name := range []string{"health", "ready", "metrics", "dead letters", "schema registry", "contract broker", "topology", "otlp traces", "nats"} {
+	for _, name := range []string{"health", "ready", "metrics", "dead letters", "schema registry", "contract broker", "sagas", "topology", "otlp traces", "nats"} {
 		if urls[name] == "" {
 			t.Fatalf("dev printed no %s URL: %v", name, urls)
 		}
 	}
 	base := strings.TrimSuffix(urls["health"], "/healthz")
 	for name, path := range map[string]string{"metrics": "/metrics", "dead letters": "/dead-letters", "schema registry": "/registry",
-		"contract broker": "/contracts", "topology": "/topology", "otlp traces": "/v1/traces"} {
+		"contract broker": "/contracts", "sagas": "/sagas", "topology": "/topology", "otlp traces": "/v1/traces"} {
 		if urls[name] != base+path {
 			t.Errorf("%s URL %s, want %s", name, urls[name], base+path)
 		}
@@ -227,6 +227,24 @@ func TestDev_ServesEveryAPIAndKeepsTheirDataAcrossRestart(t *testing.T) {
 	if !found {
 		t.Errorf("no observed edge checkout > payments: %s", body)
 	}
+	observedEdge := func() bool {
+		code, body := httpCall(t, "GET", urls["topology"], "", "", nil)
+		var doc topology.Document
+		if err := json.Unmarshal([]byte(body), &doc); code != http.StatusOK || err != nil {
+			t.Fatalf("topology: %d %s (%v)", code, body, err)
+		}
+		for _, e := range doc.Edges {
+			if e.From == "checkout" && e.To == "payments" && e.Observed.Calls == 1 {
+				return true
+			}
+		}
+		return false
+	}
+
+	// The sagas' API answers (the demo runs none: an empty page).
+	if code, body := httpCall(t, "GET", urls["sagas"], "", "", nil); code != http.StatusOK || !strings.Contains(body, `"sagas"`) {
+		t.Errorf("GET /sagas: %d %s", code, body)
+	}
 
 	// /metrics parses, and counts the requests to each API by route.
 	code, body = httpCall(t, "GET", urls["metrics"], "", "", nil)
@@ -262,6 +280,9 @@ func TestDev_ServesEveryAPIAndKeepsTheirDataAcrossRestart(t *testing.T) {
 		t.Errorf("the pact after restart: %d %s", code, body)
 	}
 	canIDeploy()
+	if !observedEdge() {
+		t.Errorf("the observed edge checkout > payments is gone after restart")
+	}
 	_, body = httpCall(t, "GET", urls["dead letters"]+"?consumer="+orders.Group, "", "", nil)
 	var after []*dlq.Letter
 	if err := json.Unmarshal([]byte(body), &after); err != nil || len(after) != len(letters) {
