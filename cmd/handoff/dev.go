@@ -18,20 +18,22 @@ import (
 	natsadapter "github.com/handoffhq/handoff/adapter/nats"
 	"github.com/handoffhq/handoff/adapter/natsserver"
 	"github.com/handoffhq/handoff/adapter/sqlite"
-	"github.com/handoffhq/handoff/alert"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/examples/demo/orders"
 	"github.com/handoffhq/handoff/health"
 	"github.com/handoffhq/handoff/internal/httpguard"
 	"github.com/handoffhq/handoff/internal/otelsetup"
-	"github.com/handoffhq/handoff/registry"
+	"github.com/handoffhq/handoff/topology"
+	"github.com/handoffhq/handoff/topology/topologyotlp"
 )
 
 const defaultAddr = "127.0.0.1:8477"
 
 // dev runs the embedded defaults: a SQLite file and an embedded NATS
-// JetStream server under one data directory, an HTTP server with /healthz,
-// /dead-letters and the schema registry, and the demo flow of
+// JetStream server under one data directory, on one port the same APIs as
+// handoff serve (buildAPI: dead letters, replayed through the embedded
+// NATS, the schema registry, the contract broker, the topology and its
+// OTLP receiver, health, readiness and metrics), and the demo flow of
 // examples/demo/orders, whose steps it logs.
 func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
@@ -39,7 +41,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", ".handoff", "directory holding the SQLite file and the NATS store")
 	addr := fs.String("addr", defaultAddr, "HTTP listen address (not loopback: needs --token or --insecure)")
 	token := fs.String("token", os.Getenv("HANDOFF_DEV_TOKEN"), "token every HTTP request needs, as Bearer or basic-auth password (env HANDOFF_DEV_TOKEN)")
-	insecure := fs.Bool("insecure", false, "serve a non-loopback --addr without --token (schema writes and dead-letter payloads open to the network)")
+	insecure := fs.Bool("insecure", false, "serve a non-loopback --addr without --token (every API open to the network: schemas, contracts, dead letters and their replays)")
 	natsPort := fs.Int("nats-port", 0, "embedded NATS port (0: a free port, so a NATS already running is never disturbed)")
 	demo := fs.Bool("demo", true, "run the demo producer and consumer")
 	every := fs.Duration("demo-interval", 2*time.Second, "how often the demo producer publishes")
@@ -56,9 +58,9 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := otelsetup.Logger(stderr, slog.LevelInfo) // records inside a span carry its trace id
 	if !httpguard.IsLoopback(*addr) && *token == "" {
 		if !*insecure {
-			return fmt.Errorf("dev: --addr %s is not loopback: give --token (or --insecure, to open schema writes and dead-letter payloads to the network)", *addr)
+			return fmt.Errorf("dev: --addr %s is not loopback: give --token (or --insecure, to open every API to the network: schemas, contracts, dead letters and their replays)", *addr)
 		}
-		log.Warn("dev: INSECURE: serving schema writes and dead-letter payloads without a token to the network", "addr", *addr)
+		log.Warn("dev: INSECURE: serving every API without a token to the network: schemas, contracts, dead letters and their replays", "addr", *addr)
 	}
 
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
@@ -72,13 +74,25 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := sqlite.Migrate(ctx, db); err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	obs, err := newObservability(ctx, of, *dataDir, log,
-		alert.DeadLetters(sqlite.DLQStore(db), 30*time.Second), alert.Backlog("outbox", sqlite.RelayStore(db), of.backlog, 2*time.Second))
+	ddb := &database{DB: db, kind: sqliteDB}
+	// dev runs its demo's relay itself: no check of unleased partitions.
+	alertChecks, err := dbAlertChecks(ddb, of, false)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	obs, err := newObservability(ctx, of, *dataDir, log, alertChecks...)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
 	defer obs.close()
-	if err := errors.Join(obs.metrics.Outbox("outbox", sqlite.RelayStore(db)), obs.metrics.DeadLetters(sqlite.DLQStore(db))); err != nil {
+	if err := dbMetrics(obs.metrics, ddb); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	// The observed topology is kept in the data directory's database, so
+	// it survives a restart as the rest does.
+	tf := topologyFlags{flush: topology.DefaultFlushInterval, cache: topology.DefaultCacheTTL, retention: topology.DefaultRetention}
+	observed, err := tf.open(ddb, topology.New(), log)
+	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
 
@@ -134,32 +148,13 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		checks = append(checks, flow.Checks()...)
 	}
-	mux := http.NewServeMux()
-	healthz := &health.Handler{Checks: checks}
-	mux.Handle("GET /healthz", healthz)
-	obs.mount(mux, healthz)
-	letters, err := dlq.NewHandler(deadLetters)
-	if err != nil {
-		return fmt.Errorf("dev: %w", err)
-	}
-	lettersAPI := obs.metrics.Handler("/dead-letters", http.StripPrefix("/dead-letters", letters))
-	mux.Handle("GET /dead-letters", lettersAPI)
-	mux.Handle("GET /dead-letters/", lettersAPI)
-	reg, err := registry.NewServer(sqlite.RegistryStore(db), registry.WithLogger(log))
-	if err != nil {
-		return fmt.Errorf("dev: %w", err)
-	}
-	mux.Handle("/registry/", obs.metrics.Handler("/registry/", http.StripPrefix("/registry", reg)))
-	srv := httpguard.NewServer(guard(*addr, *token).Wrap(mux), httpguard.Timeouts{})
-
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "health           %s/healthz\n", base)
-	fmt.Fprintf(stdout, "ready            %s/readyz\n", base)
-	fmt.Fprintf(stdout, "metrics          %s/metrics\n", base)
-	fmt.Fprintf(stdout, "dead letters     %s/dead-letters\n", base)
-	fmt.Fprintf(stdout, "schema registry  %s/registry\n", base)
-	fmt.Fprintf(stdout, "nats             %s\n", ns.URL())
-	fmt.Fprintf(stdout, "data             %s\n", *dataDir)
+	api, err := buildAPI(apiConfig{db: ddb, deadLetters: deadLetters, replays: broker, obs: obs,
+		checks: checks, topo: observed, otlpMax: topologyotlp.DefaultMaxBytes, addr: *addr, token: *token, base: base, log: log})
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	srv := newHTTPServer(api)
 
 	// Every part runs in one group: the first to fail stops the others,
 	// and dev returns only when all of them have stopped (the deferred
@@ -175,13 +170,19 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		return srv.shutdown(sctx)
 	})
 	if flow != nil {
 		g.Go(func() error { return flow.Run(gctx) })
 	}
 	g.Go(func() error { return obs.alerts.Run(gctx) })
+	g.Go(func() error { return observed.Run(gctx) })
 	obs.ready.Store(true)
+	// The URLs are printed once the parts are started: /readyz no
+	// longer answers "starting" (it answers what the health checks say).
+	printAPIs(stdout, base)
+	fmt.Fprintf(stdout, "nats             %s\n", ns.URL())
+	fmt.Fprintf(stdout, "data             %s\n", *dataDir)
 	if devFault != nil {
 		g.Go(func() error { return devFault(gctx) })
 	}

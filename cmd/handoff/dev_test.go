@@ -35,9 +35,10 @@ func leftover() []string {
 	return left
 }
 
-// handoff dev stops every part on every way out: cancelled by its caller,
-// and when one part fails (the others are cancelled and waited for, and
-// the failure is returned). Afterwards its ports are closed and none of its
+// handoff dev stops every part on every way out: cancelled by its caller
+// (with a client's connection open that has sent no request), and when one
+// part fails (the others are cancelled and waited for, and the failure is
+// returned). Afterwards its ports are closed and none of its
 // goroutines is left.
 func TestDev_StopsEveryPartOnEveryExit(t *testing.T) {
 	for _, exit := range []string{"cancel", "failure"} {
@@ -73,6 +74,19 @@ func TestDev_StopsEveryPartOnEveryExit(t *testing.T) {
 					}
 					time.Sleep(20 * time.Millisecond)
 				}
+				// A client's connection that has sent no request yet must
+				// not hold up the stop.
+				base := ""
+				for _, line := range strings.Split(stdout.String(), "\n") {
+					if f := strings.Fields(line); len(f) == 2 && f[0] == "health" {
+						base = strings.TrimSuffix(strings.TrimPrefix(f[1], "http://"), "/healthz")
+					}
+				}
+				idle, err := net.Dial("tcp", base)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer idle.Close()
 				cancel()
 			}
 			var err error

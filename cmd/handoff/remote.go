@@ -236,7 +236,7 @@ func (s *apiServer) call(ctx context.Context, method, u, contentType string, bod
 			msg = e.Error + e.Message
 		}
 		if res.StatusCode == http.StatusMethodNotAllowed && strings.HasPrefix(req.URL.Path, s.base.Path+"/dead-letters") {
-			msg += " (this server's dead-letter API is read-only, as handoff dev's is: use --db, or a handoff serve)"
+			msg += " (this server's dead-letter API is read-only: use --db, or a handoff serve or dev of this version)"
 		}
 		return nil, "", &apiError{res.StatusCode, msg}
 	}

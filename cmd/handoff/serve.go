@@ -18,12 +18,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/handoffhq/handoff"
-	"github.com/handoffhq/handoff/contract/broker"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/health"
 	"github.com/handoffhq/handoff/internal/httpguard"
 	"github.com/handoffhq/handoff/internal/otelsetup"
-	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/system"
 	"github.com/handoffhq/handoff/topology"
 	"github.com/handoffhq/handoff/topology/topologyotlp"
@@ -108,16 +106,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	var tokens httpguard.Tokens
-	if *token != "" {
-		if err := tokens.Add(httpguard.ScopeAdmin, *token); err != nil {
-			return fmt.Errorf("serve: --token: %w", err)
-		}
-	}
-	for _, t := range scoped {
-		if err := tokens.Add(t.Scope, t.Token); err != nil {
-			return fmt.Errorf("serve: --token-file line %d: %w", t.Line, err)
-		}
+	tokens, err := apiTokens(*token, scoped)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	if tokens.Len() == 0 {
 		if !*insecure {
@@ -161,27 +152,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	letters, err := dlq.NewHandler(deadLetters, dlq.WithWrites(replays))
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	// The registry and the broker check their own routes' scopes; serve's
-	// guard lets any token of the set through to them.
-	regOpts := []registry.ServerOption{registry.WithLogger(log)}
-	brokerOpts := []broker.Option{}
-	if *token != "" {
-		regOpts = append(regOpts, registry.WithRequiredToken(*token))
-		brokerOpts = append(brokerOpts, broker.WithToken(*token))
-	}
-	for _, t := range scoped {
-		regOpts = append(regOpts, registry.WithScopedToken(t.Scope.String(), t.Token))
-		brokerOpts = append(brokerOpts, broker.WithScopedToken(t.Scope.String(), t.Token))
-	}
-	reg, err := registry.NewServer(db.registryStore(), regOpts...)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", *addr, err)
@@ -207,50 +177,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	traces, err := topologyotlp.New(observed, topologyotlp.WithMaxBytes(*otlpMax), topologyotlp.WithLogger(log))
-	if err != nil {
-		return fmt.Errorf("serve: --otlp-max-bytes: %w", err)
-	}
-	contracts, err := broker.New(db.contractStore(), append(brokerOpts, broker.WithLogger(log), broker.WithBaseURL(base+"/contracts"))...)
+	api, err := buildAPI(apiConfig{db: db, deadLetters: deadLetters, replays: replays, obs: obs, checks: checks,
+		topo: observed, otlpMax: *otlpMax, addr: *addr, token: *token, scoped: scoped, base: base, log: log})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-
-	mux := http.NewServeMux()
-	healthz := &health.Handler{Checks: checks}
-	mux.Handle("GET /healthz", healthz)
-	obs.mount(mux, healthz)
-	lettersAPI := obs.metrics.Handler("/dead-letters", http.StripPrefix("/dead-letters", letters))
-	mux.Handle("/dead-letters", lettersAPI)
-	mux.Handle("/dead-letters/", lettersAPI)
-	mux.Handle("/registry/", obs.metrics.Handler("/registry/", http.StripPrefix("/registry", reg)))
-	mux.Handle("/contracts/", obs.metrics.Handler("/contracts/", http.StripPrefix("/contracts", contracts)))
-	mux.Handle("GET /topology", obs.metrics.Handler("/topology", sharedTopologyHandler(observed)))
-	if err := mountSagas(mux, db, obs.metrics, log); err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	if serveMount != nil {
-		serveMount(mux)
-	}
-	gd := guard(*addr, "")
-	gd.Scoped, gd.Need = tokens, serveNeed
-	root := http.NewServeMux()
-	root.Handle("/", gd.Wrap(mux))
-	root.Handle("/v1/traces", obs.metrics.Handler("/v1/traces", otlpGuard(gd, traces)))
-	srv := httpguard.NewServer(root, httpguard.Timeouts{})
-
-	fmt.Fprintf(stdout, "health           %s/healthz\n", base)
-	fmt.Fprintf(stdout, "ready            %s/readyz\n", base)
-	fmt.Fprintf(stdout, "metrics          %s/metrics\n", base)
-	fmt.Fprintf(stdout, "dead letters     %s/dead-letters\n", base)
-	fmt.Fprintf(stdout, "schema registry  %s/registry\n", base)
-	fmt.Fprintf(stdout, "contract broker  %s/contracts\n", base)
-	fmt.Fprintf(stdout, "topology         %s/topology\n", base)
-	fmt.Fprintf(stdout, "otlp traces      %s/v1/traces\n", base)
-	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
-	if *brokerURL != "" {
-		fmt.Fprintf(stdout, "broker           %s\n", redact(*brokerURL))
-	}
+	srv := newHTTPServer(api)
 
 	// As in dev: every part in one group; the first to fail stops the
 	// others. On stop the server refuses new connections and lets
@@ -272,7 +204,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *drain)
 		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
+		if err := srv.shutdown(sctx); err != nil {
 			return fmt.Errorf("serve: shutdown: %w", err)
 		}
 		return nil
@@ -280,6 +212,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g.Go(func() error { return obs.alerts.Run(gctx) })
 	g.Go(func() error { return observed.Run(gctx) })
 	obs.ready.Store(true)
+	// The URLs are printed once the parts are started: /readyz no
+	// longer answers "starting" (it answers what the health checks say).
+	printAPIs(stdout, base)
+	fmt.Fprintf(stdout, "database         %s\n", redact(*dbSpec))
+	if *brokerURL != "" {
+		fmt.Fprintf(stdout, "broker           %s\n", redact(*brokerURL))
+	}
 	if err := g.Wait(); err != nil {
 		return err
 	}

@@ -307,6 +307,13 @@ func routeTable(t *testing.T, file string) [][2]string {
 // (walked from their source), the dead-letter API's, and serve's own.
 func TestServe_EveryRouteNeedsTheToken(t *testing.T) {
 	base, _ := startServe(t, "--db", filepath.Join(t.TempDir(), "h.db"), "--token", "tok")
+	everyRouteNeeds(t, base, "tok")
+}
+
+// everyRouteNeeds walks every route of buildAPI's handler at base: each
+// refuses a request without the token (401) and lets one with tok through.
+func everyRouteNeeds(t *testing.T, base, tok string) {
+	t.Helper()
 	const id = "01a2467c-0000-7000-8000-000000000000"
 	routes := [][2]string{
 		{"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/metrics"}, {"GET", "/topology"}, {"POST", "/v1/traces"},
@@ -329,7 +336,7 @@ func TestServe_EveryRouteNeedsTheToken(t *testing.T) {
 		if code, body := httpCall(t, r[0], base+r[1], "", "application/json", []byte(`{}`)); code != http.StatusUnauthorized {
 			t.Errorf("%s %s without the token: %d %s", r[0], r[1], code, body)
 		}
-		if code, _ := httpCall(t, r[0], base+r[1], "tok", "application/json", []byte(`{}`)); code == http.StatusUnauthorized {
+		if code, _ := httpCall(t, r[0], base+r[1], tok, "application/json", []byte(`{}`)); code == http.StatusUnauthorized {
 			t.Errorf("%s %s with the token: 401", r[0], r[1])
 		}
 	}
