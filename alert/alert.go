@@ -276,12 +276,19 @@ func (m *Manager) fire(ctx context.Context, a Alert, local bool) {
 		m.enqueue(a)
 	}
 	m.mu.Unlock()
-	if err != nil {
+	switch {
+	case err != nil:
 		m.log.Warn("alert: shared state failed; deduplicating in this process only", "alert", a.Key, "err", err)
+	case !won && !known:
+		m.logSent(a.Key)
 	}
 	if won {
 		m.logFired(a)
 	}
+}
+
+func (m *Manager) logSent(key string) {
+	m.log.Info("alert: firing, already sent by another process (or an earlier run of this one)", "alert", key)
 }
 
 func (m *Manager) logFired(a Alert) {
@@ -318,6 +325,8 @@ func (m *Manager) resolve(ctx context.Context, key string) {
 	}
 	if won {
 		m.resolved(a, now)
+	} else if known {
+		m.log.Info("alert: resolved by another process", "alert", key)
 	}
 }
 
@@ -456,11 +465,15 @@ func (m *Manager) check(ctx context.Context, c Check) {
 		now[a.Key] = true
 		if r, ok := firing[a.Key]; ok { // notified already, here or elsewhere
 			m.mu.Lock()
-			if _, known := m.active[a.Key]; !known {
+			_, known := m.active[a.Key]
+			if !known {
 				a.StartsAt = r.FiredAt
 				m.active[a.Key] = entry{a, false}
 			}
 			m.mu.Unlock()
+			if !known {
+				m.logSent(a.Key)
+			}
 			continue
 		}
 		m.fire(ctx, a, c.Local)
@@ -486,6 +499,9 @@ func (m *Manager) check(ctx context.Context, c Check) {
 		delete(m.active, k)
 	}
 	m.mu.Unlock()
+	for _, k := range forget {
+		m.log.Info("alert: resolved by another process", "alert", k)
+	}
 	for _, k := range gone {
 		m.resolve(ctx, k)
 	}

@@ -76,11 +76,11 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ddb := &database{DB: db, kind: sqliteDB}
 	// dev runs its demo's relay itself: no check of unleased partitions.
-	alertChecks, err := dbAlertChecks(ddb, of, false)
+	alertOpts, err := dbAlerts(ddb, of, false)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	obs, err := newObservability(ctx, of, *dataDir, log, alertChecks...)
+	obs, err := newObservability(ctx, of, *dataDir, log, alertOpts...)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}

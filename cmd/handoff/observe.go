@@ -51,7 +51,7 @@ type observability struct {
 	closers []io.Closer
 }
 
-func newObservability(ctx context.Context, f observeFlags, dataDir string, log *slog.Logger, checks ...alert.Check) (*observability, error) {
+func newObservability(ctx context.Context, f observeFlags, dataDir string, log *slog.Logger, alertOpts ...alert.Option) (*observability, error) {
 	o := &observability{flags: f, log: log}
 	cfg := otelsetup.Config{Service: "handoff", Traces: f.traces, Endpoint: f.endpoint}
 	if f.traces == otelsetup.TracesStdout {
@@ -77,11 +77,7 @@ func newObservability(ctx context.Context, f observeFlags, dataDir string, log *
 		o.close()
 		return nil, err
 	}
-	opts := []alert.Option{alert.WithLogger(log)}
-	for _, c := range checks {
-		opts = append(opts, alert.WithCheck(c))
-	}
-	if o.alerts, err = alert.New(notifiers, opts...); err != nil {
+	if o.alerts, err = alert.New(notifiers, append(alertOpts, alert.WithLogger(log))...); err != nil {
 		o.close()
 		return nil, err
 	}

@@ -9,7 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/handoffhq/handoff/adapter/mysql"
+	"github.com/handoffhq/handoff/adapter/postgres"
+	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/alert"
+	"github.com/handoffhq/handoff/alert/alertstate"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/metrics"
 )
@@ -37,12 +41,15 @@ func sagaCounter(d *database) alert.SagaCounter {
 	return c
 }
 
-// dbAlertChecks are the alert checks of a process that sees the database:
-// open dead letters, an old outbox backlog, stuck sagas, and (withLeases,
-// for a process running no relay of its own) outbox partitions no relay
-// leases. Each re-reads the database, so an alert whose hook a crash lost
-// still goes out, and each resolves when its condition clears.
-func dbAlertChecks(d *database, f observeFlags, withLeases bool) ([]alert.Check, error) {
+// dbAlerts are the alert options of a process that sees the database: its
+// checks (open dead letters, an old outbox backlog, stuck sagas, and,
+// withLeases, for a process running no relay of its own, outbox
+// partitions no relay leases) and the alert state shared through the
+// database. Each check re-reads the database, so an alert whose hook a
+// crash lost still goes out, and each resolves when its condition clears;
+// the shared state makes the processes on one database (serve's
+// instances, relays) send each episode once between them.
+func dbAlerts(d *database, f observeFlags, withLeases bool) ([]alert.Option, error) {
 	if f.noLease < 0 {
 		return nil, fmt.Errorf("--alert-no-lease %v: must be >= 0 (0: off)", f.noLease)
 	}
@@ -56,7 +63,21 @@ func dbAlertChecks(d *database, f observeFlags, withLeases bool) ([]alert.Check,
 	if ls, ok := d.relayStore().(alert.LeaseSource); ok && withLeases && f.noLease > 0 {
 		checks = append(checks, alert.Unleased("outbox", ls, f.noLease, checkEvery))
 	}
-	return checks, nil
+	opts := []alert.Option{alert.WithState(d.alertState())}
+	for _, c := range checks {
+		opts = append(opts, alert.WithCheck(c))
+	}
+	return opts, nil
+}
+
+func (d *database) alertState() alertstate.Store {
+	switch d.kind {
+	case postgresDB:
+		return postgres.AlertState(d.DB)
+	case mysqlDB:
+		return mysql.AlertState(d.DB)
+	}
+	return sqlite.AlertState(d.DB)
 }
 
 // dbMetrics registers the gauges read from the database: the outbox, the
@@ -84,15 +105,11 @@ func relayAlerts(d *database, f observeFlags, log *slog.Logger) (*relayAlerting,
 	if err != nil {
 		return nil, err
 	}
-	checks, err := dbAlertChecks(d, f, false)
+	opts, err := dbAlerts(d, f, false)
 	if err != nil {
 		return nil, err
 	}
-	a := &relayAlerting{notifiers: notifiers, opts: []alert.Option{alert.WithLogger(log)}}
-	for _, c := range checks {
-		a.opts = append(a.opts, alert.WithCheck(c))
-	}
-	return a, nil
+	return &relayAlerting{notifiers: notifiers, opts: append(opts, alert.WithLogger(log))}, nil
 }
 
 func (a *relayAlerting) add(c alert.Check) { a.opts = append(a.opts, alert.WithCheck(c)) }

@@ -122,11 +122,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer db.Close()
-	alertChecks, err := dbAlertChecks(db, of, true)
+	alertOpts, err := dbAlerts(db, of, true)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	obs, err := newObservability(ctx, of, "", log, alertChecks...)
+	obs, err := newObservability(ctx, of, "", log, alertOpts...)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
