@@ -2,6 +2,7 @@ package alert_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -30,4 +31,42 @@ func Example() {
 	b, _ := breaker.New("payments", breaker.WithStateListener(m)) // open, at once
 	go m.Run(ctx)
 	_, _ = q, b
+}
+
+type printer chan alert.Alert
+
+func (p printer) Notify(_ context.Context, a alert.Alert) error {
+	p <- a
+	return nil
+}
+
+// Two managers (two processes) share what is firing: the second does not
+// send again what the first sent, and the first resolution is sent once.
+// Processes on one database share postgres.AlertState(db) (or mysql's,
+// sqlite's) instead of memory's.
+func ExampleWithState() {
+	state := memory.NewAlertState()
+	quiet := slog.New(slog.DiscardHandler)
+	sent := make(printer, 10) // one receiver
+	a, _ := alert.New([]alert.Notifier{sent}, alert.WithState(state), alert.WithLogger(quiet))
+	b, _ := alert.New([]alert.Notifier{sent}, alert.WithState(state), alert.WithLogger(quiet))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	go b.Run(ctx)
+
+	stuck := alert.Alert{Condition: alert.ConditionSagaStuck, Subject: "order", Summary: "saga order is stuck"}
+	show := func() { n := <-sent; fmt.Println(n.Status, n.Key) }
+	a.Fire(stuck)
+	b.Fire(stuck) // already firing: not sent
+	show()
+	b.Resolve("saga_stuck/order")
+	a.Resolve("saga_stuck/order") // already resolved: not sent
+	show()
+	a.Fire(stuck) // a new episode
+	show()
+	// Output:
+	// firing saga_stuck/order
+	// resolved saga_stuck/order
+	// firing saga_stuck/order
 }
