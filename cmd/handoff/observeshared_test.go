@@ -89,3 +89,52 @@ func TestServe_TwoInstancesAlertOncePerEpisode(t *testing.T) {
 		}
 	}
 }
+
+// A handoff serve that sent an alert and stopped (a deploy, a crash) is
+// followed by a new instance on the same database: it logs the alert as
+// already sent and does not send it again, then resolves it once.
+func TestServe_RestartDoesNotResendWhatIsFiring(t *testing.T) {
+	pg := testenv.PostgresURL(t)
+	hooks := &alertLog{}
+	hook := httptest.NewServer(hooks)
+	defer hook.Close()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--db", pg, "--token", "alert-token", "--alert-webhook", hook.URL, "--alert-no-lease", "0"}
+
+	firstLog := &syncBuffer{}
+	fctx, stopFirst := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(fctx, args, nil, &syncBuffer{}, firstLog) }()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := db.ExecContext(ctx, `SELECT 1 FROM handoff_saga LIMIT 1`); err == nil {
+			break // migrated
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve made no tables:\n%s", firstLog.String())
+		}
+	}
+	createSaga(t, db, "saga-stuck", "order", saga.Stuck)
+	hooks.waitStatuses(t, firstLog, "saga_stuck/order", "firing")
+	stopFirst()
+	if err := <-done; err != nil {
+		t.Fatalf("first serve: %v\n%s", err, firstLog.String())
+	}
+
+	_, secondLog := startServe(t, args[3:]...)
+	waitLogs(t, firstLog, secondLog, "the restarted serve did not log the alert as sent", func(_, b *syncBuffer) bool {
+		return logLines(b, "alert: firing, already sent by another process", "saga_stuck/order") == 1
+	})
+	if _, err := db.ExecContext(ctx, `UPDATE handoff_saga SET status = 'aborted', ended_at = $1 WHERE id = 'saga-stuck'`,
+		time.Now().UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	hooks.waitStatuses(t, secondLog, "saga_stuck/order", "firing", "resolved")
+	if n := logLines(secondLog, "alert: saga order has stuck instances", "saga_stuck/order"); n != 0 {
+		t.Errorf("the restarted serve sent the alert again (%d log lines)", n)
+	}
+}
