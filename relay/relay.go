@@ -47,6 +47,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,8 @@ import (
 	"github.com/handoffhq/handoff/outbox"
 )
 
-// Observer is told what the relay did; wire it to metrics.
+// Observer is told what the relay did; wire it to metrics. It is called
+// from more than one goroutine (the passes, the deletes, the stats query).
 type Observer interface {
 	ObserveRelay(e Event)
 }
@@ -374,7 +376,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		idle       int
 		errs       int
 		errBackoff = backoff.Exponential{Initial: 50 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
-		claiming   chan claimed // a claim running beside the passes; nil: none
+		claiming   chan claimed  // a claim running beside the passes; nil: none
+		sampling   chan struct{} // closed when the stats query running beside the passes ends; nil: none
 	)
 	r.deleting = make(map[int64]bool)
 	r.deletions = make(chan []int64, 1)
@@ -383,6 +386,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer func() {
 		if claiming != nil {
 			<-claiming // a claim finishing after Leave would register the relay again
+		}
+		if sampling != nil {
+			<-sampling
 		}
 		// Finish the deletes of what was published before giving up leases.
 		close(r.deletions)
@@ -468,19 +474,23 @@ func (r *Relay) Run(ctx context.Context) error {
 				now = time.Now()
 			}
 		}
-		if now.After(nextStats) {
+		if sampling != nil {
+			select {
+			case <-sampling:
+				sampling = nil
+			default:
+			}
+		}
+		if now.After(nextStats) && sampling == nil {
 			nextStats = now.Add(r.statsEvery)
 			if r.observer != nil || r.progEvery > 0 {
-				if st, err := r.store.Stats(ctx); err == nil {
-					e := Event{Pending: st.Pending, Partitions: held}
-					if !st.Oldest.IsZero() {
-						e.OldestAge = time.Since(st.Oldest)
-					}
-					r.pmu.Lock()
-					r.progress.Pending, r.progress.OldestAge, r.progress.Held = st.Pending, e.OldestAge, st.Held
-					r.pmu.Unlock()
-					r.observe(e)
-				}
+				// Beside the passes too: counting the pending rows reads
+				// the whole outbox, which takes long with a backlog.
+				sampling = make(chan struct{})
+				go func(done chan<- struct{}, held []int) {
+					defer close(done)
+					r.sample(ctx, held)
+				}(sampling, slices.Clone(held))
 			}
 		}
 		if r.progEvery > 0 && now.After(nextProg) {
@@ -525,6 +535,22 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// sample reads the outbox's stats into the progress and tells the observer.
+func (r *Relay) sample(ctx context.Context, held []int) {
+	st, err := r.store.Stats(ctx)
+	if err != nil {
+		return
+	}
+	e := Event{Pending: st.Pending, Partitions: held}
+	if !st.Oldest.IsZero() {
+		e.OldestAge = time.Since(st.Oldest)
+	}
+	r.pmu.Lock()
+	r.progress.Pending, r.progress.OldestAge, r.progress.Held = st.Pending, e.OldestAge, st.Held
+	r.pmu.Unlock()
+	r.observe(e)
 }
 
 // healthy records that a pass reached the database and the broker.

@@ -770,3 +770,45 @@ func TestRelay_PublishesWhileALeaseRenewalIsSlow(t *testing.T) {
 		}
 	})
 }
+
+// slowStats makes Stats wait until release is closed or its context ends,
+// and closes blocked when it waits.
+type slowStats struct {
+	relay.Store
+	once    sync.Once
+	blocked chan struct{}
+	release chan struct{}
+}
+
+func (s *slowStats) Stats(ctx context.Context) (relay.Stats, error) {
+	s.once.Do(func() { close(s.blocked) })
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return relay.Stats{}, ctx.Err()
+	}
+	return s.Store.Stats(ctx)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ObserveRelay(relay.Event) {}
+
+// The stats query (for an observer or the progress log) runs beside the
+// passes: counting a large backlog does not stop publishing.
+func TestRelay_PublishesWhileTheStatsQueryIsSlow(t *testing.T) {
+	each(t, func(t *testing.T, d db) {
+		if d.name != "sqlite" {
+			t.Skip("store-independent")
+		}
+		w, _ := outbox.New(d.out)
+		b := newBroker(t)
+		rec := record(t, b, "orders")
+		s := &slowStats{Store: d.relay(), blocked: make(chan struct{}), release: make(chan struct{})}
+		defer close(s.release)
+		runRelay(t, s, b, relay.WithObserver(nopObserver{}))
+		<-s.blocked
+		write(t, d, w, "orders", msg("k", 1), msg("k", 2))
+		rec.wait(t, 2) // fails (after 30s) if the pass waits for the stats
+	})
+}
