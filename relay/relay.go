@@ -525,7 +525,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 		case n == r.batch:
 			r.outages.recovered(PartDatabase) // the broker: when its batch lands
-			errs, idle = 0, 0                 // more waiting: go on at once
+			errs, idle = 0, 0 // more waiting: go on at once
 		case n > 0:
 			r.outages.recovered(PartDatabase)
 			errs, idle = 0, 0
