@@ -1,8 +1,7 @@
 // Package relay moves committed outbox rows to a broker. It claims
 // partitions of the outbox with leases in the database, publishes each batch
-// with one asynchronous Publish per topic (fetching the next batch
-// meanwhile, published once this one is acknowledged), and deletes rows
-// only after the broker acknowledged them. Several relays share the partitions; a crashed
+// with one asynchronous Publish per topic, and deletes rows only after the
+// broker acknowledged them. Several relays share the partitions; a crashed
 // relay's partitions are taken over when its leases expire.
 //
 //	r, err := relay.New(postgres.RelayStore(db), broker,
@@ -116,7 +115,6 @@ type Relay struct {
 	mu        sync.Mutex
 	deleting  map[int64]bool
 	deletions chan []int64
-	inflight  *flight // the batch being published; only Run's goroutine uses it
 }
 
 // Option configures a Relay.
@@ -392,10 +390,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		if sampling != nil {
 			<-sampling
 		}
-		// Finish the publish in flight and the deletes of what was
-		// published before giving up leases.
-		r.land()
-		r.inflight = nil
+		// Finish the deletes of what was published before giving up leases.
 		close(r.deletions)
 		<-deleterDone
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -449,9 +444,6 @@ func (r *Relay) Run(ctx context.Context) error {
 				h, err := c.held, c.err
 				if err == nil {
 					r.owners = c.owners
-					if len(h) > r.share(c.owners) {
-						r.land() // nothing of a partition given back is in flight
-					}
 					h, err = r.fair(ctx, h, c.owners)
 				}
 				if err != nil {
@@ -524,10 +516,10 @@ func (r *Relay) Run(ctx context.Context) error {
 				return nil
 			}
 		case n == r.batch:
-			r.outages.recovered(PartDatabase) // the broker: when its batch lands
+			r.healthy()
 			errs, idle = 0, 0 // more waiting: go on at once
 		case n > 0:
-			r.outages.recovered(PartDatabase)
+			r.healthy()
 			errs, idle = 0, 0
 			// A partial batch: rows committing right now may follow; let
 			// a few gather.
@@ -655,18 +647,7 @@ func (r *Relay) fair(ctx context.Context, held []int, owners int) ([]int, error)
 	return held, nil
 }
 
-// flight is a batch being published beside the next fetch.
-type flight struct {
-	done chan struct{} // closed when the fields below are set
-	err  error
-	dead bool // a row was dead-lettered: its key's later rows are held
-}
-
-// pass fetches one batch and starts publishing it, after the batch before
-// it (published beside this fetch) was acknowledged: a batch is published
-// only once every earlier one is, so the order per key holds, and a cycle
-// costs its longer phase rather than the sum. It reports how many rows it
-// fetched, or the error of the batch before.
+// pass publishes one batch and reports how many rows it fetched.
 func (r *Relay) pass(ctx context.Context, held []int) (int, error) {
 	r.mu.Lock()
 	skip := len(r.deleting)
@@ -676,19 +657,6 @@ func (r *Relay) pass(ctx context.Context, held []int) (int, error) {
 		parts = nil // all of them: the store reads without a partition filter
 	}
 	fetched, err := r.store.Fetch(ctx, parts, r.batch+skip)
-	if prev := r.inflight; prev != nil {
-		r.inflight = nil
-		<-prev.done
-		if prev.err != nil {
-			return 0, prev.err
-		}
-		r.healthy()
-		if prev.dead {
-			// What was fetched may hold later rows of a key whose row was
-			// just dead-lettered: fetch again, the key now excluded.
-			return r.batch, nil
-		}
-	}
 	if err != nil {
 		return 0, onPart(PartDatabase, fmt.Errorf("relay: fetch: %w", err))
 	}
@@ -699,37 +667,10 @@ func (r *Relay) pass(ctx context.Context, held []int) (int, error) {
 			rows = append(rows, row)
 		}
 	}
-	// Fetches skip them from now on: published, they wait for their
-	// delete; refused or failed, they are forgotten again.
-	for _, row := range rows {
-		r.deleting[row.ID] = true
-	}
 	r.mu.Unlock()
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	f := &flight{done: make(chan struct{})}
-	r.inflight = f
-	go func() {
-		defer close(f.done)
-		dead := r.deadLettered.Load()
-		f.err = r.publishBatch(ctx, held, rows)
-		f.dead = r.deadLettered.Load() != dead
-	}()
-	return len(rows), nil
-}
-
-// land waits for the batch in flight, if any; its outcome is left for the
-// next pass.
-func (r *Relay) land() {
-	if r.inflight != nil {
-		<-r.inflight.done
-	}
-}
-
-// publishBatch publishes rows, queues the delete of what the broker
-// acknowledged and forgets the rest, so that it is fetched again.
-func (r *Relay) publishBatch(ctx context.Context, held []int, rows []outbox.Row) error {
 	// Group by topic, keeping id order within each topic.
 	var topics []string
 	byTopic := map[string][]outbox.Row{}
@@ -759,40 +700,33 @@ func (r *Relay) publishBatch(ctx context.Context, held []int, rows []outbox.Row)
 		}(topic, byTopic[topic])
 	}
 	wg.Wait()
-	ok := make(map[int64]bool, len(published))
-	for _, id := range published {
-		ok[id] = true
-	}
-	r.mu.Lock()
-	for _, row := range rows {
-		if !ok[row.ID] {
-			delete(r.deleting, row.ID)
-		}
-	}
-	r.mu.Unlock()
-	if len(published) == 0 {
-		return firstErr
-	}
-	// Deleted in the background while the next batches are fetched and
-	// published; until then fetches skip these rows.
-	select {
-	case r.deletions <- published:
-	case <-ctx.Done():
+	if len(published) > 0 {
+		// Deleted in the background while the next batch is fetched and
+		// published; until then fetches skip these rows.
 		r.mu.Lock()
 		for _, id := range published {
-			delete(r.deleting, id)
+			r.deleting[id] = true
 		}
 		r.mu.Unlock()
-		return firstErr
+		select {
+		case r.deletions <- published:
+		case <-ctx.Done():
+			r.mu.Lock()
+			for _, id := range published {
+				delete(r.deleting, id)
+			}
+			r.mu.Unlock()
+			return len(rows), firstErr
+		}
+		r.published.Add(int64(len(published)))
+		e := Event{Published: len(published), Partitions: held, Pending: -1}
+		e.Lag = time.Since(rows[0].CreatedAt)
+		if r.observer != nil {
+			e.PartitionLag = partitionLag(rows, published)
+		}
+		r.observe(e)
 	}
-	r.published.Add(int64(len(published)))
-	e := Event{Published: len(published), Partitions: held, Pending: -1}
-	e.Lag = time.Since(rows[0].CreatedAt)
-	if r.observer != nil {
-		e.PartitionLag = partitionLag(rows, published)
-	}
-	r.observe(e)
-	return firstErr
+	return len(rows), firstErr
 }
 
 // deleter removes published rows, one batch at a time. A failed delete
