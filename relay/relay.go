@@ -47,6 +47,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,8 @@ import (
 	"github.com/handoffhq/handoff/outbox"
 )
 
-// Observer is told what the relay did; wire it to metrics.
+// Observer is told what the relay did; wire it to metrics. It is called
+// from more than one goroutine (the passes, the deletes, the stats query).
 type Observer interface {
 	ObserveRelay(e Event)
 }
@@ -374,12 +376,20 @@ func (r *Relay) Run(ctx context.Context) error {
 		idle       int
 		errs       int
 		errBackoff = backoff.Exponential{Initial: 50 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
+		claiming   chan claimed  // a claim running beside the passes; nil: none
+		sampling   chan struct{} // closed when the stats query running beside the passes ends; nil: none
 	)
 	r.deleting = make(map[int64]bool)
 	r.deletions = make(chan []int64, 1)
 	deleterDone := make(chan struct{})
 	go func() { defer close(deleterDone); r.deleter(context.WithoutCancel(ctx)) }()
 	defer func() {
+		if claiming != nil {
+			<-claiming // a claim finishing after Leave would register the relay again
+		}
+		if sampling != nil {
+			<-sampling
+		}
 		// Finish the deletes of what was published before giving up leases.
 		close(r.deletions)
 		<-deleterDone
@@ -400,44 +410,87 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		}
 		now := time.Now()
-		if now.After(nextClaim) || now.After(leaseUntil) {
-			h, err := r.claim(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				if errors.Is(err, outbox.ErrPartitions) {
-					return fmt.Errorf("relay: %w", err)
-				}
-				r.outages.failed(PartDatabase, err)
-				r.observe(Event{Err: err, Pending: -1})
-				held = nil
-				r.setHeld(nil)
-				errs++
-				if !r.sleep(ctx, errBackoff.Delay(errs), nil) {
-					return nil
-				}
-				continue
-			}
-			r.outages.recovered(PartDatabase)
-			held = h
-			r.setHeld(held)
-			leaseUntil = now.Add(r.leaseTTL * 2 / 3)
-			nextClaim = now.Add(r.leaseTTL / 3)
+		if claiming == nil && (now.After(nextClaim) || now.After(leaseUntil)) {
+			// The renewal runs beside the passes: its statements (each a
+			// commit waiting for its WAL flush) would otherwise stop
+			// publishing every leaseTTL/3. The relay waits for it only
+			// when its local lease ran out or it holds nothing.
+			claiming = make(chan claimed, 1)
+			go func(ch chan<- claimed, at time.Time, owners int) {
+				h, n, err := r.claimRows(ctx, owners)
+				ch <- claimed{held: h, owners: n, err: err, at: at}
+			}(claiming, now, r.owners)
 		}
-		if now.After(nextStats) {
+		if claiming != nil {
+			var c claimed
+			got := false
+			if now.After(leaseUntil) || len(held) == 0 {
+				select {
+				case c = <-claiming:
+					got = true
+				case <-ctx.Done():
+					return nil
+				}
+			} else {
+				select {
+				case c = <-claiming:
+					got = true
+				default:
+				}
+			}
+			if got {
+				claiming = nil
+				now = c.at
+				h, err := c.held, c.err
+				if err == nil {
+					r.owners = c.owners
+					h, err = r.fair(ctx, h, c.owners)
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					if errors.Is(err, outbox.ErrPartitions) {
+						return fmt.Errorf("relay: %w", err)
+					}
+					r.outages.failed(PartDatabase, err)
+					r.observe(Event{Err: err, Pending: -1})
+					held = nil
+					r.setHeld(nil)
+					leaseUntil = time.Time{}
+					errs++
+					if !r.sleep(ctx, errBackoff.Delay(errs), nil) {
+						return nil
+					}
+					continue
+				}
+				r.outages.recovered(PartDatabase)
+				held = h
+				r.setHeld(held)
+				// From the time the claim started: the database's lease
+				// runs from a moment after it.
+				leaseUntil = now.Add(r.leaseTTL * 2 / 3)
+				nextClaim = now.Add(r.leaseTTL / 3)
+				now = time.Now()
+			}
+		}
+		if sampling != nil {
+			select {
+			case <-sampling:
+				sampling = nil
+			default:
+			}
+		}
+		if now.After(nextStats) && sampling == nil {
 			nextStats = now.Add(r.statsEvery)
 			if r.observer != nil || r.progEvery > 0 {
-				if st, err := r.store.Stats(ctx); err == nil {
-					e := Event{Pending: st.Pending, Partitions: held}
-					if !st.Oldest.IsZero() {
-						e.OldestAge = time.Since(st.Oldest)
-					}
-					r.pmu.Lock()
-					r.progress.Pending, r.progress.OldestAge, r.progress.Held = st.Pending, e.OldestAge, st.Held
-					r.pmu.Unlock()
-					r.observe(e)
-				}
+				// Beside the passes too: counting the pending rows reads
+				// the whole outbox, which takes long with a backlog.
+				sampling = make(chan struct{})
+				go func(done chan<- struct{}, held []int) {
+					defer close(done)
+					r.sample(ctx, held)
+				}(sampling, slices.Clone(held))
 			}
 		}
 		if r.progEvery > 0 && now.After(nextProg) {
@@ -482,6 +535,22 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// sample reads the outbox's stats into the progress and tells the observer.
+func (r *Relay) sample(ctx context.Context, held []int) {
+	st, err := r.store.Stats(ctx)
+	if err != nil {
+		return
+	}
+	e := Event{Pending: st.Pending, Partitions: held}
+	if !st.Oldest.IsZero() {
+		e.OldestAge = time.Since(st.Oldest)
+	}
+	r.pmu.Lock()
+	r.progress.Pending, r.progress.OldestAge, r.progress.Held = st.Pending, e.OldestAge, st.Held
+	r.pmu.Unlock()
+	r.observe(e)
 }
 
 // healthy records that a pass reached the database and the broker.
@@ -535,21 +604,38 @@ func (r *Relay) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}
 	return true
 }
 
-func (r *Relay) claim(ctx context.Context) ([]int, error) {
+// claimed is the outcome of a claim started at at.
+type claimed struct {
+	held   []int
+	owners int
+	err    error
+	at     time.Time
+}
+
+// share is this relay's fair share of the partitions among owners relays.
+func (r *Relay) share(owners int) int { return (r.partitions + max(owners, 1) - 1) / max(owners, 1) }
+
+// claimRows registers the relay, renews its leases and claims free or
+// expired partitions up to its share among the owners relays seen last
+// (the first time, it reads the outbox's partition count). It runs beside
+// the passes; fair, in the loop, gives back what is over the share.
+func (r *Relay) claimRows(ctx context.Context, owners int) ([]int, int, error) {
 	if r.partitions == 0 {
 		n, _, err := outbox.CheckPartitions(ctx, r.store, nil, r.configured, "relay")
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		r.partitions = n
 	}
-	share := func(owners int) int { return (r.partitions + max(owners, 1) - 1) / max(owners, 1) }
-	held, owners, err := r.store.Claim(ctx, r.owner, share(r.owners), r.partitions, r.leaseTTL)
-	if err != nil {
-		return nil, err
-	}
-	r.owners = owners
-	if fair := share(owners); len(held) > fair {
+	return r.store.Claim(ctx, r.owner, r.share(owners), r.partitions, r.leaseTTL)
+}
+
+// fair releases the partitions of held over this relay's share among
+// owners relays (another relay joined: it claims them on its next round).
+// It runs between passes, so nothing of a released partition is being
+// published when another relay can take it.
+func (r *Relay) fair(ctx context.Context, held []int, owners int) ([]int, error) {
+	if fair := r.share(owners); len(held) > fair {
 		// Another relay joined: give back what is over our share; it
 		// claims them on its next round.
 		sort.Ints(held)

@@ -722,3 +722,93 @@ func TestRelay_UnreachableBrokerLoggedOnceWithItsCauseThenItsRecovery(t *testing
 		}
 	})
 }
+
+// slowRenewal makes every Claim after the first (the renewals) wait until
+// release is closed or its context ends, and closes blocked when one waits.
+type slowRenewal struct {
+	relay.Store
+	calls   atomic.Int32
+	once    sync.Once
+	blocked chan struct{}
+	release chan struct{}
+}
+
+func (s *slowRenewal) Claim(ctx context.Context, o string, w, t int, ttl time.Duration) ([]int, int, error) {
+	if s.calls.Add(1) > 1 {
+		s.once.Do(func() { close(s.blocked) })
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+	}
+	return s.Store.Claim(ctx, o, w, t, ttl)
+}
+
+// The lease renewal runs beside the passes: rows committed while a renewal
+// is slow (each of its statements waits for a commit) are published
+// meanwhile, not after it, as long as the relay's leases last.
+func TestRelay_PublishesWhileALeaseRenewalIsSlow(t *testing.T) {
+	each(t, func(t *testing.T, d db) {
+		if d.name != "sqlite" {
+			t.Skip("store-independent")
+		}
+		w, _ := outbox.New(d.out)
+		b := newBroker(t)
+		rec := record(t, b, "orders")
+		s := &slowRenewal{Store: d.relay(), blocked: make(chan struct{}), release: make(chan struct{})}
+		defer close(s.release)
+		// Renewals every 4s; the relay's leases last 8s from a renewal's start.
+		runRelay(t, s, b, relay.WithLeaseTTL(12*time.Second))
+		write(t, d, w, "orders", msg("k", 1))
+		rec.wait(t, 1)
+		<-s.blocked
+		write(t, d, w, "orders", msg("k", 2), msg("j", 1))
+		rec.wait(t, 3) // fails (after 30s) if the pass waits for the renewal
+		if got := rec.keys()["k"]; len(got) != 2 || got[0] != "1" || got[1] != "2" {
+			t.Fatalf("key k arrived as %v, want [1 2]", got)
+		}
+	})
+}
+
+// slowStats makes Stats wait until release is closed or its context ends,
+// and closes blocked when it waits.
+type slowStats struct {
+	relay.Store
+	once    sync.Once
+	blocked chan struct{}
+	release chan struct{}
+}
+
+func (s *slowStats) Stats(ctx context.Context) (relay.Stats, error) {
+	s.once.Do(func() { close(s.blocked) })
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return relay.Stats{}, ctx.Err()
+	}
+	return s.Store.Stats(ctx)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ObserveRelay(relay.Event) {}
+
+// The stats query (for an observer or the progress log) runs beside the
+// passes: counting a large backlog does not stop publishing.
+func TestRelay_PublishesWhileTheStatsQueryIsSlow(t *testing.T) {
+	each(t, func(t *testing.T, d db) {
+		if d.name != "sqlite" {
+			t.Skip("store-independent")
+		}
+		w, _ := outbox.New(d.out)
+		b := newBroker(t)
+		rec := record(t, b, "orders")
+		s := &slowStats{Store: d.relay(), blocked: make(chan struct{}), release: make(chan struct{})}
+		defer close(s.release)
+		runRelay(t, s, b, relay.WithObserver(nopObserver{}))
+		<-s.blocked
+		write(t, d, w, "orders", msg("k", 1), msg("k", 2))
+		rec.wait(t, 2) // fails (after 30s) if the pass waits for the stats
+	})
+}

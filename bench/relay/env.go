@@ -208,11 +208,12 @@ type tracker struct {
 	commitAt  map[string]int64 // id → commit time (Unix ns)
 	recvAt    map[string]int64 // id → first receipt time
 	pubAt     map[string]int64 // id → broker ack of the relay's publish
+	fetchAt   map[string]int64 // id → start of the relay fetch that first returned it (table mode)
 	dups      int64
 }
 
 func newTracker() *tracker {
-	return &tracker{commitAt: make(map[string]int64, 1<<16), recvAt: make(map[string]int64, 1<<16), pubAt: make(map[string]int64, 1<<16)}
+	return &tracker{commitAt: make(map[string]int64, 1<<16), recvAt: make(map[string]int64, 1<<16), pubAt: make(map[string]int64, 1<<16), fetchAt: make(map[string]int64, 1<<16)}
 }
 
 func (t *tracker) commit(id string) {
@@ -245,6 +246,36 @@ func (t *tracker) published(ids []string) {
 		}
 	}
 	t.mu.Unlock()
+}
+
+// fetched records the start of a relay fetch that returned ids.
+func (t *tracker) fetched(at time.Time, ids []string) {
+	t.mu.Lock()
+	for _, id := range ids {
+		if _, ok := t.fetchAt[id]; !ok {
+			t.fetchAt[id] = at.UnixNano()
+		}
+	}
+	t.mu.Unlock()
+}
+
+// fetchSplit returns sorted commit→fetch-start and fetch-start→publish-ack
+// delays of the events a table-mode relay fetched (empty otherwise).
+func (t *tracker) fetchSplit() (toFetch, fetchToPub []time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, f := range t.fetchAt {
+		c, ok := t.commitAt[id]
+		p, ok2 := t.pubAt[id]
+		if !ok || !ok2 {
+			continue
+		}
+		toFetch = append(toFetch, time.Duration(max(f-c, 0)))
+		fetchToPub = append(fetchToPub, time.Duration(max(p-f, 0)))
+	}
+	slices.Sort(toFetch)
+	slices.Sort(fetchToPub)
+	return toFetch, fetchToPub
 }
 
 // split returns sorted commit→publish-ack and publish-ack→receipt delays.
@@ -465,4 +496,27 @@ func serviceCPU() map[string]time.Duration {
 		out[comm] += time.Duration(ut+st) * (time.Second / 100)
 	}
 	return out
+}
+
+// dump appends the fetch log and each event's commit, fetch, publish-ack
+// and receipt times (Unix ns) to path, then empties the fetch log.
+func (t *tracker) dump(path string, l *fetchLogger) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fetch log:", err)
+		return
+	}
+	defer f.Close()
+	l.mu.Lock()
+	for _, line := range l.lines {
+		fmt.Fprintln(f, line)
+	}
+	l.lines = nil
+	l.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, c := range t.commitAt {
+		fmt.Fprintf(f, "E %d %d %d %d\n", c, t.fetchAt[id], t.pubAt[id], t.recvAt[id])
+	}
+	fmt.Fprintln(f, "R")
 }

@@ -229,10 +229,13 @@ func (h *handoffSys) startOneRelay(ctx context.Context, i int) error {
 		})
 		return nil
 	}
-	store := &timedStore{Store: postgres.RelayStore(db), t: h.timing}
-	r, err := relay.New(store, &timedPub{Publisher: pub, t: h.timing, tr: h.tr},
-		relay.WithWakeups(postgres.Wakeups(rctx, h.sp.prodDSN, nil)),
-		relay.WithBatchSize(h.cfg.batch), relay.WithOwner(fmt.Sprintf("bench-%s-%d", h.sp.name, i)))
+	store := &timedStore{Store: postgres.RelayStore(db), t: h.timing, tr: h.tr}
+	opts := []relay.Option{relay.WithWakeups(postgres.Wakeups(rctx, h.sp.prodDSN, nil)),
+		relay.WithBatchSize(h.cfg.batch), relay.WithOwner(fmt.Sprintf("bench-%s-%d", h.sp.name, i))}
+	if h.cfg.relayLinger >= 0 {
+		opts = append(opts, relay.WithLinger(h.cfg.relayLinger))
+	}
+	r, err := relay.New(store, &timedPub{Publisher: pub, t: h.timing, tr: h.tr}, opts...)
 	if err != nil {
 		cancel()
 		nc.Close()
@@ -404,19 +407,40 @@ func (p phaseSnapshot) String() string {
 
 type timedStore struct {
 	relay.Store
-	t *phaseTiming
+	t  *phaseTiming
+	tr *tracker
 }
 
 func (s *timedStore) Fetch(ctx context.Context, partitions []int, limit int) ([]outbox.Row, error) {
 	t0 := time.Now()
 	rows, err := s.Store.Fetch(ctx, partitions, limit)
+	if fetchLog != nil {
+		fetchLog.add(t0, time.Now(), len(rows))
+	}
 	s.t.fetchNs.Add(int64(time.Since(t0)))
 	s.t.fetchN.Add(1)
 	s.t.fetchRows.Add(int64(len(rows)))
 	if len(rows) == 0 {
 		s.t.emptyFetches.Add(1)
+	} else if s.tr != nil {
+		ids := make([]string, len(rows))
+		for i, r := range rows {
+			ids[i] = r.MessageID
+		}
+		s.tr.fetched(t0, ids)
 	}
 	return rows, err
+}
+
+func (s *timedStore) Claim(ctx context.Context, owner string, want, total int, ttl time.Duration) ([]int, int, error) {
+	t0 := time.Now()
+	held, n, err := s.Store.Claim(ctx, owner, want, total, ttl)
+	if fetchLog != nil {
+		fetchLog.mu.Lock()
+		fetchLog.lines = append(fetchLog.lines, fmt.Sprintf("C %d %d", t0.UnixNano(), time.Now().UnixNano()))
+		fetchLog.mu.Unlock()
+	}
+	return held, n, err
 }
 
 func (s *timedStore) Delete(ctx context.Context, owner string, ids []int64) (int, error) {
@@ -448,4 +472,20 @@ func (p *timedPub) Publish(ctx context.Context, topic string, msgs ...*handoff.M
 		p.tr.published(ids)
 	}
 	return err
+}
+
+// fetchLog, with HANDOFF_BENCH_FETCHLOG=file, records every relay fetch of
+// the latency phase (start, end, rows) and every event's timestamps there,
+// for looking at the tail by hand.
+var fetchLog *fetchLogger
+
+type fetchLogger struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *fetchLogger) add(start, end time.Time, rows int) {
+	l.mu.Lock()
+	l.lines = append(l.lines, fmt.Sprintf("F %d %d %d", start.UnixNano(), end.UnixNano(), rows))
+	l.mu.Unlock()
 }

@@ -50,6 +50,8 @@ type config struct {
 	notify                bool
 	relayParams           string
 	linger                time.Duration
+	latRate               float64
+	relayLinger           time.Duration
 }
 
 // system is one stack under test, set up in one measurement's space.
@@ -95,9 +97,14 @@ func main() {
 	flag.BoolVar(&cfg.notify, "notify", true, "experiment: false writes handoff's outbox without NOTIFY (relay polls)")
 	flag.StringVar(&cfg.relayParams, "relay-params", "", "experiment: runtime parameters for the relay's PostgreSQL connections, e.g. synchronous_commit=off")
 	flag.DurationVar(&cfg.linger, "linger", time.Millisecond, "WAL relay: how long a batch waits for more events (postgres.WithWALBatch)")
+	flag.DurationVar(&cfg.relayLinger, "relay-linger", -1, "table-mode relay: relay.WithLinger (-1: the library's default)")
+	flag.Float64Var(&cfg.latRate, "latrate", 0, "events/s of the latency phase (0: half of the round's end-to-end received/s, or 1000 without the e2e phase)")
 	flag.Parse()
 	cfg.backlog = int64(backlog)
 
+	if os.Getenv("HANDOFF_BENCH_FETCHLOG") != "" {
+		fetchLog = &fetchLogger{}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
@@ -188,6 +195,9 @@ func run(ctx context.Context, cfg config) error {
 		}
 		if err := step("latency", func(s string, r *result) error {
 			rate := r.e2eRecv / 2
+			if cfg.latRate > 0 {
+				rate = cfg.latRate
+			}
 			if rate == 0 {
 				rate = 1000
 			}
@@ -522,6 +532,9 @@ func (e *env) latency(ctx context.Context, sys string, r *result, rate float64) 
 			return err
 		}
 		lat := tr.latencies()
+		if path := os.Getenv("HANDOFF_BENCH_FETCHLOG"); path != "" && fetchLog != nil {
+			tr.dump(path, fetchLog)
+		}
 		r.latRate = float64(c) / e.cfg.latDur.Seconds()
 		r.p50, r.p99, r.pmx = quantile(lat, 0.50), quantile(lat, 0.99), quantile(lat, 1)
 		toPub, toRecv := tr.split()
@@ -529,6 +542,10 @@ func (e *env) latency(ctx context.Context, sys string, r *result, rate float64) 
 			sys, r.latRate, ms(r.p50), ms(r.p99), ms(r.pmx), len(lat), smp.cores())
 		fmt.Printf("          commit→publish acked p50 %s p99 %s; publish acked→receipt p50 %s p99 %s\n",
 			ms(quantile(toPub, .5)), ms(quantile(toPub, .99)), ms(quantile(toRecv, .5)), ms(quantile(toRecv, .99)))
+		if toFetch, fetchToPub := tr.fetchSplit(); len(toFetch) > 0 {
+			fmt.Printf("          commit→fetch start p50 %s p99 %s; fetch start→publish acked p50 %s p99 %s\n",
+				ms(quantile(toFetch, .5)), ms(quantile(toFetch, .99)), ms(quantile(fetchToPub, .5)), ms(quantile(fetchToPub, .99)))
+		}
 		return nil
 	})
 }
