@@ -30,8 +30,12 @@ import (
 func (f *Flow) failures(ctx context.Context, w *outbox.Writer) error {
 	db, broker, log := f.cfg.DB, f.cfg.Broker, f.cfg.Logger
 	had, err := f.cfg.DeadLetters.List(ctx, dlq.Filter{Consumer: Group, Limit: 1})
-	if err != nil || len(had) > 0 {
+	if err != nil {
 		return err
+	}
+	if len(had) > 0 {
+		close(f.settled)
+		return nil
 	}
 	if err := broker.Provision(ctx, handoff.Subscription{Topic: Topic, Group: Group}); err != nil {
 		return err
@@ -92,5 +96,22 @@ func (f *Flow) failures(ctx context.Context, w *outbox.Writer) error {
 		}
 	}
 	log.Info("demo: sent three events the consumer cannot handle; see them with: go run ./cmd/handoff dlq list")
-	return nil
+	// A bounded run stops once the consumer has dead-lettered all three
+	// (a run that stopped after its orders alone could leave one of them
+	// in flight).
+	for {
+		letters, err := f.cfg.DeadLetters.List(ctx, dlq.Filter{Consumer: Group, Limit: 3})
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		if len(letters) >= 3 {
+			close(f.settled)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

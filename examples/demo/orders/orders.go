@@ -104,6 +104,9 @@ type Flow struct {
 	relay   atomic.Pointer[relay.Relay]
 	shipped atomic.Int64
 	done    chan struct{}
+	// settled is closed once the demo's dead letters are recorded (made
+	// by this run's failures step, or found from an earlier run).
+	settled chan struct{}
 }
 
 // New checks cfg; nothing starts before Run.
@@ -121,7 +124,7 @@ func New(cfg Config) (*Flow, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Flow{cfg: cfg, done: make(chan struct{})}, nil
+	return &Flow{cfg: cfg, done: make(chan struct{}), settled: make(chan struct{})}, nil
 }
 
 // Checks are the flow's parts for a health handler: the consumer (running)
@@ -183,16 +186,20 @@ func (f *Flow) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	if f.cfg.Orders > 0 {
-		// A bounded run: stop everything once the orders are shipped.
+		// A bounded run: stop everything once the orders are shipped and
+		// the demo's dead letters are recorded.
 		var cancel context.CancelFunc
 		gctx, cancel = context.WithCancel(gctx)
 		defer cancel()
 		g.Go(func() error {
-			select {
-			case <-f.done:
-				cancel()
-			case <-gctx.Done():
+			for _, ch := range []chan struct{}{f.done, f.settled} {
+				select {
+				case <-ch:
+				case <-gctx.Done():
+					return nil
+				}
 			}
+			cancel()
 			return nil
 		})
 	}
