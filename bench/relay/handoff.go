@@ -304,12 +304,19 @@ func (h *handoffSys) startConsumerLabelled(ctx context.Context) error {
 		return err
 	})
 	tr := h.tr
-	handler := handoff.HandlerFunc(func(ctx context.Context, m *handoff.Message) error {
+	var handler handoff.Handler = handoff.HandlerFunc(func(ctx context.Context, m *handoff.Message) error {
 		tr.receive(m.ID)
 		return effect.Handle(ctx, m)
 	})
+	opts := []consumer.Option{consumer.WithWorkers(h.cfg.workers)}
+	if h.cfg.consumerBatch > 1 {
+		// As bench/consumer and a service would: messages of different
+		// keys share one inbox transaction (a savepoint each).
+		handler = batchHandler{Handler: handler, b: effect, tr: tr}
+		opts = append(opts, consumer.WithBatchSize(h.cfg.consumerBatch), consumer.WithMaxInFlight(h.cfg.consumerInflight))
+	}
 	var dead atomic.Int64
-	c, err := consumer.New(sub, h.sp.topic, "billing", handler, failLetters{&dead}, consumer.WithWorkers(h.cfg.workers))
+	c, err := consumer.New(sub, h.sp.topic, "billing", handler, failLetters{&dead}, opts...)
 	if err != nil {
 		nc.Close()
 		db.Close()
@@ -330,6 +337,21 @@ func (h *handoffSys) startConsumerLabelled(ctx context.Context) error {
 		return err
 	})
 	return nil
+}
+
+// batchHandler hands the consumer's batches to the inbox handler's
+// HandleBatch: one transaction per batch, a savepoint per message.
+type batchHandler struct {
+	handoff.Handler
+	b  *inbox.Handler[*sql.Tx]
+	tr *tracker
+}
+
+func (h batchHandler) HandleBatch(ctx context.Context, msgs []*handoff.Message) []error {
+	for _, m := range msgs {
+		h.tr.receive(m.ID)
+	}
+	return h.b.HandleBatch(ctx, msgs)
 }
 
 // pending counts the outbox rows left.

@@ -52,6 +52,8 @@ type config struct {
 	linger                time.Duration
 	latRate               float64
 	relayLinger           time.Duration
+	consumerBatch         int
+	consumerInflight      int
 }
 
 // system is one stack under test, set up in one measurement's space.
@@ -96,6 +98,8 @@ func main() {
 	flag.StringVar(&cfg.systems, "systems", "handoff,watermill", "systems to run, in this order each round")
 	flag.BoolVar(&cfg.notify, "notify", true, "experiment: false writes handoff's outbox without NOTIFY (relay polls)")
 	flag.StringVar(&cfg.relayParams, "relay-params", "", "experiment: runtime parameters for the relay's PostgreSQL connections, e.g. synchronous_commit=off")
+	flag.IntVar(&cfg.consumerBatch, "consumer-batch", 32, "handoff consumer: messages of different keys per inbox transaction (consumer.WithBatchSize); 1: one transaction per message")
+	flag.IntVar(&cfg.consumerInflight, "consumer-inflight", 1000, "handoff consumer with -consumer-batch > 1: consumer.WithMaxInFlight")
 	flag.DurationVar(&cfg.linger, "linger", time.Millisecond, "WAL relay: how long a batch waits for more events (postgres.WithWALBatch)")
 	flag.DurationVar(&cfg.relayLinger, "relay-linger", -1, "table-mode relay: relay.WithLinger (-1: the library's default)")
 	flag.Float64Var(&cfg.latRate, "latrate", 0, "events/s of the latency phase (0: half of the round's end-to-end received/s, or 1000 without the e2e phase)")
