@@ -73,8 +73,13 @@ func TestDev_DemoSagaIsStuckUntilRetried(t *testing.T) {
 		}
 	}
 	var kinds []string
+	retried := false
 	for _, e := range d.Timeline {
 		kinds = append(kinds, e.Kind+":"+e.Step)
+		retried = retried || e.Kind == saga.EvOperatorRetry
+		if e.Kind == saga.EvCompFailed && (retried || !strings.Contains(e.Error, "needs an operator's look")) {
+			t.Errorf("compensation failed (attempt %d, after a retry: %v): %s", e.Attempt, retried, e.Error)
+		}
 	}
 	got := strings.Join(kinds, " ")
 	for _, want := range []string{"operator.retry:charge-card", "compensation.done:charge-card", "compensation.done:reserve-stock", "compensated:"} {

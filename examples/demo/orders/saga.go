@@ -59,8 +59,10 @@ func orderSaga(c **saga.Coordinator) (*saga.Definition[Order], error) {
 			// the saga is stuck.
 			Compensate: saga.Local(func(ctx context.Context, tx *sql.Tx, r *saga.Run[Order]) error {
 				if r.Data.Customer == Blocked {
+					// Not found: the saga is being started in this
+					// transaction, so no one has retried it yet.
 					h, err := (*c).History(ctx, r.SagaID)
-					if err != nil {
+					if err != nil && !errors.Is(err, saga.ErrNotFound) {
 						return err
 					}
 					retried := false
