@@ -308,7 +308,7 @@ func (f *Flow) produce(ctx context.Context, w *outbox.Writer, orderSagas *saga.S
 		}
 		log.Info("demo: order placed with its event in one transaction (outbox)", "order", o.Order, "id", m.ID, "key", m.PartitionKey)
 		if n <= SagaOrders {
-			log.Info("demo: order saga run in the order's transaction: stock reserved, card charged, order confirmed", "saga", "demo-order-"+o.Order)
+			log.Info("demo: order saga started in the order's transaction (stock reserved); the coordinator charges the card and confirms", "saga", "demo-order-"+o.Order)
 		}
 	}
 	return nil

@@ -60,7 +60,6 @@ func TestFlow_FailuresWaitForABusyDatabase(t *testing.T) {
 		`CREATE TABLE IF NOT EXISTS demo_orders (order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, total REAL NOT NULL, created_at TEXT NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS demo_shipments (order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, message_id TEXT NOT NULL, created_at TEXT NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS demo_stock (order_id TEXT PRIMARY KEY, status TEXT NOT NULL)`,
-		`CREATE TABLE IF NOT EXISTS demo_payments (order_id TEXT PRIMARY KEY, amount REAL NOT NULL, status TEXT NOT NULL)`,
 	} {
 		if _, err := db.ExecContext(ctx, ddl); err != nil {
 			t.Fatal(err)

@@ -27,54 +27,49 @@ const (
 	SagaOrders = 3
 )
 
-// sagaTables are the tables the order saga's steps write; made before any
-// part runs, as the other demo tables.
+// sagaTables are the tables the order saga's local steps write; made
+// before any part runs, as the other demo tables.
 var sagaTables = []string{
 	`CREATE TABLE IF NOT EXISTS demo_stock (order_id TEXT PRIMARY KEY, status TEXT NOT NULL)`,
-	`CREATE TABLE IF NOT EXISTS demo_payments (order_id TEXT PRIMARY KEY, amount REAL NOT NULL, status TEXT NOT NULL)`,
 }
 
-// orderSaga defines the demo's order saga. Its steps are local: each runs
-// in the coordinator's transaction on the demo's database. c is the
-// coordinator it is registered with (the refund reads the saga's history
-// through it).
+// orderSaga defines the demo's order saga. Its stock steps are local:
+// each runs in the coordinator's transaction on the demo's database. The
+// card is charged and refunded by calls to a payment provider (played
+// here by the flow itself), outside any transaction. c is the coordinator
+// it is registered with (the refund reads the saga's history through it).
 func orderSaga(c **saga.Coordinator) (*saga.Definition[Order], error) {
-	exec := func(q string, args func(r *saga.Run[Order]) []any) saga.Action[Order] {
+	stock := func(q string) saga.Action[Order] {
 		return saga.Local(func(ctx context.Context, tx *sql.Tx, r *saga.Run[Order]) error {
-			_, err := tx.ExecContext(ctx, q, args(r)...)
+			_, err := tx.ExecContext(ctx, q, r.Data.Order)
 			return err
 		})
 	}
-	id := func(r *saga.Run[Order]) []any { return []any{r.Data.Order} }
 	return saga.Define(SagaName, []saga.Step[Order]{
 		{Name: "reserve-stock",
-			Action:     exec(`INSERT OR REPLACE INTO demo_stock (order_id, status) VALUES (?, 'held')`, id),
-			Compensate: exec(`UPDATE demo_stock SET status = 'released' WHERE order_id = ?`, id)},
+			Action:     stock(`INSERT OR REPLACE INTO demo_stock (order_id, status) VALUES (?, 'held')`),
+			Compensate: stock(`UPDATE demo_stock SET status = 'released' WHERE order_id = ?`)},
 		{Name: "charge-card",
-			Action: exec(`INSERT OR REPLACE INTO demo_payments (order_id, amount, status) VALUES (?, ?, 'charged')`,
-				func(r *saga.Run[Order]) []any { return []any{r.Data.Order, r.Data.Total} }),
+			Action: saga.Call(func(ctx context.Context, r *saga.Run[Order]) error { return nil }),
 			// The payment provider holds a refund to a customer on hold
 			// until a person has looked at it: it fails until the saga's
 			// history has an operator's retry. Three quick attempts, then
-			// the saga is stuck.
-			Compensate: saga.Local(func(ctx context.Context, tx *sql.Tx, r *saga.Run[Order]) error {
-				if r.Data.Customer == Blocked {
-					// Not found: the saga is being started in this
-					// transaction, so no one has retried it yet.
-					h, err := (*c).History(ctx, r.SagaID)
-					if err != nil && !errors.Is(err, saga.ErrNotFound) {
-						return err
-					}
-					retried := false
-					for _, e := range h {
-						retried = retried || e.Kind == saga.EvOperatorRetry
-					}
-					if !retried {
-						return fmt.Errorf("payment provider: a refund to customer %s needs an operator's look; once looked at, run: handoff saga retry %s", r.Data.Customer, r.SagaID)
+			// the saga is stuck. (A call runs outside the coordinator's
+			// transaction, so reading the history holds no lock.)
+			Compensate: saga.Call(func(ctx context.Context, r *saga.Run[Order]) error {
+				if r.Data.Customer != Blocked {
+					return nil
+				}
+				h, err := (*c).History(ctx, r.SagaID)
+				if err != nil {
+					return err
+				}
+				for _, e := range h {
+					if e.Kind == saga.EvOperatorRetry {
+						return nil
 					}
 				}
-				_, err := tx.ExecContext(ctx, `UPDATE demo_payments SET status = 'refunded' WHERE order_id = ?`, r.Data.Order)
-				return err
+				return fmt.Errorf("payment provider: a refund to customer %s needs an operator's look; once looked at, run: handoff saga retry %s", r.Data.Customer, r.SagaID)
 			}),
 			CompensateRetry: saga.Retry{MaxAttempts: 3, Backoff: saga.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}}},
 		{Name: "confirm",
