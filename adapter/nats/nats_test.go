@@ -347,6 +347,97 @@ func TestSubscribe_MaxInFlightIsMaxAckPending(t *testing.T) {
 	})
 }
 
+// When no pull request of the subscription is left at the server, although
+// nats.go believes one is, deliveries resume within seconds, not after 30s
+// (twice nats.go's default heartbeat). nats.go's Consume gets there by a
+// race under load (see consumeHeartbeat; CI failed
+// TestSubscribe_MaxInFlightIsMaxAckPending so). The test forces the same
+// state: the consumer takes one waiting request, another client's holds the
+// place, and the server drops the subscription's request.
+func TestSubscribe_ResumesWhenItsPullRequestIsLost(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv *testServer) {
+		c, nc := connect(t, srv)
+		topic, group := testenv.Unique("lostpull."), "g"
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		stream, err := c.ensureStream(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The consumer Subscribe would make, but with MaxWaiting 1 (Subscribe
+		// keeps an existing consumer whose other settings it wants).
+		if _, err := c.js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
+			Durable:       c.ConsumerName(topic, group),
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       c.cfg.ackWait,
+			MaxDeliver:    -1,
+			MaxAckPending: c.maxInFlight(handoff.Subscription{}),
+			MaxWaiting:    1,
+			FilterSubject: topic,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Another member's pull request holds the one place.
+		nextSubj := "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + c.ConsumerName(topic, group)
+		pulls, err := nc.SubscribeSync(nextSubj) // sees the pull requests sent
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pulls.Unsubscribe()
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		inbox := nc.NewInbox()
+		other, err := nc.SubscribeSync(inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Unsubscribe()
+		if err := nc.PublishRequest(nextSubj, inbox, []byte(`{"batch":1,"expires":120000000000}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pulls.NextMsg(waitFor); err != nil {
+			t.Fatalf("the other member's pull request: %v", err)
+		}
+		ch := sub(t, c, handoff.Subscription{Topic: topic, Group: group})
+		if _, err := pulls.NextMsg(waitFor); err != nil {
+			t.Fatalf("the subscription's pull request: %v", err)
+		}
+		// The server handles a consumer's pull requests in order: once it
+		// answered one sent after the subscription's (on the same
+		// connection), it dropped the subscription's.
+		probe, err := nc.Request(nextSubj, []byte(`{"batch":1,"no_wait":true}`), waitFor)
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		if st := probe.Header.Get("Status"); st != "404" {
+			t.Fatalf("probe answered with status %q, want 404 (no messages)", st)
+		}
+		if info := consumerInfo(t, c, topic, group); info.NumWaiting != 1 {
+			t.Fatalf("%d pull requests waiting, want the other member's alone", info.NumWaiting)
+		}
+		m1, m2 := msg(1), msg(2)
+		pub(t, c, topic, m1) // to the other member, the only one waiting
+		got, err := other.NextMsg(waitFor)
+		if err != nil {
+			t.Fatalf("the other member got nothing: %v", err)
+		}
+		if id := got.Header.Get(jetstream.MsgIDHeader); id != m1.DedupKey() {
+			t.Fatalf("the other member got %q, want %s", id, m1.DedupKey())
+		}
+		if err := got.Ack(); err != nil {
+			t.Fatal(err)
+		}
+		pub(t, c, topic, m2)
+		d := next(t, ch)
+		if d.Message.ID != m2.ID {
+			t.Fatalf("got %s, want %s", d.Message.ID, m2.ID)
+		}
+		settle(t, d, 0)
+	})
+}
+
 func TestPublish_OverMaxPayloadRefused(t *testing.T) {
 	srv := embeddedServer(t, natsserver.WithMaxPayload(4096))
 	c, _ := connect(t, srv)

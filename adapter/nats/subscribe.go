@@ -183,6 +183,7 @@ func (s *subscription) consume(ctx context.Context, src source) error {
 	for {
 		cc, err := cons.Consume(s.receive,
 			jetstream.PullMaxMessages(batch),
+			jetstream.PullHeartbeat(consumeHeartbeat),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				c.cfg.log.Warn("nats: consume", "topic", sub.Topic, "group", sub.Group, "consumer", src.name, "err", err)
 			}))
@@ -231,6 +232,23 @@ func (s *subscription) consume(ctx context.Context, src source) error {
 		}
 	}
 }
+
+// consumeHeartbeat is the idle heartbeat asked of the server in each pull
+// request. It bounds how long a consumption can go without a pull request
+// waiting at the server: when neither a message nor a heartbeat came for
+// twice this long, nats.go pulls again.
+//
+// That happens. nats.go's Consume renews its pull requests only from its
+// message handler, and skips the renewal while it is still sending the
+// previous request; when the last messages the server may send for that
+// request arrive before it finished sending (a goroutine descheduled under
+// load), no request is left and none is sent, and with the default
+// heartbeat (half of the 30s expiry) nothing was delivered for 30s
+// (nats.go v1.55.0 and v1.56.0, pullSubscription.checkPending and
+// fetchInProgress). A pull request the server drops (MaxWaiting reached)
+// ends the same way. The cost: a heartbeat a second from the server per
+// idle consumption.
+const consumeHeartbeat = time.Second
 
 // subscription is one running Subscribe call.
 type subscription struct {
