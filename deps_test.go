@@ -62,21 +62,21 @@ func TestCorePackagesHaveNoDriverDependencies(t *testing.T) {
 // its own package).
 var adapterDeps = map[string]struct{ handoff, modules []string }{
 	"adapter/postgres": {
-		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/sqlstore",
+		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/timeparam", "internal/sqlstore",
 			"registry/registrystore", "idempotency/idempotencystore", "contract", "contract/broker", "internal/httpguard", "saga",
 			"topology/topologystore", "alert/alertstate"},
 		modules: append([]string{"github.com/jackc/pgx/v5", "github.com/jackc/pgpassfile", "github.com/jackc/pgservicefile",
 			"github.com/jackc/puddle/v2", "golang.org/x/sync", "golang.org/x/text", "github.com/jackc/pglogrepl", "github.com/jackc/pgio"}, otelAPI...),
 	},
 	"adapter/sqlite": {
-		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/sqlstore",
+		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/timeparam", "internal/sqlstore",
 			"registry/registrystore", "idempotency/idempotencystore", "contract", "contract/broker", "internal/httpguard", "saga",
 			"topology/topologystore", "alert/alertstate"},
 		modules: append([]string{"modernc.org/sqlite", "modernc.org/libc", "modernc.org/mathutil", "modernc.org/memory",
 			"github.com/dustin/go-humanize", "github.com/remyoudompheng/bigfft", "golang.org/x/sys"}, otelAPI...),
 	},
 	"adapter/mysql": {
-		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/sqlstore",
+		handoff: []string{"", "dlq", "inbox", "outbox", "relay", "telemetry", "internal/backoff", "internal/timeparam", "internal/sqlstore",
 			"registry/registrystore", "idempotency/idempotencystore", "contract", "contract/broker", "internal/httpguard", "saga",
 			"topology/topologystore", "alert/alertstate"},
 		modules: append([]string{"github.com/go-sql-driver/mysql", "filippo.io/edwards25519"}, otelAPI...),
@@ -111,7 +111,7 @@ var adapterDeps = map[string]struct{ handoff, modules []string }{
 			"golang.org/x/net", "golang.org/x/sys", "golang.org/x/text"}, otelAPI...),
 	},
 	"adapter/memory": {
-		handoff: []string{"", "dlq", "contract", "contract/broker", "internal/httpguard", "topology/topologystore", "alert/alertstate"},
+		handoff: []string{"", "dlq", "internal/timeparam", "contract", "contract/broker", "internal/httpguard", "topology/topologystore", "alert/alertstate"},
 		modules: []string{"github.com/google/uuid"},
 	},
 }

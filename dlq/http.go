@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/handoffhq/handoff/internal/timeparam"
 	"io"
 	"net/http"
 	"net/url"
@@ -296,10 +297,10 @@ func ParseFilter(v url.Values, now time.Time) (Filter, error) {
 	if f.State, err = ParseState(v.Get("state")); err != nil {
 		return Filter{}, err
 	}
-	if f.Since, err = parseWhen("since", v.Get("since"), now); err != nil {
+	if f.Since, err = timeparam.Parse("since", v.Get("since"), now); err != nil {
 		return Filter{}, err
 	}
-	if f.Until, err = parseWhen("until", v.Get("until"), now); err != nil {
+	if f.Until, err = timeparam.Parse("until", v.Get("until"), now); err != nil {
 		return Filter{}, err
 	}
 	if s := v.Get("limit"); s != "" {
@@ -323,23 +324,6 @@ func ParseState(s string) (State, error) {
 		return StateReplayed, nil
 	}
 	return 0, fmt.Errorf("state: %q must be open, replayed or any", s)
-}
-
-func parseWhen(name, s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("%s: duration %q must not be negative", name, s)
-		}
-		return now.Add(-d), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: %q must be an RFC 3339 time or a duration such as 1h", name, s)
-	}
-	return t, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, b []byte) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/handoffhq/handoff/internal/timeparam"
 	"net/http"
 	"net/url"
 	"sort"
@@ -224,7 +225,7 @@ func ParseListFilter(v url.Values, now time.Time) (ListFilter, error) {
 		to   *time.Time
 	}{{"created_after", &f.CreatedAfter}, {"created_before", &f.CreatedBefore}, {"updated_after", &f.UpdatedAfter}, {"updated_before", &f.UpdatedBefore}} {
 		var err error
-		if *t.to, err = parseWhen(t.name, v.Get(t.name), now); err != nil {
+		if *t.to, err = timeparam.Parse(t.name, v.Get(t.name), now); err != nil {
 			return ListFilter{}, err
 		}
 	}
@@ -239,23 +240,6 @@ func ParseListFilter(v url.Values, now time.Time) (ListFilter, error) {
 		return ListFilter{}, errors.New(strings.TrimPrefix(err.Error(), "saga: "))
 	}
 	return f, nil
-}
-
-func parseWhen(name, s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("%s: duration %q must not be negative", name, s)
-		}
-		return now.Add(-d), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: %q must be an RFC 3339 time or a duration back from now such as 1h", name, s)
-	}
-	return t, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
