@@ -183,6 +183,10 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	printAPIs(stdout, base)
 	fmt.Fprintf(stdout, "nats             %s\n", ns.URL())
 	fmt.Fprintf(stdout, "data             %s\n", *dataDir)
+	if flow != nil {
+		log.Info("dev: the demo's order sagas (one of them stuck until you retry it): go run ./cmd/handoff saga list --server " + base +
+			" --status stuck, then saga show ID, saga retry ID (or skip, abort)")
+	}
 	if devFault != nil {
 		g.Go(func() error { return devFault(gctx) })
 	}

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -10,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/handoffhq/handoff"
-	"github.com/handoffhq/handoff/adapter/sqlite"
 	"github.com/handoffhq/handoff/dlq"
 	"github.com/handoffhq/handoff/outbox"
 )
@@ -28,7 +28,7 @@ import (
 //
 // The README walks through fixing and replaying the last one.
 func (f *Flow) failures(ctx context.Context, w *outbox.Writer) error {
-	db, broker, log := f.cfg.DB, f.cfg.Broker, f.cfg.Logger
+	broker, log := f.cfg.Broker, f.cfg.Logger
 	had, err := f.cfg.DeadLetters.List(ctx, dlq.Filter{Consumer: Group, Limit: 1})
 	if err != nil {
 		return err
@@ -62,38 +62,10 @@ func (f *Flow) failures(ctx context.Context, w *outbox.Writer) error {
 	blocked, _ := json.Marshal(Order{Order: fmt.Sprintf("o-%d-blocked", stamp), Customer: Blocked, Total: 12})
 	m = handoff.NewMessage("/demo/orders", "demo.order.placed", blocked)
 	m.PartitionKey = Blocked
-	add := func() error {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if err := w.Add(ctx, tx, Topic, m); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}
-	// SQLite has one writer, and its busy timeout is wall-clock time: in a
-	// process short of CPU (a loaded machine, a nice'd test), the writers
-	// beside this one (the producer, the relay, the consumer's inbox) can
-	// hold the lock past it. That is no reason to stop the demo, or
-	// handoff dev around it (this is the only write of the running flow
-	// whose error would): wait for the lock and try again, as the
-	// producer goes on after a failed order.
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		err := add()
-		if err == nil {
-			break
-		}
-		if !sqlite.IsConflict(err) || ctx.Err() != nil {
-			return err
-		}
-		log.Warn("demo: the database is busy (SQLite has one writer); trying again", "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
+	// The only write of the running flow whose error would stop it: it
+	// waits for a busy database (write).
+	if err := f.write(ctx, func(tx *sql.Tx) error { return w.Add(ctx, tx, Topic, m) }); err != nil || ctx.Err() != nil {
+		return err
 	}
 	log.Info("demo: sent three events the consumer cannot handle; see them with: go run ./cmd/handoff dlq list")
 	// A bounded run stops once the consumer has dead-lettered all three

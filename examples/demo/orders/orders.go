@@ -5,7 +5,11 @@
 // consumer creates one shipment per order with the inbox (the shipment
 // row and the inbox mark commit together, so a redelivery never ships
 // twice). Once per database it also sends three events the consumer cannot
-// handle, so the dead-letter tools have something to show.
+// handle, so the dead-letter tools have something to show. A saga
+// coordinator runs an order saga (reserve stock, charge card, confirm,
+// with compensations) for the first orders of a run, and once per
+// database for a customer on hold, whose refund fails until an operator
+// retries it, so the saga tools have a stuck saga to show.
 //
 // The program in the parent directory runs it on its own; handoff dev runs
 // it in-process beside its HTTP APIs.
@@ -34,6 +38,7 @@ import (
 	"github.com/handoffhq/handoff/outbox"
 	"github.com/handoffhq/handoff/registry"
 	"github.com/handoffhq/handoff/relay"
+	"github.com/handoffhq/handoff/saga"
 	"github.com/handoffhq/handoff/schema"
 	"github.com/handoffhq/handoff/telemetry"
 )
@@ -178,6 +183,10 @@ func (f *Flow) Run(ctx context.Context) error {
 		pub = f.cfg.Observe.Publisher(pub, "nats")
 		ropts = append(ropts, relay.WithObserver(f.cfg.Observe))
 	}
+	coord, orderSagas, err := f.sagas()
+	if err != nil {
+		return err
+	}
 	r, err := relay.New(sqlite.RelayStore(db), pub, ropts...)
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
@@ -216,8 +225,10 @@ func (f *Flow) Run(ctx context.Context) error {
 	part("consumer", func(ctx context.Context) error { defer f.running.Store(false); return c.Run(ctx) })
 	part("inbox cleanup", in.Run)
 	part("relay", r.Run)
-	part("producer", func(ctx context.Context) error { return f.produce(ctx, w) })
+	part("producer", func(ctx context.Context) error { return f.produce(ctx, w, orderSagas) })
 	part("failures", func(ctx context.Context) error { return f.failures(ctx, w) })
+	part("sagas", func(ctx context.Context) error { return f.runSagas(ctx, coord) })
+	part("stuck saga", func(ctx context.Context) error { return f.stuckSaga(ctx, orderSagas, coord) })
 	return g.Wait()
 }
 
@@ -257,7 +268,9 @@ func (f *Flow) register(ctx context.Context) (*registry.Validator, error) {
 
 // produce places an order every interval: the order row and its
 // demo.order.placed event commit in one transaction (the outbox).
-func (f *Flow) produce(ctx context.Context, w *outbox.Writer) error {
+// The first SagaOrders orders of a run also start an order saga in that
+// transaction.
+func (f *Flow) produce(ctx context.Context, w *outbox.Writer, orderSagas *saga.Saga[Order]) error {
 	db, log := f.cfg.DB, f.cfg.Logger
 	t := time.NewTicker(f.cfg.Interval)
 	defer t.Stop()
@@ -285,6 +298,11 @@ func (f *Flow) produce(ctx context.Context, w *outbox.Writer) error {
 			if err := w.Add(ctx, tx, Topic, m); err != nil {
 				return err
 			}
+			if n <= SagaOrders {
+				if _, err := orderSagas.Start(ctx, tx, o, saga.WithID("demo-order-"+o.Order)); err != nil {
+					return err
+				}
+			}
 			return tx.Commit()
 		}()
 		if err != nil {
@@ -296,6 +314,9 @@ func (f *Flow) produce(ctx context.Context, w *outbox.Writer) error {
 			continue
 		}
 		log.Info("demo: order placed with its event in one transaction (outbox)", "order", o.Order, "id", m.ID, "key", m.PartitionKey)
+		if n <= SagaOrders {
+			log.Info("demo: order saga started in the order's transaction (stock reserved); the coordinator charges the card and confirms", "saga", "demo-order-"+o.Order)
+		}
 	}
 	return nil
 }
@@ -312,6 +333,11 @@ func (f *Flow) consumer(ctx context.Context, v *registry.Validator) (*consumer.C
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS demo_shipments (
 		order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, message_id TEXT NOT NULL, created_at TEXT NOT NULL)`); err != nil {
 		return nil, nil, fmt.Errorf("orders: demo table: %w", err)
+	}
+	for _, ddl := range sagaTables {
+		if _, err := db.ExecContext(ctx, ddl); err != nil {
+			return nil, nil, fmt.Errorf("orders: demo table: %w", err)
+		}
 	}
 	in, err := inbox.New(sqlite.InboxStore(db), Group)
 	if err != nil {

@@ -36,10 +36,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// The demo's events the consumer cannot handle are sent though another
-// writer holds SQLite's one write lock past the busy timeout when they
-// are: the flow waits for the lock instead of failing (which stopped
-// handoff dev under load), and sends them once it is released.
+// The demo's events the consumer cannot handle are sent, and its stuck
+// saga started, though another writer holds SQLite's one write lock past
+// the busy timeout when they are: the flow waits for the lock instead of
+// failing (which stopped handoff dev under load), and writes them once it
+// is released.
 func TestFlow_FailuresWaitForABusyDatabase(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -58,6 +59,7 @@ func TestFlow_FailuresWaitForABusyDatabase(t *testing.T) {
 	for _, ddl := range []string{
 		`CREATE TABLE IF NOT EXISTS demo_orders (order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, total REAL NOT NULL, created_at TEXT NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS demo_shipments (order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, message_id TEXT NOT NULL, created_at TEXT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS demo_stock (order_id TEXT PRIMARY KEY, status TEXT NOT NULL)`,
 	} {
 		if _, err := db.ExecContext(ctx, ddl); err != nil {
 			t.Fatal(err)
@@ -135,6 +137,7 @@ func TestFlow_FailuresWaitForABusyDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("sent three events the consumer cannot handle")
+	waitFor("started an order saga whose refund fails until an operator retries it")
 	var letters []*dlq.Letter
 	for deadline := time.Now().Add(60 * time.Second); len(letters) < 3; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
