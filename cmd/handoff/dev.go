@@ -149,7 +149,18 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		checks = append(checks, flow.Checks()...)
 	}
 	base := "http://" + ln.Addr().String()
-	api, err := buildAPI(apiConfig{db: ddb, deadLetters: deadLetters, replays: broker, obs: obs,
+	// The API gets a connection pool of its own on the same database file.
+	// The demo's writers validate each event against the registry served
+	// here while their transaction holds SQLite's one write lock; had the
+	// registry's read to wait for a connection of the pool those writers
+	// fill waiting for the lock, both would wait out SQLite's busy timeout
+	// (TestDev_GuardsAndStartsAfterReadOnly's PUT /mode got a 500 after 5 s).
+	apiSQL, err := sqlite.Open(ctx, filepath.Join(*dataDir, "handoff.db"))
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer apiSQL.Close()
+	api, err := buildAPI(apiConfig{db: &database{DB: apiSQL, kind: sqliteDB}, deadLetters: deadLetters, replays: broker, obs: obs,
 		checks: checks, topo: observed, otlpMax: topologyotlp.DefaultMaxBytes, addr: *addr, token: *token, base: base, log: log})
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
