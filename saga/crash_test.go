@@ -231,11 +231,24 @@ func TestSaga_CrashTest(t *testing.T) {
 				alerts[id] = true
 			}
 			rows.Close()
+			// A step whose attempts all failed in a way that may have left
+			// its effect (a call that timed out or errored after it may
+			// have reached the service) is compensated by design: the
+			// saga cannot know that it never ran. Only such steps may be
+			// undone without their effect.
+			gaveUp := map[string]bool{}
+			rows, _ = db.Query(ph(`SELECT saga_id, step FROM handoff_saga_events WHERE kind = ?`), saga.EvStepGaveUp)
+			for rows.Next() {
+				var id, step string
+				rows.Scan(&id, &step)
+				gaveUp[id+" "+step] = true
+			}
+			rows.Close()
 			for k, n := range effects {
 				if n > 1 {
 					t.Errorf("effect %s happened %d times", k, n)
 				}
-				if id, what, ok := strings.Cut(k, " undo "); ok && effects[id+" "+what] == 0 {
+				if id, what, ok := strings.Cut(k, " undo "); ok && effects[id+" "+what] == 0 && !gaveUp[id+" "+what] {
 					t.Errorf("compensation %s ran for a step that never ran", k)
 				}
 			}
