@@ -50,26 +50,9 @@ func (s *TopologyStore) upsert() string {
 			last_seen = GREATEST(last_seen, VALUES(last_seen))`
 	}
 	ins = fmt.Sprintf(ins, "AS t ")
+	greatest := "GREATEST" // SQLite's two-argument max is MAX
 	if s.d.Name == "sqlite" {
-		return ins + ` ON CONFLICT (from_node, to_node, kind, route) DO UPDATE SET
-			protocol = CASE WHEN t.protocol = '' THEN excluded.protocol ELSE t.protocol END,
-			calls = t.calls + excluded.calls,
-			errors = t.errors + excluded.errors,
-			total_ns = t.total_ns + excluded.total_ns,
-			b0 = t.b0 + excluded.b0,
-			b1 = t.b1 + excluded.b1,
-			b2 = t.b2 + excluded.b2,
-			b3 = t.b3 + excluded.b3,
-			b4 = t.b4 + excluded.b4,
-			b5 = t.b5 + excluded.b5,
-			b6 = t.b6 + excluded.b6,
-			b7 = t.b7 + excluded.b7,
-			b8 = t.b8 + excluded.b8,
-			b9 = t.b9 + excluded.b9,
-			b10 = t.b10 + excluded.b10,
-			b11 = t.b11 + excluded.b11,
-			b12 = t.b12 + excluded.b12,
-			last_seen = MAX(t.last_seen, excluded.last_seen)`
+		greatest = "MAX"
 	}
 	return ins + ` ON CONFLICT (from_node, to_node, kind, route) DO UPDATE SET
 			protocol = CASE WHEN t.protocol = '' THEN excluded.protocol ELSE t.protocol END,
@@ -89,7 +72,7 @@ func (s *TopologyStore) upsert() string {
 			b10 = t.b10 + excluded.b10,
 			b11 = t.b11 + excluded.b11,
 			b12 = t.b12 + excluded.b12,
-			last_seen = GREATEST(t.last_seen, excluded.last_seen)`
+			last_seen = ` + greatest + `(t.last_seen, excluded.last_seen)`
 }
 
 // Add implements topologystore.Store.
